@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0
+/* flow.bpf.c - the TC classifier: parses every packet on ingress and egress and
+ * aggregates it into the flow map; user space (node/drain.c) reads the map.
+ *
+ * It only observes: it never drops, changes or redirects a packet and always returns
+ * TC_ACT_UNSPEC so that filters after it still run. Headers are read with
+ * bpf_skb_load_bytes, so they need not be in the linear part of the skb.
+ * Every reason a packet is not fully accounted is counted in `counters`.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "bpf/flow.h"
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define ETH_P_IP_ 0x0800
+#define ETH_P_IPV6_ 0x86DD
+
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_DSTOPTS_ 60
+#define IPPROTO_ICMPV6_ 58
+
+/* Set by user space through the skeleton's rodata before load. */
+const volatile __u8 cfg_enable_ipv6 = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FLOW_DEFAULT_MAX_FLOWS); /* resized before load (--max-flows) */
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_TOTAL_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_total);
+} totals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* What the parser learned about one packet. */
+struct pkt_info {
+	struct flow_key key; /* still in packet order (a = sender) until canonicalised */
+	__u32 l3_off;
+	__u32 l4_off;
+	__u32 ip_len; /* IP length of one packet as on the wire */
+	__u32 l4_hdr_len; /* TCP/UDP header length, for GSO byte accounting */
+	__u8 tcp_flags;
+	__u8 has_ports;
+};
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline void count_total(__u32 hook, __u8 proto, __u64 packets, __u64 bytes)
+{
+	__u32 bucket;
+	__u32 idx;
+	struct flow_total *t;
+
+	switch (proto) {
+	case IPPROTO_TCP:
+		bucket = FLOW_PROTO_TCP;
+		break;
+	case IPPROTO_UDP:
+		bucket = FLOW_PROTO_UDP;
+		break;
+	case IPPROTO_ICMP:
+		bucket = FLOW_PROTO_ICMP;
+		break;
+	case IPPROTO_ICMPV6_:
+		bucket = FLOW_PROTO_ICMPV6;
+		break;
+	default:
+		bucket = FLOW_PROTO_OTHER;
+	}
+	idx = FLOW_TOTAL_INDEX(hook, bucket);
+	t = bpf_map_lookup_elem(&totals, &idx);
+	if (t) {
+		t->packets += packets;
+		t->bytes += bytes;
+	}
+}
+
+/* Walks Ethernet and up to FLOW_MAX_VLAN tags; returns the L3 ethertype (host order)
+ * and sets *off to the L3 offset, or returns 0 when the frame is too short. */
+static __always_inline __u16 parse_l2(struct __sk_buff *skb, __u32 *off)
+{
+	__u16 proto;
+	__u32 o = 12;
+
+#pragma unroll
+	for (int i = 0; i <= FLOW_MAX_VLAN; i++) {
+		if (bpf_skb_load_bytes(skb, o, &proto, sizeof(proto)) < 0)
+			return 0;
+		proto = bpf_ntohs(proto);
+		o += 2;
+		if (proto != ETH_P_8021Q_ && proto != ETH_P_8021AD_)
+			break;
+		if (i == FLOW_MAX_VLAN)
+			return 0; /* more tags than we walk: give up, counted unparsable */
+		o += 2; /* TCI, then the next ethertype */
+	}
+	*off = o;
+	return proto;
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt_info *pi)
+{
+	__u8 hdr[20];
+	__u32 ihl;
+	__u16 frag;
+
+	if (bpf_skb_load_bytes(skb, pi->l3_off, hdr, sizeof(hdr)) < 0)
+		return -1;
+	if ((hdr[0] >> 4) != 4)
+		return -1;
+	ihl = (hdr[0] & 0x0f) * 4;
+	if (ihl < 20)
+		return -1;
+	pi->ip_len = ((__u32)hdr[2] << 8) | hdr[3];
+	if (pi->ip_len < ihl)
+		return -1;
+	pi->key.ip_version = 4;
+	pi->key.proto = hdr[9];
+	/* IPv4-mapped IPv6: ::ffff:a.b.c.d */
+	pi->key.addr_a[10] = 0xff;
+	pi->key.addr_a[11] = 0xff;
+	pi->key.addr_b[10] = 0xff;
+	pi->key.addr_b[11] = 0xff;
+	__builtin_memcpy(&pi->key.addr_a[12], &hdr[12], 4);
+	__builtin_memcpy(&pi->key.addr_b[12], &hdr[16], 4);
+	pi->l4_off = pi->l3_off + ihl;
+	frag = (((__u16)hdr[6] << 8) | hdr[7]) & 0x1fff;
+	return frag ? 1 : 0; /* 1: non-first fragment, no L4 header here */
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt_info *pi)
+{
+	__u8 hdr[40];
+	__u8 ext[2];
+	__u8 next;
+	__u32 off;
+
+	if (bpf_skb_load_bytes(skb, pi->l3_off, hdr, sizeof(hdr)) < 0)
+		return -1;
+	if ((hdr[0] >> 4) != 6)
+		return -1;
+	pi->ip_len = (((__u32)hdr[4] << 8) | hdr[5]) + 40;
+	pi->key.ip_version = 6;
+	__builtin_memcpy(pi->key.addr_a, &hdr[8], 16);
+	__builtin_memcpy(pi->key.addr_b, &hdr[24], 16);
+	next = hdr[6];
+	off = pi->l3_off + 40;
+
+#pragma unroll
+	for (int i = 0; i < FLOW_MAX_IPV6_EXT; i++) {
+		if (next != IPPROTO_HOPOPTS_ && next != IPPROTO_ROUTING_ &&
+		    next != IPPROTO_DSTOPTS_ && next != IPPROTO_FRAGMENT_ && next != IPPROTO_AH_)
+			break;
+		if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)) < 0)
+			return -1;
+		if (next == IPPROTO_FRAGMENT_) {
+			__u8 fh[4];
+
+			if (bpf_skb_load_bytes(skb, off, fh, sizeof(fh)) < 0)
+				return -1;
+			next = fh[0];
+			off += 8;
+			if (((((__u16)fh[2] << 8) | fh[3]) & 0xfff8) != 0) {
+				pi->key.proto = next;
+				pi->l4_off = off;
+				return 1; /* non-first fragment */
+			}
+			continue;
+		}
+		if (next == IPPROTO_AH_)
+			off += ((__u32)ext[1] + 2) * 4;
+		else
+			off += ((__u32)ext[1] + 1) * 8;
+		next = ext[0];
+	}
+	if (next == IPPROTO_HOPOPTS_ || next == IPPROTO_ROUTING_ || next == IPPROTO_DSTOPTS_ ||
+	    next == IPPROTO_FRAGMENT_ || next == IPPROTO_AH_)
+		return -1; /* longer extension chain than we walk */
+	pi->key.proto = next;
+	pi->l4_off = off;
+	return 0;
+}
+
+/* Reads ports and flags; returns 0, or -1 when the L4 header is cut short. */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt_info *pi)
+{
+	__u8 l4[20];
+
+	switch (pi->key.proto) {
+	case IPPROTO_TCP:
+		if (bpf_skb_load_bytes(skb, pi->l4_off, l4, 20) < 0)
+			return -1;
+		pi->tcp_flags = l4[13];
+		pi->l4_hdr_len = (l4[12] >> 4) * 4;
+		break;
+	case IPPROTO_UDP:
+		if (bpf_skb_load_bytes(skb, pi->l4_off, l4, 8) < 0)
+			return -1;
+		pi->l4_hdr_len = 8;
+		break;
+	default:
+		return 0; /* ICMP and others: no ports */
+	}
+	pi->key.port_a = ((__u16)l4[0] << 8) | l4[1];
+	pi->key.port_b = ((__u16)l4[2] << 8) | l4[3];
+	pi->has_ports = 1;
+	return 0;
+}
+
+/* Orders the endpoints so both directions share one key; returns the way of this packet. */
+static __always_inline __u32 canonicalise(struct flow_key *k)
+{
+	int cmp = 0;
+
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		if (cmp == 0 && k->addr_a[i] != k->addr_b[i])
+			cmp = k->addr_a[i] < k->addr_b[i] ? -1 : 1;
+	}
+	if (cmp == 0 && k->port_a != k->port_b)
+		cmp = k->port_a < k->port_b ? -1 : 1;
+	if (cmp <= 0)
+		return FLOW_WAY_AB;
+
+	__u8 tmp[16];
+	__u16 p = k->port_a;
+
+	__builtin_memcpy(tmp, k->addr_a, 16);
+	__builtin_memcpy(k->addr_a, k->addr_b, 16);
+	__builtin_memcpy(k->addr_b, tmp, 16);
+	k->port_a = k->port_b;
+	k->port_b = p;
+	return FLOW_WAY_BA;
+}
+
+static __always_inline void update_flow(struct pkt_info *pi, __u32 way, __u64 packets,
+					__u64 bytes)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct flow_value *v;
+
+	v = bpf_map_lookup_elem(&flows, &pi->key);
+	if (!v) {
+		struct flow_value init = {};
+		long err;
+
+		init.first_seen_ns = now;
+		init.last_seen_ns = now;
+		init.flags = way == FLOW_WAY_BA ? FLOW_F_INITIATOR_BA : 0;
+		err = bpf_map_update_elem(&flows, &pi->key, &init, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count(FLOW_LOSS_FLOW_MAP_FULL);
+			return;
+		}
+		v = bpf_map_lookup_elem(&flows, &pi->key);
+		if (!v) {
+			count(FLOW_LOSS_FLOW_MAP_FULL);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->packets[way], packets);
+	__sync_fetch_and_add(&v->bytes[way], bytes);
+	v->last_seen_ns = now;
+	if (pi->key.proto == IPPROTO_TCP && pi->has_ports) {
+		__u8 f = pi->tcp_flags;
+
+		if (f)
+			__sync_fetch_and_or(&v->tcp_flags[way], (__u32)f);
+		/* A SYN names the initiator for good: the sender of a bare SYN, or the peer
+		 * of a SYN-ACK. Racing writers store the same value. */
+		if ((f & FLOW_TCP_SYN) && !(v->flags & FLOW_F_INITIATOR_SYN)) {
+			__u32 init_way = (f & FLOW_TCP_ACK) ? !way : way;
+
+			v->flags = FLOW_F_INITIATOR_SYN |
+				   (init_way == FLOW_WAY_BA ? FLOW_F_INITIATOR_BA : 0);
+		}
+	}
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
+{
+	struct pkt_info pi = {};
+	__u64 packets, bytes;
+	__u16 ethertype;
+	__u32 way;
+	int frag;
+
+	ethertype = parse_l2(skb, &pi.l3_off);
+	if (ethertype == 0) {
+		count(FLOW_LOSS_UNPARSABLE);
+		return TC_ACT_UNSPEC;
+	}
+	if (ethertype == ETH_P_IP_) {
+		frag = parse_ipv4(skb, &pi);
+	} else if (ethertype == ETH_P_IPV6_) {
+		if (!cfg_enable_ipv6) {
+			count(FLOW_LOSS_IPV6_DISABLED);
+			return TC_ACT_UNSPEC;
+		}
+		frag = parse_ipv6(skb, &pi);
+	} else {
+		count(FLOW_CNT_NON_IP);
+		return TC_ACT_UNSPEC;
+	}
+	if (frag < 0) {
+		count(FLOW_LOSS_UNPARSABLE);
+		return TC_ACT_UNSPEC;
+	}
+	if (frag > 0) {
+		count(FLOW_CNT_FRAGMENT);
+	} else if (parse_l4(skb, &pi) < 0) {
+		count(FLOW_CNT_L4_TRUNCATED);
+	}
+
+	/* A GSO/GRO packet stands for gso_segs wire packets, each with its own headers. */
+	packets = 1;
+	bytes = pi.ip_len;
+	if (skb->gso_segs > 1) {
+		__u64 segs = skb->gso_segs;
+		__u64 hdrs = pi.l4_off - pi.l3_off + pi.l4_hdr_len;
+
+		packets = segs;
+		if (skb->len > pi.l3_off)
+			bytes = (skb->len - pi.l3_off) + (segs - 1) * hdrs;
+	}
+
+	pi.key.ifindex = skb->ifindex;
+	way = canonicalise(&pi.key);
+	count_total(hook, pi.key.proto, packets, bytes);
+	update_flow(&pi, way, packets, bytes);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int flow_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, FLOW_HOOK_INGRESS);
+}
+
+SEC("tc")
+int flow_egress(struct __sk_buff *skb)
+{
+	return handle(skb, FLOW_HOOK_EGRESS);
+}
+
+char LICENSE[] SEC("license") = "GPL";

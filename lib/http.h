@@ -1,0 +1,56 @@
+/* http.h - the HTTP server of every program (the only user of libmicrohttpd):
+ * a listening socket we bind ourselves (so "port in use" is a clear error), the CIDR
+ * allowlist applied to every request (403), JSON replies and errors in one shape:
+ * {"error":{"code":N,"message":"..."}}. Handlers run on libmicrohttpd's threads. */
+#ifndef AYAFLOW_HTTP_H
+#define AYAFLOW_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "cidr.h"
+
+struct http_server;
+struct http_request; /* opaque: read it through the functions below */
+
+struct http_reply {
+	unsigned int status;
+	char *body; /* malloc'd; the server frees it after sending */
+	size_t len;
+	const char *content_type; /* static string */
+};
+
+/* Fills reply; called once per request, on a server thread. */
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
+				struct http_reply *reply);
+
+const char *http_request_method(const struct http_request *req);
+const char *http_request_path(const struct http_request *req);
+/* The query argument, or NULL when absent. */
+const char *http_request_arg(const struct http_request *req, const char *name);
+
+/* Reads ?name= as an unsigned integer: absent -> def; not a number or out of
+ * [min, max] -> writes a 400 reply naming the parameter and returns -EINVAL. */
+int http_request_arg_uint(const struct http_request *req, const char *name, uint64_t def,
+			  uint64_t min, uint64_t max, uint64_t *out, struct http_reply *reply);
+
+/* Serialises body (reference stolen) as the reply. Returns 0 or -ENOMEM. */
+int http_reply_json(struct http_reply *reply, unsigned int status, json_t *body);
+/* Takes ownership of text (malloc'd). */
+void http_reply_text(struct http_reply *reply, unsigned int status, const char *content_type,
+		     char *text, size_t len);
+void http_reply_error(struct http_reply *reply, unsigned int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Listens on [::]:port (dual stack; IPv4 only where IPv6 is off). allow may be NULL or
+ * empty (everybody). The allowlist must outlive the server. On failure returns NULL with
+ * errno set and a message in err (e.g. "port 3001 is already in use"). */
+struct http_server *http_server_start(uint16_t port, const struct cidr_list *allow,
+				      http_handler_fn handler, void *ctx, char *err,
+				      size_t errlen);
+/* Stops accepting, waits for handlers in flight, frees. Accepts NULL. */
+void http_server_stop(struct http_server *srv);
+
+#endif

@@ -1,0 +1,263 @@
+/* api.c - routes of the node's HTTP API (see api.h). Field and metric names follow
+ * ayaFlow so its users can switch. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "attach.h"
+#include "flowfmt.h"
+#include "prom.h"
+#include "version.h"
+
+#define API_LIVE_DEFAULT 50
+#define API_LIVE_MAX 1000
+
+static const char *const api_loss_names[FLOW_LOSS_MAX] = {
+	[FLOW_LOSS_UNPARSABLE] = "unparsable",
+	[FLOW_LOSS_FLOW_MAP_FULL] = "flow_map_full",
+	[FLOW_LOSS_IPV6_DISABLED] = "ipv6_disabled",
+};
+
+static const char *const api_event_names[FLOW_CNT_MAX] = {
+	[FLOW_CNT_NON_IP] = "non_ip",
+	[FLOW_CNT_L4_TRUNCATED] = "l4_truncated",
+	[FLOW_CNT_FRAGMENT] = "fragment",
+};
+
+static const char *const api_proto_names[FLOW_PROTO_MAX] = {
+	[FLOW_PROTO_TCP] = "tcp",   [FLOW_PROTO_UDP] = "udp",	  [FLOW_PROTO_ICMP] = "icmp",
+	[FLOW_PROTO_ICMPV6] = "icmpv6", [FLOW_PROTO_OTHER] = "other",
+};
+
+static const char *const api_hook_names[FLOW_HOOK_MAX] = { "ingress", "egress" };
+
+struct api_sums {
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+static struct api_sums api_sum_totals(const struct live_snapshot *s)
+{
+	struct api_sums sum = { 0, 0 };
+
+	for (int i = 0; i < FLOW_TOTAL_SLOTS; i++) {
+		sum.packets += s->totals[i].packets;
+		sum.bytes += s->totals[i].bytes;
+	}
+	return sum;
+}
+
+static uint64_t api_uptime_s(const struct node_ctx *ctx, const struct live_snapshot *s)
+{
+	return s->taken_ms > ctx->start_unix_ms ? (s->taken_ms - ctx->start_unix_ms) / 1000 : 0;
+}
+
+static void api_health(struct node_ctx *ctx, const struct live_snapshot *s,
+		       struct http_reply *reply)
+{
+	struct api_sums sum = api_sum_totals(s);
+
+	http_reply_json(reply, 200,
+			json_pack("{s:s, s:I, s:I, s:I, s:I}", "status", "ok", "uptime_seconds",
+				  (json_int_t)api_uptime_s(ctx, s), "active_connections",
+				  (json_int_t)s->count, "total_packets", (json_int_t)sum.packets,
+				  "total_bytes", (json_int_t)sum.bytes));
+}
+
+static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
+		      struct http_reply *reply)
+{
+	struct api_sums sum = api_sum_totals(s);
+	json_t *lost = json_object();
+	json_t *events = json_object();
+	json_t *runtime = config_to_json(node_options, node_options_count, &ctx->opts);
+	json_t *body;
+
+	if (!lost || !events || !runtime)
+		goto oom;
+	for (int i = 0; i < FLOW_LOSS_MAX; i++)
+		json_object_set_new(lost, api_loss_names[i], json_integer((json_int_t)s->counters[i]));
+	for (int i = FLOW_LOSS_MAX; i < FLOW_CNT_MAX; i++)
+		json_object_set_new(events, api_event_names[i],
+				    json_integer((json_int_t)s->counters[i]));
+	json_object_set_new(runtime, "node_name", json_string(ctx->node_name));
+	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "uptime_seconds",
+			 (json_int_t)api_uptime_s(ctx, s), "total_packets", (json_int_t)sum.packets,
+			 "total_bytes", (json_int_t)sum.bytes, "active_connections",
+			 (json_int_t)s->count, "packets_per_second", s->packets_per_second,
+			 "bytes_per_second", s->bytes_per_second, "lost_packets", lost,
+			 "classifier_events", events, "runtime", runtime);
+	http_reply_json(reply, 200, body);
+	return;
+oom:
+	json_decref(lost);
+	json_decref(events);
+	json_decref(runtime);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+/* Orients a kernel flow for display: src is the side that started it. */
+static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot *s,
+			  const struct live_conn *c, struct flowfmt_conn *out)
+{
+	const struct flow_key *k = &c->key;
+	const struct flow_value *v = &c->val;
+	bool b_src = live_conn_src_is_b(v);
+	int fwd = b_src ? FLOW_WAY_BA : FLOW_WAY_AB;
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->src_addr, b_src ? k->addr_b : k->addr_a, 16);
+	memcpy(out->dst_addr, b_src ? k->addr_a : k->addr_b, 16);
+	out->src_port = b_src ? k->port_b : k->port_a;
+	out->dst_port = b_src ? k->port_a : k->port_b;
+	out->proto = k->proto;
+	out->ip_version = k->ip_version;
+	out->tcp_flags = v->tcp_flags[0] | v->tcp_flags[1];
+	out->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + s->boot_to_unix_ns) / 1000000;
+	out->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + s->boot_to_unix_ns) / 1000000;
+	out->packets_sent = v->packets[fwd];
+	out->packets_received = v->packets[!fwd];
+	out->bytes_sent = v->bytes[fwd];
+	out->bytes_received = v->bytes[!fwd];
+	out->domain = NULL;
+	out->node = ctx->node_name;
+	out->interface = ctx->attach ? attach_name_of(ctx->attach, k->ifindex) : NULL;
+}
+
+static void api_live(struct node_ctx *ctx, const struct live_snapshot *s,
+		     const struct http_request *req, struct http_reply *reply)
+{
+	struct api_sums sum = api_sum_totals(s);
+	uint64_t limit;
+	json_t *conns, *body;
+
+	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit,
+				  reply) < 0)
+		return;
+	conns = json_array();
+	if (!conns)
+		goto oom;
+	for (size_t i = 0; i < s->count && i < limit; i++) {
+		struct flowfmt_conn view;
+
+		api_conn_view(ctx, s, &s->conns[i], &view);
+		if (json_array_append_new(conns, flowfmt_conn_json(&view)) < 0) {
+			json_decref(conns);
+			goto oom;
+		}
+	}
+	body = json_pack("{s:o, s:I, s:I}", "connections", conns, "total_packets",
+			 (json_int_t)sum.packets, "total_bytes", (json_int_t)sum.bytes);
+	if (http_reply_json(reply, 200, body) < 0)
+		goto oom;
+	return;
+oom:
+	http_reply_error(reply, 500, "out of memory");
+}
+
+static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
+			struct http_reply *reply)
+{
+	struct prom_writer w;
+	char *text;
+	size_t len;
+
+	prom_init(&w);
+	prom_family(&w, "ayaflow_packets_total", "counter",
+		    "Packets seen by the classifier, by hook and protocol (GSO counted per segment).");
+	for (int h = 0; h < FLOW_HOOK_MAX; h++)
+		for (int p = 0; p < FLOW_PROTO_MAX; p++)
+			prom_sample_u64(&w, "ayaflow_packets_total",
+					s->totals[FLOW_TOTAL_INDEX(h, p)].packets, "direction",
+					api_hook_names[h], "protocol", api_proto_names[p], NULL);
+	prom_family(&w, "ayaflow_bytes_total", "counter",
+		    "IP bytes seen by the classifier, by hook and protocol.");
+	for (int h = 0; h < FLOW_HOOK_MAX; h++)
+		for (int p = 0; p < FLOW_PROTO_MAX; p++)
+			prom_sample_u64(&w, "ayaflow_bytes_total",
+					s->totals[FLOW_TOTAL_INDEX(h, p)].bytes, "direction",
+					api_hook_names[h], "protocol", api_proto_names[p], NULL);
+	prom_family(&w, "ayaflow_active_connections", "gauge",
+		    "Connections in the live table.");
+	prom_sample_u64(&w, "ayaflow_active_connections", s->count, NULL);
+	prom_family(&w, "ayaflow_flow_map_entries", "gauge",
+		    "Entries in the kernel flow map at the last drain.");
+	prom_sample_u64(&w, "ayaflow_flow_map_entries", s->count, NULL);
+	prom_family(&w, "ayaflow_flow_map_capacity", "gauge", "Capacity of the kernel flow map.");
+	prom_sample_u64(&w, "ayaflow_flow_map_capacity", ctx->opts.max_flows, NULL);
+	prom_family(&w, "ayaflow_lost_packets_total", "counter",
+		    "Packets not (fully) in a flow record, by reason: the loss ledger.");
+	for (int i = 0; i < FLOW_LOSS_MAX; i++)
+		prom_sample_u64(&w, "ayaflow_lost_packets_total", s->counters[i], "reason",
+				api_loss_names[i], NULL);
+	prom_family(&w, "ayaflow_classifier_events_total", "counter",
+		    "Packets the classifier handled specially: non-IP frames, L4 header cut "
+		    "short, non-first fragments (the last two still counted by addresses).");
+	for (int i = FLOW_LOSS_MAX; i < FLOW_CNT_MAX; i++)
+		prom_sample_u64(&w, "ayaflow_classifier_events_total", s->counters[i], "event",
+				api_event_names[i], NULL);
+	prom_family(&w, "ayaflow_domains_resolved_total", "counter",
+		    "Domain names learned (deep inspection).");
+	prom_sample_u64(&w, "ayaflow_domains_resolved_total", 0, NULL);
+	prom_family(&w, "ayaflow_deep_inspect_packets_total", "counter",
+		    "Packets whose payload was inspected (deep inspection).");
+	prom_sample_u64(&w, "ayaflow_deep_inspect_packets_total", 0, NULL);
+	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");
+	prom_sample_u64(&w, "ayaflow_build_info", 1, "version", AYAFLOW_VERSION, NULL);
+	prom_write_process(&w);
+
+	text = prom_take(&w, &len);
+	prom_fini(&w);
+	if (!text) {
+		http_reply_error(reply, 500, "out of memory");
+		return;
+	}
+	http_reply_text(reply, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
+{
+	static const char *const routes[] = { "/api/health", "/api/stats", "/api/live",
+					      "/metrics" };
+	struct node_ctx *ctx = arg;
+	const char *path = http_request_path(req);
+	const char *method = http_request_method(req);
+	struct live_snapshot *s;
+	int route = -1;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(path, routes[i]) == 0)
+			route = (int)i;
+	}
+	if (route < 0) {
+		http_reply_error(reply, 404, "no such endpoint: %.128s", path);
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		http_reply_error(reply, 405, "method %.16s not allowed on %s (use GET)", method,
+				 routes[route]);
+		return;
+	}
+	s = live_publisher_get(&ctx->publisher);
+	if (!s) {
+		http_reply_error(reply, 503, "starting up");
+		return;
+	}
+	switch (route) {
+	case 0:
+		api_health(ctx, s, reply);
+		break;
+	case 1:
+		api_stats(ctx, s, reply);
+		break;
+	case 2:
+		api_live(ctx, s, req, reply);
+		break;
+	default:
+		api_metrics(ctx, s, reply);
+	}
+	live_publisher_put(&ctx->publisher, s);
+}

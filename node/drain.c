@@ -1,0 +1,151 @@
+/* drain.c - kernel maps -> user space (see drain.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "drain.h"
+#include "log.h"
+
+#define DRAIN_BATCH 1024
+
+struct drain {
+	int flows_fd;
+	int totals_fd;
+	int counters_fd;
+	size_t max_flows;
+	int ncpus;
+	struct flow_key *keys; /* DRAIN_BATCH */
+	struct flow_value *vals; /* DRAIN_BATCH */
+	struct flow_key *expired; /* max_flows */
+	void *percpu; /* ncpus * largest per-CPU value */
+};
+
+struct drain *drain_new(int flows_fd, int totals_fd, int counters_fd, size_t max_flows)
+{
+	struct drain *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->flows_fd = flows_fd;
+	d->totals_fd = totals_fd;
+	d->counters_fd = counters_fd;
+	d->max_flows = max_flows;
+	d->ncpus = libbpf_num_possible_cpus();
+	if (d->ncpus <= 0) {
+		free(d);
+		errno = EINVAL;
+		return NULL;
+	}
+	d->keys = calloc(DRAIN_BATCH, sizeof(*d->keys));
+	d->vals = calloc(DRAIN_BATCH, sizeof(*d->vals));
+	d->expired = calloc(max_flows, sizeof(*d->expired));
+	d->percpu = calloc((size_t)d->ncpus, sizeof(struct flow_total));
+	if (!d->keys || !d->vals || !d->expired || !d->percpu) {
+		drain_free(d);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return d;
+}
+
+void drain_free(struct drain *d)
+{
+	if (!d)
+		return;
+	free(d->keys);
+	free(d->vals);
+	free(d->expired);
+	free(d->percpu);
+	free(d);
+}
+
+int drain_read_flows(struct drain *d, struct live_table *t)
+{
+	/* Hash map batch tokens are a bucket index; a key-sized buffer always fits. */
+	struct flow_key in_batch, out_batch;
+	void *in = NULL;
+	int total = 0;
+
+	for (;;) {
+		__u32 count = DRAIN_BATCH;
+		int err;
+
+		err = bpf_map_lookup_batch(d->flows_fd, in, &out_batch, d->keys, d->vals, &count,
+					   NULL);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			log_error("reading the flow map: %s", strerror(-err));
+			return err;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			int rc = live_table_update(t, &d->keys[i], &d->vals[i]);
+
+			if (rc) /* the table is as large as the map: cannot happen */
+				log_warn("live table: %s", strerror(-rc));
+		}
+		total += (int)count;
+		if (err) /* ENOENT: that was the last batch */
+			break;
+		in_batch = out_batch;
+		in = &in_batch;
+	}
+	return total;
+}
+
+static int drain_sum_percpu(struct drain *d, int fd, __u32 slots, size_t value_size,
+			    uint64_t *out)
+{
+	/* Values of a per-CPU array are all u64 fields: sum field by field. */
+	size_t fields = value_size / sizeof(uint64_t);
+
+	for (__u32 k = 0; k < slots; k++) {
+		const uint64_t *v = d->percpu;
+
+		if (bpf_map_lookup_elem(fd, &k, d->percpu))
+			return -errno;
+		for (size_t f = 0; f < fields; f++) {
+			uint64_t sum = 0;
+
+			for (int c = 0; c < d->ncpus; c++)
+				sum += v[(size_t)c * fields + f];
+			out[k * fields + f] = sum;
+		}
+	}
+	return 0;
+}
+
+int drain_read_totals(struct drain *d, struct flow_total totals[FLOW_TOTAL_SLOTS],
+		      uint64_t counters[FLOW_CNT_MAX])
+{
+	int err;
+
+	err = drain_sum_percpu(d, d->totals_fd, FLOW_TOTAL_SLOTS, sizeof(struct flow_total),
+			       (uint64_t *)totals);
+	if (!err)
+		err = drain_sum_percpu(d, d->counters_fd, FLOW_CNT_MAX, sizeof(uint64_t),
+				       counters);
+	if (err)
+		log_error("reading classifier counters: %s", strerror(-err));
+	return err;
+}
+
+int drain_expire(struct drain *d, struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
+		 uint64_t closed_ns)
+{
+	size_t n = live_table_expired(t, now_ns, idle_ns, closed_ns, d->expired, d->max_flows);
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct flow_value last;
+
+		/* Atomic read-and-remove: a packet after this starts a new entry. */
+		if (bpf_map_lookup_and_delete_elem(d->flows_fd, &d->expired[i], &last) &&
+		    errno != ENOENT)
+			return -errno;
+		live_table_remove(t, &d->expired[i]);
+		removed++;
+	}
+	return removed;
+}

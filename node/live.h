@@ -1,0 +1,74 @@
+/* live.h - the node's live connection table: a user-space mirror of the kernel flow
+ * map (same keys, latest cumulative counters), which decides when a connection has
+ * ended, and the immutable snapshots the HTTP thread reads.
+ *
+ * Threads: the main thread alone writes the table; readers only ever see snapshots
+ * (struct live_snapshot), published and reference-counted under one mutex. */
+#ifndef AYAFLOW_NODE_LIVE_H
+#define AYAFLOW_NODE_LIVE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/flow.h"
+
+struct live_conn {
+	struct flow_key key;
+	struct flow_value val; /* cumulative, as last read from the kernel */
+};
+
+struct live_table;
+
+/* max: capacity (the kernel map's, so the mirror can never overflow). */
+struct live_table *live_table_new(size_t max);
+void live_table_free(struct live_table *t);
+size_t live_table_count(const struct live_table *t);
+/* Inserts or overwrites. -ENOSPC when full (cannot happen while max >= map size). */
+int live_table_update(struct live_table *t, const struct flow_key *key,
+		      const struct flow_value *val);
+/* 0, or -ENOENT. */
+int live_table_remove(struct live_table *t, const struct flow_key *key);
+/* True when the TCP connection has ended: FIN seen both ways, or a RST. */
+bool live_conn_closed(const struct flow_value *val);
+/* Writes up to max keys of connections that ended: idle longer than idle_ns, or
+ * closed (live_conn_closed) and quiet longer than closed_ns. Returns how many. */
+size_t live_table_expired(const struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
+			  uint64_t closed_ns, struct flow_key *out, size_t max);
+/* Orientation: true when endpoint b started the connection (src = b). */
+static inline bool live_conn_src_is_b(const struct flow_value *val)
+{
+	return val->flags & FLOW_F_INITIATOR_BA;
+}
+
+/* What the HTTP thread reads: taken once per drain tick by the main thread. */
+struct live_snapshot {
+	int refs; /* under live_publisher.lock */
+	uint64_t taken_ms; /* Unix ms */
+	int64_t boot_to_unix_ns; /* add to a bpf_ktime_get_boot_ns() value for Unix ns */
+	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* summed over CPUs */
+	uint64_t counters[FLOW_CNT_MAX];
+	double packets_per_second; /* over the last aggregation window */
+	double bytes_per_second;
+	size_t count;
+	struct live_conn *conns; /* count entries, most packets first */
+};
+
+/* Copies the table into a new snapshot (refs = 1), connections sorted. NULL on ENOMEM. */
+struct live_snapshot *live_table_snapshot(const struct live_table *t);
+
+struct live_publisher {
+	pthread_mutex_t lock;
+	struct live_snapshot *current;
+};
+
+int live_publisher_init(struct live_publisher *p);
+void live_publisher_fini(struct live_publisher *p);
+/* Replaces the current snapshot; takes the caller's reference to snap. */
+void live_publisher_set(struct live_publisher *p, struct live_snapshot *snap);
+/* A reference to the current snapshot (NULL before the first), released with put. */
+struct live_snapshot *live_publisher_get(struct live_publisher *p);
+void live_publisher_put(struct live_publisher *p, struct live_snapshot *snap);
+
+#endif

@@ -1,0 +1,399 @@
+/* main.c - ayaflow-node: loads the classifier, attaches it to the interfaces, drains
+ * its maps once a second into the live table and publishes snapshots for the HTTP API.
+ * Pipeline: bpf/flow.bpf.c -> drain.c -> live.c -> api.c. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "api.h"
+#include "attach.h"
+#include "cidr.h"
+#include "drain.h"
+#include "flow.skel.h"
+#include "http.h"
+#include "log.h"
+#include "node.h"
+#include "version.h"
+
+#define NODE_TICK_S 1
+#define NODE_EXIT_CONFIG 2
+
+#define OPT(field) offsetof(struct node_opts, field)
+
+const struct config_option node_options[] = {
+	{ "config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
+	  "YAML file with these options (keys use '_' for '-'); flags override it", NULL },
+	{ "interface", 'i', CONFIG_LIST, OPT(interface), NULL, 0, 0, "IFACES",
+	  "interfaces to watch, comma-separated (default: the default route's)", NULL },
+	{ "port", 'p', CONFIG_UINT, OPT(port), "3001", 1, 65535, "PORT", "HTTP API port", NULL },
+	{ "connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400,
+	  "SECONDS", "idle connections leave the live table after this", NULL },
+	{ "closed-timeout", 0, CONFIG_UINT, OPT(closed_timeout), "5", 0, 86400, "SECONDS",
+	  "closed TCP connections (FIN both ways, RST) leave after this", NULL },
+	{ "aggregation-window", 0, CONFIG_UINT, OPT(aggregation_window), "5", 1, 3600,
+	  "SECONDS", "window of flow records and of the per-second rates", NULL },
+	{ "enable-ipv6", 0, CONFIG_BOOL, OPT(enable_ipv6), NULL, 0, 0, NULL,
+	  "capture IPv6 too (else IPv6 packets are counted as lost: ipv6_disabled)", NULL },
+	{ "allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
+	  "clients allowed to use the HTTP API (default: everybody)", cidr_check },
+	{ "node-name", 0, CONFIG_STRING, OPT(node_name), NULL, 0, 0, "NAME",
+	  "name of this node (default: $NODE_NAME, else the host name)", NULL },
+	{ "max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
+	  "capacity of the kernel flow map; more flows are counted as lost", NULL },
+	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
+	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",
+	  NULL },
+	{ "help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL },
+	{ "version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL },
+};
+const size_t node_options_count = sizeof(node_options) / sizeof(node_options[0]);
+
+/* Packets/bytes totals at past ticks, for rates over the aggregation window. */
+struct node_rate_sample {
+	uint64_t ns;
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+struct node_main {
+	struct node_ctx ctx;
+	struct flow_bpf *skel;
+	struct drain *drain;
+	struct live_table *live;
+	struct cidr_list *allow;
+	struct http_server *http;
+	struct node_rate_sample *rates; /* ring of aggregation_window + 1 */
+	size_t rates_len;
+	size_t rates_next;
+	size_t rates_used;
+};
+
+static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	/* One level down: libbpf's warnings are ours to report when they matter. */
+	log_msg(level == LIBBPF_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "libbpf: %s", msg);
+	return 0;
+}
+
+static uint64_t node_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void node_resolve_name(struct node_ctx *ctx)
+{
+	const char *env = getenv("NODE_NAME");
+
+	if (ctx->opts.node_name && *ctx->opts.node_name)
+		snprintf(ctx->node_name, sizeof(ctx->node_name), "%s", ctx->opts.node_name);
+	else if (env && *env)
+		snprintf(ctx->node_name, sizeof(ctx->node_name), "%s", env);
+	else if (gethostname(ctx->node_name, sizeof(ctx->node_name) - 1) < 0)
+		snprintf(ctx->node_name, sizeof(ctx->node_name), "unknown");
+}
+
+/* One drain tick: kernel maps -> live table -> a new snapshot for the API. */
+static int node_tick(struct node_main *m)
+{
+	const struct node_opts *o = &m->ctx.opts;
+	uint64_t boot_ns = node_clock_ns(CLOCK_BOOTTIME);
+	uint64_t unix_ns = node_clock_ns(CLOCK_REALTIME);
+	struct flow_total totals[FLOW_TOTAL_SLOTS];
+	uint64_t counters[FLOW_CNT_MAX];
+	struct live_snapshot *snap;
+	struct node_rate_sample *now, *old;
+	uint64_t packets = 0, bytes = 0;
+	int err;
+
+	err = drain_read_totals(m->drain, totals, counters);
+	if (err)
+		return err;
+	err = drain_read_flows(m->drain, m->live);
+	if (err < 0)
+		return err;
+	err = drain_expire(m->drain, m->live, boot_ns, o->connection_timeout * 1000000000ull,
+			   o->closed_timeout * 1000000000ull);
+	if (err < 0) {
+		log_error("removing ended connections from the flow map: %s", strerror(-err));
+		return err;
+	}
+
+	snap = live_table_snapshot(m->live);
+	if (!snap)
+		return -ENOMEM;
+	snap->taken_ms = unix_ns / 1000000;
+	snap->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
+	memcpy(snap->totals, totals, sizeof(totals));
+	memcpy(snap->counters, counters, sizeof(counters));
+
+	for (int i = 0; i < FLOW_TOTAL_SLOTS; i++) {
+		packets += totals[i].packets;
+		bytes += totals[i].bytes;
+	}
+	now = &m->rates[m->rates_next];
+	*now = (struct node_rate_sample){ boot_ns, packets, bytes };
+	m->rates_next = (m->rates_next + 1) % m->rates_len;
+	if (m->rates_used < m->rates_len)
+		m->rates_used++;
+	/* The oldest sample in the ring is one aggregation window ago (or start). */
+	old = &m->rates[m->rates_used < m->rates_len ? 0 : m->rates_next];
+	if (now->ns > old->ns) {
+		double secs = (double)(now->ns - old->ns) / 1e9;
+
+		snap->packets_per_second = (double)(now->packets - old->packets) / secs;
+		snap->bytes_per_second = (double)(now->bytes - old->bytes) / secs;
+	}
+	live_publisher_set(&m->ctx.publisher, snap);
+	return 0;
+}
+
+static int node_loop(struct node_main *m)
+{
+	struct itimerspec its = { .it_interval = { NODE_TICK_S, 0 }, .it_value = { NODE_TICK_S, 0 } };
+	struct epoll_event ev, events[4];
+	sigset_t mask;
+	int ep = -1, tfd = -1, sfd = -1, err = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0) {
+		err = -errno;
+		log_error("event loop setup: %s", strerror(-err));
+		goto out;
+	}
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0)
+		goto fail_errno;
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = tfd };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0)
+		goto fail_errno;
+
+	for (;;) {
+		int n = epoll_wait(ep, events, 4, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail_errno;
+		}
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+					log_info("signal %u: stopping", si.ssi_signo);
+					goto out;
+				}
+			} else {
+				uint64_t expirations;
+
+				if (read(tfd, &expirations, sizeof(expirations)) < 0 &&
+				    errno != EAGAIN)
+					goto fail_errno;
+				err = node_tick(m);
+				if (err)
+					log_error("drain failed: %s (continuing)", strerror(-err));
+				err = 0;
+			}
+		}
+	}
+fail_errno:
+	err = -errno;
+	log_error("event loop: %s", strerror(-err));
+out:
+	if (ep >= 0)
+		close(ep);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	return err;
+}
+
+static int node_load(struct node_main *m)
+{
+	const struct node_opts *o = &m->ctx.opts;
+	int err;
+
+	m->skel = flow_bpf__open();
+	if (!m->skel) {
+		err = -errno;
+		log_error("cannot open the BPF classifier: %s", strerror(-err));
+		return err;
+	}
+	m->skel->rodata->cfg_enable_ipv6 = o->enable_ipv6;
+	err = bpf_map__set_max_entries(m->skel->maps.flows, (__u32)o->max_flows);
+	if (!err)
+		err = flow_bpf__load(m->skel);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			log_error("cannot load the BPF classifier: %s; ayaflow-node needs "
+				  "CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (or root)",
+				  strerror(-err));
+		else
+			log_error("cannot load the BPF classifier: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct node_main m; /* the one context of this process */
+	struct node_ctx *ctx = &m.ctx;
+	char err[512] = "";
+	char *default_if[1];
+	char ifbuf[64];
+	char *const *ifnames;
+	size_t nif;
+	int rc, status = 1;
+
+	rc = config_parse(node_options, node_options_count, argc, argv, &ctx->opts, err,
+			  sizeof(err));
+	if (rc == CONFIG_HELP) {
+		config_print_help(node_options, node_options_count,
+				  "usage: ayaflow-node [OPTIONS]\n"
+				  "Watches network flows on this node with an eBPF TC classifier "
+				  "and serves them over HTTP.",
+				  stdout);
+		status = 0;
+		goto out_opts;
+	}
+	if (rc == CONFIG_VERSION) {
+		printf("ayaflow-node %s\n", AYAFLOW_VERSION);
+		status = 0;
+		goto out_opts;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ayaflow-node: %s\n", err);
+		fprintf(stderr, "Try 'ayaflow-node --help'.\n");
+		status = NODE_EXIT_CONFIG;
+		goto out_opts;
+	}
+	log_set_level(ctx->opts.quiet	  ? LOG_LEVEL_ERROR
+		      : ctx->opts.verbose ? LOG_LEVEL_DEBUG
+					  : LOG_LEVEL_INFO);
+	libbpf_set_print(node_libbpf_print);
+	node_resolve_name(ctx);
+	ctx->start_unix_ms = node_clock_ns(CLOCK_REALTIME) / 1000000;
+	signal(SIGPIPE, SIG_IGN);
+
+	m.allow = cidr_list_new();
+	if (!m.allow)
+		goto out_opts;
+	for (size_t i = 0; i < ctx->opts.allowed_ips.count; i++) {
+		if (cidr_list_add(m.allow, ctx->opts.allowed_ips.items[i]) < 0) {
+			fprintf(stderr, "ayaflow-node: --allowed-ips: bad CIDR '%s'\n",
+				ctx->opts.allowed_ips.items[i]);
+			status = NODE_EXIT_CONFIG;
+			goto out_allow;
+		}
+	}
+	if (ctx->opts.interface.count) {
+		ifnames = ctx->opts.interface.items;
+		nif = ctx->opts.interface.count;
+	} else {
+		if (attach_default_ifname(ifbuf, sizeof(ifbuf)) < 0) {
+			log_error("no default route: name the interfaces with -i");
+			goto out_allow;
+		}
+		default_if[0] = ifbuf;
+		ifnames = default_if;
+		nif = 1;
+	}
+
+	/* SIGINT/SIGTERM are read from a signalfd; block them before any thread starts. */
+	{
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	}
+
+	if (live_publisher_init(&ctx->publisher) < 0)
+		goto out_allow;
+	if (node_load(&m) < 0)
+		goto out_skel;
+	m.live = live_table_new(ctx->opts.max_flows);
+	m.drain = drain_new(bpf_map__fd(m.skel->maps.flows), bpf_map__fd(m.skel->maps.totals),
+			    bpf_map__fd(m.skel->maps.counters), ctx->opts.max_flows);
+	m.rates_len = ctx->opts.aggregation_window / NODE_TICK_S + 1;
+	m.rates = calloc(m.rates_len, sizeof(*m.rates));
+	if (!m.live || !m.drain || !m.rates) {
+		log_error("out of memory for %llu flows",
+			  (unsigned long long)ctx->opts.max_flows);
+		goto out_drain;
+	}
+
+	/* Bind the port before touching any interface: a busy port leaves nothing behind. */
+	m.http = http_server_start((uint16_t)ctx->opts.port, m.allow, api_handle, ctx, err,
+				   sizeof(err));
+	if (!m.http) {
+		log_error("HTTP API: %s", err);
+		goto out_drain;
+	}
+	ctx->attach = attach_new(ifnames, nif, bpf_program__fd(m.skel->progs.flow_ingress),
+				 bpf_program__fd(m.skel->progs.flow_egress), err, sizeof(err));
+	if (!ctx->attach) {
+		if (errno == EPERM || errno == EACCES)
+			log_error("%s; ayaflow-node needs CAP_NET_ADMIN", err);
+		else
+			log_error("%s", err);
+		goto out_http;
+	}
+	if (node_tick(&m) < 0)
+		goto out_attach;
+	for (size_t i = 0; i < nif; i++)
+		log_info("watching %s (ingress, egress)", ifnames[i]);
+	log_info("node '%s': HTTP API on port %llu", ctx->node_name,
+		 (unsigned long long)ctx->opts.port);
+
+	status = node_loop(&m) < 0 ? 1 : 0;
+
+out_attach:
+	http_server_stop(m.http); /* handlers read the attach set: stop them first */
+	m.http = NULL;
+	attach_free(ctx->attach);
+	ctx->attach = NULL;
+out_http:
+	http_server_stop(m.http);
+out_drain:
+	free(m.rates);
+	drain_free(m.drain);
+	live_table_free(m.live);
+out_skel:
+	flow_bpf__destroy(m.skel);
+	live_publisher_fini(&ctx->publisher);
+out_allow:
+	cidr_list_free(m.allow);
+out_opts:
+	config_free(node_options, node_options_count, &ctx->opts);
+	return status;
+}

@@ -1,0 +1,40 @@
+/* node.h - the one context struct of ayaflow-node and its options. main.c owns it;
+ * the HTTP thread (api.c) reads only the options (immutable after start), the
+ * attach set (immutable) and snapshots from the publisher. */
+#ifndef AYAFLOW_NODE_NODE_H
+#define AYAFLOW_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "live.h"
+
+struct node_opts {
+	char *config;
+	struct config_list interface;
+	uint64_t port;
+	uint64_t connection_timeout;
+	uint64_t closed_timeout;
+	uint64_t aggregation_window;
+	bool enable_ipv6;
+	struct config_list allowed_ips;
+	char *node_name;
+	uint64_t max_flows;
+	bool quiet;
+	bool verbose;
+};
+
+extern const struct config_option node_options[];
+extern const size_t node_options_count;
+
+struct node_ctx {
+	struct node_opts opts;
+	char node_name[256]; /* resolved: --node-name, NODE_NAME, host name */
+	uint64_t start_unix_ms;
+	struct attach_set *attach;
+	struct live_publisher publisher;
+};
+
+#endif
