@@ -68,8 +68,10 @@ void flowfmt_tcp_flags(uint32_t flags, char *buf, size_t len)
 		if (!(flags & names[i].bit))
 			continue;
 		n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i].name);
-		if (n < 0 || (size_t)n >= len - used)
+		if (n < 0 || (size_t)n >= len - used) {
+			buf[used] = '\0'; /* drop the partial name */
 			return;
+		}
 		used += (size_t)n;
 	}
 }

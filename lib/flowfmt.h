@@ -40,7 +40,7 @@ void flowfmt_endpoint(const uint8_t addr[16], uint16_t port, uint8_t ip_version,
 		      size_t len);
 /* "tcp", "udp", "icmp", "icmpv6", else the number ("47"). */
 void flowfmt_proto(uint8_t proto, char *buf, size_t len);
-/* "SYN,ACK,FIN" in header bit order FIN..CWR shown as SYN first: see flowfmt.c. "" if none. */
+/* "SYN,ACK,FIN": the flags seen, in connection-life order; "" if none. */
 void flowfmt_tcp_flags(uint32_t flags, char *buf, size_t len);
 /* The connection object of /api/live (new reference, NULL on ENOMEM). */
 json_t *flowfmt_conn_json(const struct flowfmt_conn *c);

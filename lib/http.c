@@ -19,7 +19,9 @@
 #define HTTP_CONN_MEMORY (64 * 1024)
 
 struct http_server {
-	struct MHD_Daemon *daemon;
+	struct MHD_Daemon *daemon; /* NULL until started */
+	int listen_fd; /* owned by daemon once started */
+	uint16_t port;
 	const struct cidr_list *allow;
 	http_handler_fn handler;
 	void *ctx;
@@ -241,9 +243,8 @@ fail_errno:
 	return -e;
 }
 
-struct http_server *http_server_start(uint16_t port, const struct cidr_list *allow,
-				      http_handler_fn handler, void *ctx, char *err,
-				      size_t errlen)
+struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow,
+				    http_handler_fn handler, void *ctx, char *err, size_t errlen)
 {
 	struct http_server *srv;
 	int fd;
@@ -260,31 +261,38 @@ struct http_server *http_server_start(uint16_t port, const struct cidr_list *all
 		errno = -fd;
 		return NULL;
 	}
+	srv->listen_fd = fd;
+	srv->port = port;
 	srv->allow = allow;
 	srv->handler = handler;
 	srv->ctx = ctx;
+	return srv;
+}
+
+int http_server_start(struct http_server *srv, char *err, size_t errlen)
+{
 	srv->daemon = MHD_start_daemon(
 		MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
 			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+		0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 		MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
-		/* libmicrohttpd may already have closed fd: leave it (we are exiting). */
-		snprintf(err, errlen, "port %u: cannot start the HTTP server", port);
-		free(srv);
-		errno = EIO;
-		return NULL;
+		snprintf(err, errlen, "port %u: cannot start the HTTP server", srv->port);
+		return -EIO;
 	}
-	return srv;
+	return 0;
 }
 
-void http_server_stop(struct http_server *srv)
+void http_server_free(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	MHD_stop_daemon(srv->daemon); /* closes the listening socket it was given */
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon); /* closes the listening socket it was given */
+	else
+		close(srv->listen_fd);
 	free(srv);
 }

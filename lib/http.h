@@ -44,13 +44,16 @@ void http_reply_text(struct http_reply *reply, unsigned int status, const char *
 void http_reply_error(struct http_reply *reply, unsigned int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Listens on [::]:port (dual stack; IPv4 only where IPv6 is off). allow may be NULL or
- * empty (everybody). The allowlist must outlive the server. On failure returns NULL with
- * errno set and a message in err (e.g. "port 3001 is already in use"). */
-struct http_server *http_server_start(uint16_t port, const struct cidr_list *allow,
-				      http_handler_fn handler, void *ctx, char *err,
-				      size_t errlen);
-/* Stops accepting, waits for handlers in flight, frees. Accepts NULL. */
-void http_server_stop(struct http_server *srv);
+/* Binds [::]:port (dual stack; IPv4 only where IPv6 is off) without serving yet, so a
+ * busy port is found before anything else is touched and the listening socket exists
+ * before privileges are dropped. allow may be NULL or empty (everybody) and must outlive
+ * the server. On failure returns NULL with errno set and a message in err (e.g. "port
+ * 3001 is already in use"). */
+struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow,
+				    http_handler_fn handler, void *ctx, char *err, size_t errlen);
+/* Starts serving on libmicrohttpd's own thread. 0 or -errno with a message in err. */
+int http_server_start(struct http_server *srv, char *err, size_t errlen);
+/* Stops serving, waits for handlers in flight, closes the socket, frees. Accepts NULL. */
+void http_server_free(struct http_server *srv);
 
 #endif

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "node.h"
+#include "privs.h"
 #include "version.h"
 
 #define NODE_TICK_S 1
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
 			  sizeof(err));
 	if (rc == CONFIG_HELP) {
 		config_print_help(node_options, node_options_count,
-				  "usage: ayaflow-node [OPTIONS]\n"
+				  "ayaflow-node [OPTIONS]\n"
 				  "Watches network flows on this node with an eBPF TC classifier "
 				  "and serves them over HTTP.",
 				  stdout);
@@ -353,8 +354,8 @@ int main(int argc, char **argv)
 	}
 
 	/* Bind the port before touching any interface: a busy port leaves nothing behind. */
-	m.http = http_server_start((uint16_t)ctx->opts.port, m.allow, api_handle, ctx, err,
-				   sizeof(err));
+	m.http = http_server_new((uint16_t)ctx->opts.port, m.allow, api_handle, ctx, err,
+				 sizeof(err));
 	if (!m.http) {
 		log_error("HTTP API: %s", err);
 		goto out_drain;
@@ -368,8 +369,17 @@ int main(int argc, char **argv)
 			log_error("%s", err);
 		goto out_http;
 	}
+	/* Loaded and attached: from here on only CAP_NET_ADMIN (to detach) is kept, and it
+	 * is dropped before the HTTP thread starts so that thread never holds more. */
+	rc = privs_drop();
+	if (rc < 0)
+		log_warn("cannot drop capabilities: %s", strerror(-rc));
 	if (node_tick(&m) < 0)
 		goto out_attach;
+	if (http_server_start(m.http, err, sizeof(err)) < 0) {
+		log_error("HTTP API: %s", err);
+		goto out_attach;
+	}
 	for (size_t i = 0; i < nif; i++)
 		log_info("watching %s (ingress, egress)", ifnames[i]);
 	log_info("node '%s': HTTP API on port %llu", ctx->node_name,
@@ -378,12 +388,12 @@ int main(int argc, char **argv)
 	status = node_loop(&m) < 0 ? 1 : 0;
 
 out_attach:
-	http_server_stop(m.http); /* handlers read the attach set: stop them first */
+	http_server_free(m.http); /* handlers read the attach set: stop them first */
 	m.http = NULL;
 	attach_free(ctx->attach);
 	ctx->attach = NULL;
 out_http:
-	http_server_stop(m.http);
+	http_server_free(m.http);
 out_drain:
 	free(m.rates);
 	drain_free(m.drain);
