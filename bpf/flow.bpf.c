@@ -23,17 +23,17 @@
 #define EEXIST 17
 #endif
 
-#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021Q_  0x8100
 #define ETH_P_8021AD_ 0x88A8
-#define ETH_P_IP_ 0x0800
-#define ETH_P_IPV6_ 0x86DD
+#define ETH_P_IP_     0x0800
+#define ETH_P_IPV6_   0x86DD
 
-#define IPPROTO_HOPOPTS_ 0
-#define IPPROTO_ROUTING_ 43
+#define IPPROTO_HOPOPTS_  0
+#define IPPROTO_ROUTING_  43
 #define IPPROTO_FRAGMENT_ 44
-#define IPPROTO_AH_ 51
-#define IPPROTO_DSTOPTS_ 60
-#define IPPROTO_ICMPV6_ 58
+#define IPPROTO_AH_	  51
+#define IPPROTO_DSTOPTS_  60
+#define IPPROTO_ICMPV6_	  58
 
 /* Set by user space through the skeleton's rodata before load. */
 const volatile __u8 cfg_enable_ipv6 = 0;
@@ -64,7 +64,7 @@ struct pkt_info {
 	struct flow_key key; /* still in packet order (a = sender) until canonicalised */
 	__u32 l3_off;
 	__u32 l4_off;
-	__u32 ip_len; /* IP length of one packet as on the wire */
+	__u32 ip_len;	  /* IP length of one packet as on the wire */
 	__u32 l4_hdr_len; /* TCP/UDP header length, for GSO byte accounting */
 	__u8 tcp_flags;
 	__u8 has_ports;
@@ -78,7 +78,8 @@ static __always_inline void count(__u32 which)
 		*c += 1; /* per-CPU: no atomics needed */
 }
 
-static __always_inline void count_total(__u32 hook, __u8 proto, __u64 packets, __u64 bytes)
+static __always_inline void count_total(__u32 hook, __u8 proto, __u8 ip_version, __u64 packets,
+					__u64 bytes)
 {
 	__u32 bucket;
 	__u32 idx;
@@ -92,10 +93,10 @@ static __always_inline void count_total(__u32 hook, __u8 proto, __u64 packets, _
 		bucket = FLOW_PROTO_UDP;
 		break;
 	case IPPROTO_ICMP:
-		bucket = FLOW_PROTO_ICMP;
+		bucket = ip_version == 4 ? FLOW_PROTO_ICMP : FLOW_PROTO_OTHER;
 		break;
 	case IPPROTO_ICMPV6_:
-		bucket = FLOW_PROTO_ICMPV6;
+		bucket = ip_version == 6 ? FLOW_PROTO_ICMPV6 : FLOW_PROTO_OTHER;
 		break;
 	default:
 		bucket = FLOW_PROTO_OTHER;
@@ -125,7 +126,7 @@ static __always_inline __u16 parse_l2(struct __sk_buff *skb, __u32 *off)
 			break;
 		if (i == FLOW_MAX_VLAN)
 			return 0; /* more tags than we walk: give up, counted unparsable */
-		o += 2; /* TCI, then the next ethertype */
+		o += 2;		  /* TCI, then the next ethertype */
 	}
 	*off = o;
 	return proto;
@@ -145,6 +146,10 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt_info *pi
 	if (ihl < 20)
 		return -1;
 	pi->ip_len = ((__u32)hdr[2] << 8) | hdr[3];
+	/* IPv4 BIG TCP: GSO/GRO packets over 64 KiB carry tot_len 0; like the kernel's
+	 * skb_ip_totlen(), take their length from the skb (handle() does so for GSO). */
+	if (pi->ip_len == 0 && skb->gso_segs > 1)
+		pi->ip_len = skb->len - pi->l3_off;
 	if (pi->ip_len < ihl)
 		return -1;
 	pi->key.ip_version = 4;
@@ -266,8 +271,7 @@ static __always_inline __u32 canonicalise(struct flow_key *k)
 	return FLOW_WAY_BA;
 }
 
-static __always_inline void update_flow(struct pkt_info *pi, __u32 way, __u64 packets,
-					__u64 bytes)
+static __always_inline void update_flow(struct pkt_info *pi, __u32 way, __u64 packets, __u64 bytes)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct flow_value *v;
@@ -359,7 +363,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
 
 	pi.key.ifindex = skb->ifindex;
 	way = canonicalise(&pi.key);
-	count_total(hook, pi.key.proto, packets, bytes);
+	count_total(hook, pi.key.proto, pi.key.ip_version, packets, bytes);
 	update_flow(&pi, way, packets, bytes);
 	return TC_ACT_UNSPEC;
 }
