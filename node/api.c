@@ -105,14 +105,16 @@ static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot
 {
 	const struct flow_key *k = &c->key;
 	const struct flow_value *v = &c->val;
-	bool b_src = live_conn_src_is_b(v);
-	int fwd = b_src ? FLOW_WAY_BA : FLOW_WAY_AB;
+	struct live_orient o;
+	int fwd;
 
+	live_conn_orient(c, &o);
+	fwd = o.fwd;
 	memset(out, 0, sizeof(*out));
-	memcpy(out->src_addr, b_src ? k->addr_b : k->addr_a, 16);
-	memcpy(out->dst_addr, b_src ? k->addr_a : k->addr_b, 16);
-	out->src_port = b_src ? k->port_b : k->port_a;
-	out->dst_port = b_src ? k->port_a : k->port_b;
+	memcpy(out->src_addr, o.src_addr, 16);
+	memcpy(out->dst_addr, o.dst_addr, 16);
+	out->src_port = o.src_port;
+	out->dst_port = o.dst_port;
 	out->proto = k->proto;
 	out->ip_version = k->ip_version;
 	out->tcp_flags = v->tcp_flags[0] | v->tcp_flags[1];

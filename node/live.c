@@ -96,6 +96,7 @@ int live_table_update(struct live_table *t, const struct flow_key *key,
 			return -ENOSPC;
 		t->slots[i].used = true;
 		t->slots[i].conn.key = *key;
+		memset(&t->slots[i].conn.exported, 0, sizeof(t->slots[i].conn.exported));
 		t->count++;
 	}
 	t->slots[i].conn.val = *val;
@@ -129,6 +130,34 @@ int live_table_remove(struct live_table *t, const struct flow_key *key)
 		}
 	}
 	return 0;
+}
+
+void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c),
+			void *arg)
+{
+	for (size_t i = 0; i <= t->mask; i++) {
+		if (t->slots[i].used)
+			fn(arg, &t->slots[i].conn);
+	}
+}
+
+struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key)
+{
+	bool found;
+	size_t i = live_find(t, key, &found);
+
+	return found ? &t->slots[i].conn : NULL;
+}
+
+void live_conn_orient(const struct live_conn *c, struct live_orient *o)
+{
+	bool b_src = c->val.flags & FLOW_F_INITIATOR_BA;
+
+	o->src_addr = b_src ? c->key.addr_b : c->key.addr_a;
+	o->dst_addr = b_src ? c->key.addr_a : c->key.addr_b;
+	o->src_port = b_src ? c->key.port_b : c->key.port_a;
+	o->dst_port = b_src ? c->key.port_a : c->key.port_b;
+	o->fwd = b_src ? FLOW_WAY_BA : FLOW_WAY_AB;
 }
 
 bool live_conn_closed(const struct flow_value *val)

@@ -17,6 +17,7 @@
 struct live_conn {
 	struct flow_key key;
 	struct flow_value val; /* cumulative, as last read from the kernel */
+	struct flow_value exported; /* counters at the last window export (0 when new) */
 };
 
 struct live_table;
@@ -30,17 +31,27 @@ int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val);
 /* 0, or -ENOENT. */
 int live_table_remove(struct live_table *t, const struct flow_key *key);
+/* Calls fn on every connection; fn may change c->exported, nothing else. */
+void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c),
+			void *arg);
+/* The connection with this key, or NULL. The pointer is valid until the next change. */
+struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key);
 /* True when the TCP connection has ended: FIN seen both ways, or a RST. */
 bool live_conn_closed(const struct flow_value *val);
 /* Writes up to max keys of connections that ended: idle longer than idle_ns, or
  * closed (live_conn_closed) and quiet longer than closed_ns. Returns how many. */
 size_t live_table_expired(const struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
 			  uint64_t closed_ns, struct flow_key *out, size_t max);
-/* Orientation: true when endpoint b started the connection (src = b). */
-static inline bool live_conn_src_is_b(const struct flow_value *val)
-{
-	return val->flags & FLOW_F_INITIATOR_BA;
-}
+/* A connection seen from the side that started it (src). Pointers into the key. */
+struct live_orient {
+	const uint8_t *src_addr;
+	const uint8_t *dst_addr;
+	uint16_t src_port;
+	uint16_t dst_port;
+	int fwd; /* the enum flow_way index of src -> dst; !fwd is dst -> src */
+};
+
+void live_conn_orient(const struct live_conn *c, struct live_orient *o);
 
 /* What the HTTP thread reads: taken once per drain tick by the main thread. */
 struct live_snapshot {

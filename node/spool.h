@@ -1,0 +1,49 @@
+/* spool.h - the node's bounded export spool: encoded batches wait here until the
+ * collector acknowledges them (at-least-once). When a new batch does not fit, the
+ * oldest batches are dropped and their packets reported so that the caller counts them
+ * in the loss ledger (export_spool_full). Main thread only. */
+#ifndef AYAFLOW_NODE_SPOOL_H
+#define AYAFLOW_NODE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct spool_entry {
+	uint64_t seq;
+	uint8_t *buf; /* owned by the spool */
+	size_t len;
+	uint64_t packets; /* packets in the batch's records, for the loss ledger */
+	uint64_t records;
+	bool in_flight;
+	uint64_t sent_ns; /* when last handed to the transport */
+	unsigned int attempts;
+	struct spool_entry *next; /* oldest first */
+};
+
+struct spool_dropped {
+	uint64_t batches;
+	uint64_t records;
+	uint64_t packets;
+};
+
+struct spool;
+
+struct spool *spool_new(size_t max_bytes);
+/* Frees every entry. Accepts NULL. */
+void spool_free(struct spool *s);
+/* Appends a batch; the spool takes buf (malloc'd) in every case. Oldest batches are
+ * dropped (in flight or not) until it fits, and added to *dropped; a batch larger than
+ * the whole spool is itself dropped (-E2BIG). 0 or -E2BIG. */
+int spool_push(struct spool *s, uint64_t seq, uint8_t *buf, size_t len, uint64_t packets,
+	       uint64_t records, struct spool_dropped *dropped);
+/* The oldest batch not in flight, or NULL. */
+struct spool_entry *spool_next_queued(struct spool *s);
+/* The batch with this seq, or NULL (dropped meanwhile). */
+struct spool_entry *spool_find(struct spool *s, uint64_t seq);
+/* Removes and frees the batch with this seq. 0 or -ENOENT. */
+int spool_remove(struct spool *s, uint64_t seq);
+size_t spool_bytes(const struct spool *s);
+size_t spool_count(const struct spool *s);
+
+#endif

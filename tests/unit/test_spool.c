@@ -1,0 +1,82 @@
+/* test_spool.c - the export spool: FIFO order, in-flight skipping, removal by seq,
+ * and exact accounting of what is dropped when it is full. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/spool.h"
+#include "tests/unit/check.h"
+
+static uint8_t *blob(size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	memset(b, 0xab, len);
+	return b;
+}
+
+static void test_fifo(void)
+{
+	struct spool *s = spool_new(1000);
+	struct spool_dropped d = { 0 };
+	struct spool_entry *e;
+
+	CHECK_EQ_INT(spool_push(s, 1, blob(100), 100, 10, 1, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 2, blob(200), 200, 20, 2, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 30, 3, &d), 0);
+	CHECK_EQ_U64(spool_bytes(s), 600);
+	CHECK_EQ_U64(spool_count(s), 3);
+	e = spool_next_queued(s);
+	CHECK_EQ_U64(e->seq, 1);
+	e->in_flight = true;
+	e = spool_next_queued(s);
+	CHECK_EQ_U64(e->seq, 2);
+	CHECK(spool_find(s, 3) != NULL);
+	CHECK(spool_find(s, 4) == NULL);
+	CHECK_EQ_INT(spool_remove(s, 2), 0);
+	CHECK_EQ_INT(spool_remove(s, 2), -ENOENT);
+	CHECK_EQ_U64(spool_bytes(s), 400);
+	CHECK_EQ_INT(spool_remove(s, 3), 0); /* the tail */
+	CHECK_EQ_INT(spool_push(s, 4, blob(50), 50, 5, 1, &d), 0);
+	CHECK_EQ_U64(spool_count(s), 2);
+	CHECK_EQ_U64(spool_next_queued(s)->seq, 4);
+	CHECK_EQ_U64(d.batches, 0);
+	spool_free(s);
+}
+
+static void test_full(void)
+{
+	struct spool *s = spool_new(1000);
+	struct spool_dropped d = { 0 };
+
+	CHECK_EQ_INT(spool_push(s, 1, blob(400), 400, 40, 4, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 2, blob(400), 400, 41, 5, &d), 0);
+	spool_find(s, 1)->in_flight = true; /* in flight is dropped too */
+	/* 800 + 300 > 1000: the oldest (seq 1) goes. */
+	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 42, 6, &d), 0);
+	CHECK_EQ_U64(d.batches, 1);
+	CHECK_EQ_U64(d.packets, 40);
+	CHECK_EQ_U64(d.records, 4);
+	CHECK(spool_find(s, 1) == NULL);
+	CHECK_EQ_U64(spool_bytes(s), 700);
+	/* 700 + 1000: everything older goes, then it fits exactly. */
+	CHECK_EQ_INT(spool_push(s, 4, blob(1000), 1000, 100, 10, &d), 0);
+	CHECK_EQ_U64(d.batches, 3);
+	CHECK_EQ_U64(d.packets, 40 + 41 + 42);
+	CHECK_EQ_U64(spool_count(s), 1);
+	CHECK_EQ_U64(spool_bytes(s), 1000);
+	/* Larger than the spool: dropped itself, the rest stays. */
+	CHECK_EQ_INT(spool_push(s, 5, blob(1001), 1001, 7, 1, &d), -E2BIG);
+	CHECK_EQ_U64(d.batches, 4);
+	CHECK_EQ_U64(d.packets, 40 + 41 + 42 + 7);
+	CHECK_EQ_U64(spool_count(s), 1);
+	CHECK_EQ_U64(spool_next_queued(s)->seq, 4);
+	spool_free(s);
+}
+
+int main(void)
+{
+	test_fifo();
+	test_full();
+	return check_exit();
+}
