@@ -14,13 +14,13 @@
 #include "http.h"
 #include "log.h"
 
-#define HTTP_CONN_LIMIT 512
+#define HTTP_CONN_LIMIT	    512
 #define HTTP_CONN_TIMEOUT_S 30
-#define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_CONN_MEMORY    (64 * 1024)
 
 struct http_server {
 	struct MHD_Daemon *daemon; /* NULL until started */
-	int listen_fd; /* owned by daemon once started */
+	int listen_fd;		   /* owned by daemon once started */
 	uint16_t port;
 	const struct cidr_list *allow;
 	http_handler_fn handler;
@@ -48,6 +48,36 @@ const char *http_request_arg(const struct http_request *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct http_unknown_arg {
+	const char *const *known;
+	size_t n;
+	const char *found;
+};
+
+static enum MHD_Result http_check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	struct http_unknown_arg *u = cls;
+
+	(void)kind;
+	(void)value;
+	for (size_t i = 0; i < u->n; i++) {
+		if (strcmp(key, u->known[i]) == 0)
+			return MHD_YES;
+	}
+	u->found = key;
+	return MHD_NO; /* stop at the first unknown one */
+}
+
+const char *http_request_unknown_arg(const struct http_request *req, const char *const *known,
+				     size_t n)
+{
+	struct http_unknown_arg u = {.known = known, .n = n, .found = NULL};
+
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, http_check_arg, &u);
+	return u.found;
+}
+
 int http_request_arg_uint(const struct http_request *req, const char *name, uint64_t def,
 			  uint64_t min, uint64_t max, uint64_t *out, struct http_reply *reply)
 {
@@ -67,9 +97,8 @@ int http_request_arg_uint(const struct http_request *req, const char *name, uint
 		return -EINVAL;
 	}
 	if (v < min || v > max) {
-		http_reply_error(reply, 400,
-				 "parameter '%s': %llu is out of range %llu..%llu", name, v,
-				 (unsigned long long)min, (unsigned long long)max);
+		http_reply_error(reply, 400, "parameter '%s': %llu is out of range %llu..%llu",
+				 name, v, (unsigned long long)min, (unsigned long long)max);
 		return -EINVAL;
 	}
 	*out = v;
@@ -108,9 +137,9 @@ void http_reply_error(struct http_reply *reply, unsigned int status, const char 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (http_reply_json(reply, status,
-			    json_pack("{s:{s:i, s:s}}", "error", "code", (int)status, "message",
-				      msg)) < 0) {
+	if (http_reply_json(
+		reply, status,
+		json_pack("{s:{s:i, s:s}}", "error", "code", (int)status, "message", msg)) < 0) {
 		free(reply->body);
 		reply->body = NULL;
 		reply->len = 0;
@@ -127,8 +156,8 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_reply
 		/* Only on out-of-memory: an empty reply with the status. */
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	} else {
-		resp = MHD_create_response_from_buffer(reply->len, reply->body,
-						       MHD_RESPMEM_MUST_FREE);
+		resp =
+		    MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
 		if (resp)
 			reply->body = NULL; /* the response frees it now */
 	}
@@ -151,8 +180,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 {
 	static int first_call_marker;
 	struct http_server *srv = cls;
-	struct http_reply reply = { 0 };
-	struct http_request req = { .conn = conn, .method = method, .path = url };
+	struct http_reply reply = {0};
+	struct http_request req = {.conn = conn, .method = method, .path = url};
 	const union MHD_ConnectionInfo *ci;
 
 	(void)version;
@@ -179,6 +208,9 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 }
 
 static void http_on_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void http_on_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
@@ -193,10 +225,10 @@ static void http_on_log(void *cls, const char *fmt, va_list ap)
 
 static int http_listen(uint16_t port, char *err, size_t errlen)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-				   .sin6_addr = IN6ADDR_ANY_INIT };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_ANY) };
+	struct sockaddr_in6 a6 = {
+	    .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = IN6ADDR_ANY_INIT};
+	struct sockaddr_in a4 = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_ANY)};
 	int one = 1, zero = 0;
 	int fd, e;
 
@@ -272,13 +304,12 @@ struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow
 int http_server_start(struct http_server *srv, char *err, size_t errlen)
 {
 	srv->daemon = MHD_start_daemon(
-		MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-		MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
+	    MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
 		snprintf(err, errlen, "port %u: cannot start the HTTP server", srv->port);
 		return -EIO;

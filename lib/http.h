@@ -31,6 +31,12 @@ const char *http_request_path(const struct http_request *req);
 /* The query argument, or NULL when absent. */
 const char *http_request_arg(const struct http_request *req, const char *name);
 
+/* The name of the first query argument that is not in known[0..n), or NULL when every
+ * argument is known: lets an endpoint answer a typo with a 400 naming it. The string is
+ * valid during the request. */
+const char *http_request_unknown_arg(const struct http_request *req, const char *const *known,
+				     size_t n);
+
 /* Reads ?name= as an unsigned integer: absent -> def; not a number or out of
  * [min, max] -> writes a 400 reply naming the parameter and returns -EINVAL. */
 int http_request_arg_uint(const struct http_request *req, const char *name, uint64_t def,

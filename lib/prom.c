@@ -370,7 +370,7 @@ static int prom_count_fds(uint64_t *count)
 
 int prom_write_process(struct prom_writer *w)
 {
-	uint64_t utime, stime, starttime, btime, vsize, rss, fds;
+	uint64_t utime = 0, stime = 0, starttime = 0, btime = 0, vsize = 0, rss = 0, fds = 0;
 	struct rlimit rl;
 	long ticks, page;
 	int ret;

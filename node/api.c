@@ -67,6 +67,24 @@ static void api_health(struct node_ctx *ctx, const struct live_snapshot *s,
 				  "total_bytes", (json_int_t)sum.bytes));
 }
 
+/* The export counters, or null when no collector is configured. */
+static json_t *api_export_json(const struct live_snapshot *s)
+{
+	const struct export_stats *x = &s->export;
+
+	if (!s->export_enabled)
+		return json_null();
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected",
+			 x->connected, "batches_sent", (json_int_t)x->batches_sent,
+			 "records_sent", (json_int_t)x->records_sent, "batches_acked",
+			 (json_int_t)x->batches_acked, "records_acked",
+			 (json_int_t)x->records_acked, "batches_resent",
+			 (json_int_t)x->batches_resent, "batches_rejected",
+			 (json_int_t)x->batches_rejected, "batches_duplicate",
+			 (json_int_t)x->batches_duplicate, "spool_bytes",
+			 (json_int_t)x->spool_bytes, "spool_batches", (json_int_t)x->spool_batches);
+}
+
 static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 		      struct http_reply *reply)
 {
@@ -80,16 +98,21 @@ static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 		goto oom;
 	for (int i = 0; i < FLOW_LOSS_MAX; i++)
 		json_object_set_new(lost, api_loss_names[i], json_integer((json_int_t)s->counters[i]));
+	json_object_set_new(lost, "export_spool_full",
+			    json_integer((json_int_t)s->export.lost_spool_full));
+	json_object_set_new(lost, "collector_rejected",
+			    json_integer((json_int_t)s->export.lost_collector_rejected));
 	for (int i = FLOW_LOSS_MAX; i < FLOW_CNT_MAX; i++)
 		json_object_set_new(events, api_event_names[i],
 				    json_integer((json_int_t)s->counters[i]));
 	json_object_set_new(runtime, "node_name", json_string(ctx->node_name));
-	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o}", "uptime_seconds",
+	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "uptime_seconds",
 			 (json_int_t)api_uptime_s(ctx, s), "total_packets", (json_int_t)sum.packets,
 			 "total_bytes", (json_int_t)sum.bytes, "active_connections",
 			 (json_int_t)s->count, "packets_per_second", s->packets_per_second,
 			 "bytes_per_second", s->bytes_per_second, "lost_packets", lost,
-			 "classifier_events", events, "runtime", runtime);
+			 "classifier_events", events, "export", api_export_json(s), "runtime",
+			 runtime);
 	http_reply_json(reply, 200, body);
 	return;
 oom:
@@ -160,6 +183,39 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
+static void api_metrics_export(struct prom_writer *w, const struct live_snapshot *s)
+{
+	const struct export_stats *x = &s->export;
+
+	prom_family(w, "ayaflow_export_batches_total", "counter",
+		    "Flow batches sent to the collector, by outcome.");
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_sent, "result", "sent",
+			NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_acked, "result", "acked",
+			NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_resent, "result",
+			"resent", NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_rejected, "result",
+			"rejected", NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_duplicate, "result",
+			"duplicate", NULL);
+	prom_family(w, "ayaflow_export_records_total", "counter",
+		    "Flow records sent to the collector, by outcome.");
+	prom_sample_u64(w, "ayaflow_export_records_total", x->records_sent, "result", "sent",
+			NULL);
+	prom_sample_u64(w, "ayaflow_export_records_total", x->records_acked, "result", "acked",
+			NULL);
+	prom_family(w, "ayaflow_export_spool_bytes", "gauge",
+		    "Bytes of batches waiting for the collector's acknowledgement.");
+	prom_sample_u64(w, "ayaflow_export_spool_bytes", x->spool_bytes, NULL);
+	prom_family(w, "ayaflow_export_spool_batches", "gauge",
+		    "Batches waiting for the collector's acknowledgement.");
+	prom_sample_u64(w, "ayaflow_export_spool_batches", x->spool_batches, NULL);
+	prom_family(w, "ayaflow_collector_connected", "gauge",
+		    "1 while connected to a collector (0 also when none is configured).");
+	prom_sample_u64(w, "ayaflow_collector_connected", x->connected ? 1 : 0, NULL);
+}
+
 static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 			struct http_reply *reply)
 {
@@ -195,6 +251,11 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 	for (int i = 0; i < FLOW_LOSS_MAX; i++)
 		prom_sample_u64(&w, "ayaflow_lost_packets_total", s->counters[i], "reason",
 				api_loss_names[i], NULL);
+	prom_sample_u64(&w, "ayaflow_lost_packets_total", s->export.lost_spool_full, "reason",
+			"export_spool_full", NULL);
+	prom_sample_u64(&w, "ayaflow_lost_packets_total", s->export.lost_collector_rejected,
+			"reason", "collector_rejected", NULL);
+	api_metrics_export(&w, s);
 	prom_family(&w, "ayaflow_classifier_events_total", "counter",
 		    "Packets the classifier handled specially: non-IP frames, L4 header cut "
 		    "short, non-first fragments (the last two still counted by addresses).");

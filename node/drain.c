@@ -132,18 +132,26 @@ int drain_read_totals(struct drain *d, struct flow_total totals[FLOW_TOTAL_SLOTS
 }
 
 int drain_expire(struct drain *d, struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
-		 uint64_t closed_ns)
+		 uint64_t closed_ns, void (*on_final)(void *arg, const struct live_conn *c),
+		 void *arg)
 {
 	size_t n = live_table_expired(t, now_ns, idle_ns, closed_ns, d->expired, d->max_flows);
 	int removed = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		struct live_conn *c = live_table_find(t, &d->expired[i]);
 		struct flow_value last;
 
-		/* Atomic read-and-remove: a packet after this starts a new entry. */
-		if (bpf_map_lookup_and_delete_elem(d->flows_fd, &d->expired[i], &last) &&
-		    errno != ENOENT)
+		/* Atomic read-and-remove: the counters are final, a packet after this
+		 * starts a new entry. */
+		if (bpf_map_lookup_and_delete_elem(d->flows_fd, &d->expired[i], &last) == 0) {
+			if (c)
+				c->val = last;
+		} else if (errno != ENOENT) {
 			return -errno;
+		}
+		if (c && on_final)
+			on_final(arg, c);
 		live_table_remove(t, &d->expired[i]);
 		removed++;
 	}

@@ -22,8 +22,10 @@ int drain_read_flows(struct drain *d, struct live_table *t);
 int drain_read_totals(struct drain *d, struct flow_total totals[FLOW_TOTAL_SLOTS],
 		      uint64_t counters[FLOW_CNT_MAX]);
 /* Removes connections that ended (see live_table_expired) from the kernel map and t.
+ * on_final (may be NULL) sees each one with its last counters just before it goes.
  * Returns how many were removed or -errno. */
 int drain_expire(struct drain *d, struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
-		 uint64_t closed_ns);
+		 uint64_t closed_ns, void (*on_final)(void *arg, const struct live_conn *c),
+		 void *arg);
 
 #endif

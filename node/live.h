@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bpf/flow.h"
+#include "export.h"
 
 struct live_conn {
 	struct flow_key key;
@@ -62,6 +63,8 @@ struct live_snapshot {
 	uint64_t counters[FLOW_CNT_MAX];
 	double packets_per_second; /* over the last aggregation window */
 	double bytes_per_second;
+	bool export_enabled;
+	struct export_stats export; /* when export_enabled */
 	size_t count;
 	struct live_conn *conns; /* count entries, most packets first */
 };

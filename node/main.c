@@ -18,6 +18,7 @@
 #include "attach.h"
 #include "cidr.h"
 #include "drain.h"
+#include "export.h"
 #include "flow.skel.h"
 #include "http.h"
 #include "log.h"
@@ -29,6 +30,17 @@
 #define NODE_EXIT_CONFIG 2
 
 #define OPT(field) offsetof(struct node_opts, field)
+#define NODE_EXPORT_INFLIGHT 8
+#define NODE_EXPORT_TIMEOUT_MS 10000
+
+static int node_check_url(const char *value, char *err, size_t errlen)
+{
+	if (strncmp(value, "tcp://", 6) != 0 || strlen(value) <= 6) {
+		snprintf(err, errlen, "'%s' is not a collector URL (tcp://host:port)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 const struct config_option node_options[] = {
 	{ "config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
@@ -50,6 +62,10 @@ const struct config_option node_options[] = {
 	  "name of this node (default: $NODE_NAME, else the host name)", NULL },
 	{ "max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
 	  "capacity of the kernel flow map; more flows are counted as lost", NULL },
+	{ "collector", 0, CONFIG_LIST, OPT(collector), NULL, 0, 0, "URL",
+	  "send flow records to this collector (tcp://host:7400); repeatable", node_check_url },
+	{ "spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 65536, 4294967296ull,
+	  "BYTES", "batches kept until the collector acknowledges them", NULL },
 	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
 	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",
 	  NULL },
@@ -72,11 +88,17 @@ struct node_main {
 	struct live_table *live;
 	struct cidr_list *allow;
 	struct http_server *http;
+	struct export *export; /* NULL without --collector */
+	uint64_t window_start_ms;
 	struct node_rate_sample *rates; /* ring of aggregation_window + 1 */
 	size_t rates_len;
 	size_t rates_next;
 	size_t rates_used;
+	int64_t boot_to_unix_ns; /* at the current tick */
 };
+
+static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -114,6 +136,20 @@ static void node_resolve_name(struct node_ctx *ctx)
 		snprintf(ctx->node_name, sizeof(ctx->node_name), "unknown");
 }
 
+static void node_on_final(void *arg, const struct live_conn *c)
+{
+	struct node_main *m = arg;
+
+	export_add_final(m->export, c, m->boot_to_unix_ns);
+}
+
+static const char *node_ifname(void *arg, unsigned int ifindex)
+{
+	struct node_main *m = arg;
+
+	return m->ctx.attach ? attach_name_of(m->ctx.attach, ifindex) : NULL;
+}
+
 /* One drain tick: kernel maps -> live table -> a new snapshot for the API. */
 static int node_tick(struct node_main *m)
 {
@@ -133,18 +169,35 @@ static int node_tick(struct node_main *m)
 	err = drain_read_flows(m->drain, m->live);
 	if (err < 0)
 		return err;
+	m->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
 	err = drain_expire(m->drain, m->live, boot_ns, o->connection_timeout * 1000000000ull,
-			   o->closed_timeout * 1000000000ull);
+			   o->closed_timeout * 1000000000ull, m->export ? node_on_final : NULL, m);
 	if (err < 0) {
 		log_error("removing ended connections from the flow map: %s", strerror(-err));
 		return err;
+	}
+	if (m->export) {
+		uint64_t now_ms = unix_ns / 1000000;
+
+		if (m->window_start_ms == 0)
+			m->window_start_ms = now_ms;
+		if (now_ms - m->window_start_ms >= o->aggregation_window * 1000) {
+			export_window(m->export, m->live, m->window_start_ms, now_ms,
+				      m->boot_to_unix_ns, totals, counters);
+			m->window_start_ms = now_ms;
+		}
+		export_process(m->export);
 	}
 
 	snap = live_table_snapshot(m->live);
 	if (!snap)
 		return -ENOMEM;
 	snap->taken_ms = unix_ns / 1000000;
-	snap->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
+	snap->boot_to_unix_ns = m->boot_to_unix_ns;
+	if (m->export) {
+		snap->export_enabled = true;
+		export_get_stats(m->export, &snap->export);
+	}
 	memcpy(snap->totals, totals, sizeof(totals));
 	memcpy(snap->counters, counters, sizeof(counters));
 
@@ -193,6 +246,11 @@ static int node_loop(struct node_main *m)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = tfd };
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0)
 		goto fail_errno;
+	if (m->export) {
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = export_fd(m->export) };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, export_fd(m->export), &ev) < 0)
+			goto fail_errno;
+	}
 
 	for (;;) {
 		int n = epoll_wait(ep, events, 4, -1);
@@ -210,6 +268,8 @@ static int node_loop(struct node_main *m)
 					log_info("signal %u: stopping", si.ssi_signo);
 					goto out;
 				}
+			} else if (m->export && events[i].data.fd == export_fd(m->export)) {
+				export_process(m->export);
 			} else {
 				uint64_t expirations;
 
@@ -374,11 +434,30 @@ int main(int argc, char **argv)
 	rc = privs_drop();
 	if (rc < 0)
 		log_warn("cannot drop capabilities: %s", strerror(-rc));
+	if (ctx->opts.collector.count) {
+		struct export_config xc = {
+			.urls = ctx->opts.collector.items,
+			.nurls = ctx->opts.collector.count,
+			.spool_bytes = ctx->opts.spool_size,
+			.inflight = NODE_EXPORT_INFLIGHT,
+			.timeout_ms = NODE_EXPORT_TIMEOUT_MS,
+			.node_name = ctx->node_name,
+			.agent_version = AYAFLOW_VERSION,
+			.ifname = node_ifname,
+			.ifname_arg = &m,
+		};
+
+		m.export = export_new(&xc, err, sizeof(err));
+		if (!m.export) {
+			log_error("collector: %s", err);
+			goto out_attach;
+		}
+	}
 	if (node_tick(&m) < 0)
-		goto out_attach;
+		goto out_export;
 	if (http_server_start(m.http, err, sizeof(err)) < 0) {
 		log_error("HTTP API: %s", err);
-		goto out_attach;
+		goto out_export;
 	}
 	for (size_t i = 0; i < nif; i++)
 		log_info("watching %s (ingress, egress)", ifnames[i]);
@@ -387,9 +466,11 @@ int main(int argc, char **argv)
 
 	status = node_loop(&m) < 0 ? 1 : 0;
 
-out_attach:
+out_export:
 	http_server_free(m.http); /* handlers read the attach set: stop them first */
 	m.http = NULL;
+	export_free(m.export);
+out_attach:
 	attach_free(ctx->attach);
 	ctx->attach = NULL;
 out_http:

@@ -132,6 +132,12 @@ int spool_remove(struct spool *s, uint64_t seq)
 	return -ENOENT;
 }
 
+void spool_requeue_all(struct spool *s)
+{
+	for (struct spool_entry *e = s->head; e; e = e->next)
+		e->in_flight = false;
+}
+
 size_t spool_bytes(const struct spool *s)
 {
 	return s->bytes;

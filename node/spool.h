@@ -43,6 +43,8 @@ struct spool_entry *spool_next_queued(struct spool *s);
 struct spool_entry *spool_find(struct spool *s, uint64_t seq);
 /* Removes and frees the batch with this seq. 0 or -ENOENT. */
 int spool_remove(struct spool *s, uint64_t seq);
+/* Marks every batch as not in flight (to be sent again). */
+void spool_requeue_all(struct spool *s);
 size_t spool_bytes(const struct spool *s);
 size_t spool_count(const struct spool *s);
 

@@ -1411,6 +1411,9 @@ static void test_canonical_key(const struct env *env)
 
 /* libbpf's messages go to the project log one level down (its warnings are our info). */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char msg[1024];
 	enum log_level ours = level == LIBBPF_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;

@@ -1,0 +1,841 @@
+/* api.c - routes of the collector's HTTP API (see api.h). Field and metric names follow
+ * the node's API (and ayaFlow) so that a dashboard can point at either. Every query
+ * parameter is checked here; a bad one is a 400 naming it, and /api/history refuses
+ * parameters it does not know, so a typo never silently widens a query. */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "flowfmt.h"
+#include "log.h"
+#include "prom.h"
+#include "store.h"
+#include "version.h"
+
+#define API_TIME_MAX_MS 253402300799999ull /* 9999-12-31T23:59:59.999Z */
+#define API_OFFSET_MAX (1ull << 53)
+
+struct api {
+	struct api_config cfg;
+	/* The HTTP thread's read-only connection to the store, opened on first use; only
+	 * libmicrohttpd's single polling thread touches it. */
+	struct store_reader *reader;
+};
+
+struct api *api_new(const struct api_config *cfg)
+{
+	struct api *api = calloc(1, sizeof(*api));
+
+	if (!api)
+		return NULL;
+	api->cfg = *cfg;
+	return api;
+}
+
+void api_free(struct api *api)
+{
+	if (!api)
+		return;
+	store_reader_close(api->reader);
+	free(api);
+}
+
+static uint64_t api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t api_uptime_s(const struct api *api, uint64_t now_ms)
+{
+	return now_ms > api->cfg.start_unix_ms ? (now_ms - api->cfg.start_unix_ms) / 1000 : 0;
+}
+
+static struct store_reader *api_reader(struct api *api, struct http_reply *reply)
+{
+	char err[256] = "";
+
+	if (api->reader)
+		return api->reader;
+	api->reader = store_reader_open(api->cfg.db_path, err, sizeof(err));
+	if (!api->reader) {
+		log_error("opening the history for reading: %s", err);
+		http_reply_error(reply, 503, "history not available: %s", err);
+	}
+	return api->reader;
+}
+
+/* {"unparsable": n, ...}: a loss ledger as JSON. */
+static json_t *api_lost_json(const uint64_t lost[WIRE_LOSS_MAX])
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	for (int i = 0; i < WIRE_LOSS_MAX; i++) {
+		if (json_object_set_new(o, wire_loss_name((enum wire_loss)i),
+					json_integer((json_int_t)lost[i])) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+/* The cluster sums over the live view's nodes. */
+struct api_cluster {
+	struct live_node_info *nodes;
+	size_t n;
+	uint64_t connected;
+	uint64_t total_packets; /* every node's latest cumulative total */
+	uint64_t total_bytes;
+	uint64_t active_connections; /* of the connected nodes */
+	double packets_per_second; /* of the connected nodes */
+	double bytes_per_second;
+	uint64_t lost[WIRE_LOSS_MAX];
+};
+
+static int api_cluster_get(struct api *api, uint64_t now_ms, struct api_cluster *c)
+{
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	err = live_view_nodes(api->cfg.live, now_ms, &c->nodes, &c->n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct live_node_info *n = &c->nodes[i];
+
+		c->total_packets += n->total_packets;
+		c->total_bytes += n->total_bytes;
+		for (int r = 0; r < WIRE_LOSS_MAX; r++)
+			c->lost[r] += n->lost[r];
+		if (!n->connected)
+			continue;
+		c->connected++;
+		c->active_connections += n->active_connections;
+		c->packets_per_second += n->packets_per_second;
+		c->bytes_per_second += n->bytes_per_second;
+	}
+	return 0;
+}
+
+static void api_health(struct api *api, struct http_reply *reply)
+{
+	uint64_t now = api_now_ms();
+	struct api_cluster c;
+
+	if (api_cluster_get(api, now, &c) < 0) {
+		http_reply_error(reply, 500, "out of memory");
+		return;
+	}
+	if (http_reply_json(reply, 200,
+			    json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok",
+				      "uptime_seconds", (json_int_t)api_uptime_s(api, now), "nodes",
+				      (json_int_t)c.connected, "active_connections",
+				      (json_int_t)c.active_connections, "total_packets",
+				      (json_int_t)c.total_packets, "total_bytes",
+				      (json_int_t)c.total_bytes)) < 0)
+		http_reply_error(reply, 500, "out of memory");
+	free(c.nodes);
+}
+
+static json_t *api_ingest_json(const struct ingest_stats *st)
+{
+	json_t *reasons = json_object();
+
+	if (!reasons)
+		return NULL;
+	for (int i = WIRE_REJECT_NONE + 1; i < WIRE_REJECT_MAX; i++)
+		json_object_set_new(reasons, wire_reject_name((enum wire_reject)i),
+				    json_integer((json_int_t)st->by_reason[i]));
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}",
+			 "batches_received", (json_int_t)st->received, "batches_stored",
+			 (json_int_t)st->stored, "batches_duplicate", (json_int_t)st->duplicate,
+			 "batches_rejected", (json_int_t)st->rejected, "batches_retry",
+			 (json_int_t)st->retry, "rejected_by_reason", reasons, "records_stored",
+			 (json_int_t)st->records_stored, "queue_depth", (json_int_t)st->queue_depth,
+			 "queue_capacity", (json_int_t)INGEST_QUEUE_MAX, "queue_full",
+			 (json_int_t)st->queue_full, "retention_deleted",
+			 (json_int_t)st->retention_deleted);
+}
+
+static void api_stats(struct api *api, struct http_reply *reply)
+{
+	uint64_t now = api_now_ms();
+	struct ingest_stats st;
+	struct live_view_counts lc;
+	struct api_cluster c;
+	json_t *nodes = NULL, *body;
+
+	if (api_cluster_get(api, now, &c) < 0)
+		goto oom;
+	ingest_stats_get(api->cfg.ingest, &st);
+	live_view_counts(api->cfg.live, &lc);
+	nodes = json_array();
+	if (!nodes)
+		goto oom;
+	for (size_t i = 0; i < c.n; i++) {
+		const struct live_node_info *n = &c.nodes[i];
+
+		if (json_array_append_new(
+			    nodes,
+			    json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:o, s:I, s:b}", "name",
+				      n->name, "packets", (json_int_t)n->total_packets, "bytes",
+				      (json_int_t)n->total_bytes, "active_connections",
+				      (json_int_t)n->active_connections, "packets_per_second",
+				      n->packets_per_second, "bytes_per_second", n->bytes_per_second,
+				      "lost_packets", api_lost_json(n->lost), "last_seen",
+				      (json_int_t)n->last_seen_ms, "connected", (int)n->connected)) <
+		    0)
+			goto oom;
+	}
+	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:I, s:o, s:I, s:{s:I, s:I, "
+			 "s:I, s:I}, s:o}",
+			 "uptime_seconds", (json_int_t)api_uptime_s(api, now), "total_packets",
+			 (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes,
+			 "active_connections", (json_int_t)c.active_connections,
+			 "packets_per_second", c.packets_per_second, "bytes_per_second",
+			 c.bytes_per_second, "lost_packets", api_lost_json(c.lost), "nodes", nodes,
+			 "nodes_connected", (json_int_t)c.connected, "ingest", api_ingest_json(&st),
+			 "db_bytes", (json_int_t)(st.db_bytes > 0 ? st.db_bytes : 0), "live",
+			 "connections", (json_int_t)lc.connections, "nodes", (json_int_t)lc.nodes,
+			 "connections_over", (json_int_t)lc.conns_over, "nodes_over",
+			 (json_int_t)lc.nodes_over, "runtime",
+			 config_to_json(api->cfg.options, api->cfg.noptions, api->cfg.opts));
+	nodes = NULL; /* stolen by json_pack, also on failure */
+	if (http_reply_json(reply, 200, body) < 0)
+		goto oom;
+	free(c.nodes);
+	return;
+oom:
+	json_decref(nodes);
+	free(c.nodes);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+static void api_nodes(struct api *api, struct http_reply *reply)
+{
+	uint64_t now = api_now_ms();
+	struct store_reader *r = api_reader(api, reply);
+	struct live_node_info *live = NULL;
+	struct store_node *nodes = NULL;
+	size_t n = 0, nlive = 0;
+	json_t *arr;
+	int err;
+
+	if (!r)
+		return;
+	err = store_list_nodes(r, &nodes, &n);
+	if (err) {
+		http_reply_error(reply, 500, "listing nodes: %s", store_reader_last_error(r));
+		return;
+	}
+	if (live_view_nodes(api->cfg.live, now, &live, &nlive) < 0)
+		goto oom;
+	arr = json_array();
+	if (!arr)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_node *s = &nodes[i];
+		bool connected = false;
+
+		for (size_t j = 0; j < nlive; j++) {
+			if (strcmp(live[j].name, s->name) == 0)
+				connected = live[j].connected;
+		}
+		if (json_array_append_new(
+			    arr,
+			    json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:I, s:I, "
+				      "s:I}",
+				      "name", s->name, "boot_id", s->boot_id, "agent_version",
+				      s->agent_version, "first_seen", (json_int_t)s->first_seen_ms,
+				      "last_seen", (json_int_t)s->last_seen_ms, "connected",
+				      (int)connected, "total_packets", (json_int_t)s->total_packets,
+				      "total_bytes", (json_int_t)s->total_bytes, "active_connections",
+				      (json_int_t)s->active_connections, "lost_packets",
+				      api_lost_json(s->lost), "batches", (json_int_t)s->batches,
+				      "records", (json_int_t)s->records, "last_seq",
+				      (json_int_t)s->last_seq)) < 0) {
+			json_decref(arr);
+			goto oom;
+		}
+	}
+	if (http_reply_json(reply, 200, json_pack("{s:o}", "nodes", arr)) < 0)
+		goto oom;
+	store_nodes_free(nodes);
+	free(live);
+	return;
+oom:
+	store_nodes_free(nodes);
+	free(live);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+static void api_live(struct api *api, const struct http_request *req, struct http_reply *reply)
+{
+	const char *node = http_request_arg(req, "node");
+	uint64_t now = api_now_ms(), limit, packets = 0, bytes = 0;
+	struct live_conn_info *conns = NULL;
+	struct api_cluster c = { 0 };
+	size_t n = 0;
+	json_t *arr = NULL;
+
+	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit,
+				  reply) < 0)
+		return;
+	if (node && (!*node || strlen(node) > WIRE_NAME_MAX)) {
+		http_reply_error(reply, 400, "parameter 'node': empty or longer than %d bytes",
+				 WIRE_NAME_MAX);
+		return;
+	}
+	if (live_view_top(api->cfg.live, node, (size_t)limit, now, &conns, &n) < 0 ||
+	    api_cluster_get(api, now, &c) < 0)
+		goto oom;
+	for (size_t i = 0; i < c.n; i++) {
+		if (node && strcmp(node, c.nodes[i].name) != 0)
+			continue;
+		packets += c.nodes[i].total_packets;
+		bytes += c.nodes[i].total_bytes;
+	}
+	arr = json_array();
+	if (!arr)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const struct live_conn_info *l = &conns[i];
+		struct flowfmt_conn v = {
+			.src_port = l->src_port,
+			.dst_port = l->dst_port,
+			.proto = l->proto,
+			.ip_version = l->ip_version,
+			.tcp_flags = l->tcp_flags,
+			.first_seen_ms = l->first_seen_ms,
+			.last_seen_ms = l->last_seen_ms,
+			.packets_sent = l->packets_sent,
+			.packets_received = l->packets_received,
+			.bytes_sent = l->bytes_sent,
+			.bytes_received = l->bytes_received,
+			.domain = l->domain[0] ? l->domain : NULL,
+			.node = l->node,
+			.interface = l->interface[0] ? l->interface : NULL,
+		};
+
+		memcpy(v.src_addr, l->src_addr, 16);
+		memcpy(v.dst_addr, l->dst_addr, 16);
+		if (json_array_append_new(arr, flowfmt_conn_json(&v)) < 0)
+			goto oom;
+	}
+	if (http_reply_json(reply, 200,
+			    json_pack("{s:o, s:I, s:I}", "connections", arr, "total_packets",
+				      (json_int_t)packets, "total_bytes", (json_int_t)bytes)) < 0) {
+		arr = NULL;
+		goto oom;
+	}
+	free(conns);
+	free(c.nodes);
+	return;
+oom:
+	json_decref(arr);
+	free(conns);
+	free(c.nodes);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+/* --- /api/history parameters --- */
+
+static bool api_digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool api_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t api_days_from_civil(int y, int m, int d)
+{
+	int era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int64_t)era * 146097 + doe - 719468;
+}
+
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), 'T' and 'Z' in either
+ * case, leap second 60 allowed, fraction truncated to milliseconds. No locale. */
+static int api_parse_rfc3339(const char *s, uint64_t *out)
+{
+	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0, dim;
+	const char *p;
+	int64_t t;
+
+	if (strlen(s) < 20)
+		return -EINVAL;
+	if (!api_digits(s, 4, &y) || s[4] != '-' || !api_digits(s + 5, 2, &mo) || s[7] != '-' ||
+	    !api_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    !api_digits(s + 11, 2, &h) || s[13] != ':' || !api_digits(s + 14, 2, &mi) ||
+	    s[16] != ':' || !api_digits(s + 17, 2, &sec))
+		return -EINVAL;
+	p = s + 19;
+	if (*p == '.') {
+		int ndig = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, ndig++) {
+			if (ndig < 3)
+				ms = ms * 10 + (*p - '0');
+		}
+		if (ndig == 0)
+			return -EINVAL;
+		for (; ndig < 3; ndig++)
+			ms *= 10;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (!api_digits(p + 1, 2, &oh) || p[3] != ':' || !api_digits(p + 4, 2, &om))
+			return -EINVAL;
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
+		return -EINVAL;
+	dim = mdays[mo - 1] + (mo == 2 && api_leap(y));
+	if (d > dim)
+		return -EINVAL;
+	t = api_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+	    sign * (oh * 3600 + om * 60);
+	if (t < 0)
+		return -EINVAL;
+	*out = (uint64_t)t * 1000 + (uint64_t)ms;
+	return 0;
+}
+
+/* Unix ms (digits only) or RFC 3339. */
+static int api_parse_time(const char *s, uint64_t *out)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n > 0 && s[n] == '\0') {
+		uint64_t v = 0;
+
+		if (n > 15)
+			return -EINVAL;
+		for (size_t i = 0; i < n; i++)
+			v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > API_TIME_MAX_MS)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	return api_parse_rfc3339(s, out);
+}
+
+/* IPv4 or IPv6 text -> 16 bytes, IPv4 as ::ffff:a.b.c.d. */
+static int api_parse_ip(const char *s, uint8_t out[16])
+{
+	uint8_t v4[4];
+
+	if (inet_pton(AF_INET, s, v4) == 1) {
+		memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, v4, 4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return 0;
+	return -EINVAL;
+}
+
+static int api_parse_proto(const char *s, uint8_t *out)
+{
+	static const struct {
+		const char *name;
+		uint8_t num;
+	} names[] = { { "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 } };
+	size_t n = strspn(s, "0123456789");
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i].name) == 0) {
+			*out = names[i].num;
+			return 0;
+		}
+	}
+	if (n > 0 && n <= 3 && s[n] == '\0') {
+		int v = atoi(s);
+
+		if (v <= 255) {
+			*out = (uint8_t)v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int api_arg_time(const struct http_request *req, const char *name, bool *has,
+			uint64_t *out, struct http_reply *reply)
+{
+	const char *s = http_request_arg(req, name);
+
+	if (!s)
+		return 0;
+	if (api_parse_time(s, out) < 0) {
+		http_reply_error(reply, 400,
+				 "parameter '%s': '%.64s' is not Unix milliseconds or an RFC 3339 "
+				 "time (e.g. 2026-11-28T14:00:00Z)",
+				 name, s);
+		return -EINVAL;
+	}
+	*has = true;
+	return 0;
+}
+
+static int api_arg_ip(const struct http_request *req, const char *name, bool *has,
+		      uint8_t out[16], struct http_reply *reply)
+{
+	const char *s = http_request_arg(req, name);
+
+	if (!s)
+		return 0;
+	if (api_parse_ip(s, out) < 0) {
+		http_reply_error(reply, 400, "parameter '%s': '%.64s' is not an IPv4 or IPv6 address",
+				 name, s);
+		return -EINVAL;
+	}
+	*has = true;
+	return 0;
+}
+
+static int api_arg_port(const struct http_request *req, const char *name, bool *has,
+			uint16_t *out, struct http_reply *reply)
+{
+	uint64_t v;
+
+	if (!http_request_arg(req, name))
+		return 0;
+	if (http_request_arg_uint(req, name, 0, 0, 65535, &v, reply) < 0)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	*has = true;
+	return 0;
+}
+
+static int api_arg_name(const struct http_request *req, const char *name, const char **out,
+			struct http_reply *reply)
+{
+	const char *s = http_request_arg(req, name);
+
+	if (!s)
+		return 0;
+	if (!*s || strlen(s) > WIRE_NAME_MAX || (strcmp(name, "domain") == 0 && !strcmp(s, "."))) {
+		http_reply_error(reply, 400, "parameter '%s': empty or longer than %d bytes", name,
+				 WIRE_NAME_MAX);
+		return -EINVAL;
+	}
+	*out = s;
+	return 0;
+}
+
+static int api_history_filter(const struct http_request *req, struct store_filter *f,
+			      struct http_reply *reply)
+{
+	static const char *const known[] = {
+		"limit",    "offset",	"start_time", "end_time", "node",
+		"ip",	    "src_ip",	"dst_ip",     "port",	  "src_port",
+		"dst_port", "protocol", "domain",
+	};
+	const char *unknown, *proto;
+	uint64_t limit, offset;
+
+	unknown = http_request_unknown_arg(req, known, sizeof(known) / sizeof(known[0]));
+	if (unknown) {
+		http_reply_error(reply, 400,
+				 "unknown parameter '%.64s' (known: limit, offset, start_time, "
+				 "end_time, node, ip, src_ip, dst_ip, port, src_port, dst_port, "
+				 "protocol, domain)",
+				 unknown);
+		return -EINVAL;
+	}
+	memset(f, 0, sizeof(*f));
+	if (http_request_arg_uint(req, "limit", API_HISTORY_DEFAULT, 1, UINT64_MAX, &limit,
+				  reply) < 0 ||
+	    http_request_arg_uint(req, "offset", 0, 0, API_OFFSET_MAX, &offset, reply) < 0)
+		return -EINVAL;
+	f->limit = limit > API_HISTORY_MAX ? API_HISTORY_MAX : (unsigned)limit;
+	f->offset = offset;
+	if (api_arg_time(req, "start_time", &f->has_start, &f->start_ms, reply) < 0 ||
+	    api_arg_time(req, "end_time", &f->has_end, &f->end_ms, reply) < 0 ||
+	    api_arg_name(req, "node", &f->node, reply) < 0 ||
+	    api_arg_name(req, "domain", &f->domain, reply) < 0 ||
+	    api_arg_ip(req, "ip", &f->has_ip, f->ip, reply) < 0 ||
+	    api_arg_ip(req, "src_ip", &f->has_src_ip, f->src_ip, reply) < 0 ||
+	    api_arg_ip(req, "dst_ip", &f->has_dst_ip, f->dst_ip, reply) < 0 ||
+	    api_arg_port(req, "port", &f->has_port, &f->port, reply) < 0 ||
+	    api_arg_port(req, "src_port", &f->has_src_port, &f->src_port, reply) < 0 ||
+	    api_arg_port(req, "dst_port", &f->has_dst_port, &f->dst_port, reply) < 0)
+		return -EINVAL;
+	proto = http_request_arg(req, "protocol");
+	if (proto) {
+		if (api_parse_proto(proto, &f->proto) < 0) {
+			http_reply_error(reply, 400,
+					 "parameter 'protocol': '%.64s' is not tcp, udp, icmp, "
+					 "icmpv6 or a number 0..255",
+					 proto);
+			return -EINVAL;
+		}
+		f->has_proto = true;
+	}
+	return 0;
+}
+
+static json_t *api_history_item(const struct store_flow *fl)
+{
+	const struct wire_record *r = &fl->rec;
+	char src[FLOWFMT_ADDR_LEN], dst[FLOWFMT_ADDR_LEN], proto[8], flags[FLOWFMT_FLAGS_LEN];
+
+	flowfmt_addr(r->src_addr, r->ip_version, src, sizeof(src));
+	flowfmt_addr(r->dst_addr, r->ip_version, dst, sizeof(dst));
+	flowfmt_proto(r->proto, proto, sizeof(proto));
+	flowfmt_tcp_flags(r->tcp_flags, flags, sizeof(flags));
+	return json_pack("{s:I, s:I, s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I,"
+			 " s:I, s:s, s:s?, s:I, s:I, s:s?}",
+			 "timestamp", (json_int_t)fl->ts_ms, "window_end",
+			 (json_int_t)fl->window_end_ms, "node", fl->node, "protocol", proto,
+			 "ip_version", (int)r->ip_version, "src_ip", src, "src_port",
+			 (int)r->src_port, "dst_ip", dst, "dst_port", (int)r->dst_port,
+			 "packets_sent", (json_int_t)r->packets_sent, "packets_received",
+			 (json_int_t)r->packets_received, "bytes_sent", (json_int_t)r->bytes_sent,
+			 "bytes_received", (json_int_t)r->bytes_received, "packet_count",
+			 (json_int_t)(r->packets_sent + r->packets_received), "length",
+			 (json_int_t)(r->bytes_sent + r->bytes_received), "tcp_flags", flags,
+			 "domain", r->domain[0] ? r->domain : NULL, "first_seen",
+			 (json_int_t)r->first_seen_ms, "last_seen", (json_int_t)r->last_seen_ms,
+			 "interface", r->interface[0] ? r->interface : NULL);
+}
+
+static void api_history(struct api *api, const struct http_request *req,
+			struct http_reply *reply)
+{
+	struct store_history h = { 0 };
+	struct store_filter f;
+	struct store_reader *r;
+	json_t *items;
+	int err;
+
+	if (api_history_filter(req, &f, reply) < 0)
+		return;
+	r = api_reader(api, reply);
+	if (!r)
+		return;
+	err = store_query_history(r, &f, &h);
+	if (err == -EINVAL) {
+		http_reply_error(reply, 400, "invalid query: %s", store_reader_last_error(r));
+		return;
+	}
+	if (err) {
+		log_error("history query: %s", store_reader_last_error(r));
+		http_reply_error(reply, 500, "history query failed: %s",
+				 store_reader_last_error(r));
+		return;
+	}
+	items = json_array();
+	if (!items)
+		goto oom;
+	for (size_t i = 0; i < h.n; i++) {
+		if (json_array_append_new(items, api_history_item(&h.rows[i])) < 0) {
+			json_decref(items);
+			goto oom;
+		}
+	}
+	if (http_reply_json(reply, 200,
+			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "items", items, "limit",
+				      (json_int_t)f.limit, "offset", (json_int_t)f.offset,
+				      "returned", (json_int_t)h.n, "total", (json_int_t)h.total,
+				      "has_more", (int)(f.offset + h.n < h.total))) < 0)
+		goto oom;
+	store_history_fini(&h);
+	return;
+oom:
+	store_history_fini(&h);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+/* --- /metrics --- */
+
+static void api_metrics(struct api *api, struct http_reply *reply)
+{
+	static const char *const results[] = { "stored", "duplicate", "rejected", "retry" };
+	uint64_t now = api_now_ms(), cumulative = 0;
+	struct live_view_counts lc;
+	struct ingest_stats st;
+	struct api_cluster c;
+	struct prom_writer w;
+	uint64_t result_vals[4];
+	char *text;
+	size_t len;
+
+	if (api_cluster_get(api, now, &c) < 0) {
+		http_reply_error(reply, 500, "out of memory");
+		return;
+	}
+	ingest_stats_get(api->cfg.ingest, &st);
+	live_view_counts(api->cfg.live, &lc);
+	result_vals[0] = st.stored;
+	result_vals[1] = st.duplicate;
+	result_vals[2] = st.rejected;
+	result_vals[3] = st.retry;
+
+	prom_init(&w);
+	prom_family(&w, "ayaflow_collector_batches_total", "counter",
+		    "Batches answered, by result: stored, duplicate (acknowledged again, not "
+		    "stored twice), rejected (invalid, dropped by the node), retry (not stored "
+		    "now, the node resends).");
+	for (int i = 0; i < 4; i++)
+		prom_sample_u64(&w, "ayaflow_collector_batches_total", result_vals[i], "result",
+				results[i], NULL);
+	prom_family(&w, "ayaflow_collector_records_stored_total", "counter",
+		    "Flow records stored.");
+	prom_sample_u64(&w, "ayaflow_collector_records_stored_total", st.records_stored, NULL);
+	prom_family(&w, "ayaflow_collector_rejected_batches_total", "counter",
+		    "Batches answered with ok=0, by reason (store: retried by the node).");
+	for (int i = WIRE_REJECT_NONE + 1; i < WIRE_REJECT_MAX; i++)
+		prom_sample_u64(&w, "ayaflow_collector_rejected_batches_total", st.by_reason[i],
+				"reason", wire_reject_name((enum wire_reject)i), NULL);
+	prom_family(&w, "ayaflow_collector_nodes_connected", "gauge",
+		    "Nodes with a batch within 3 aggregation windows or 30 s.");
+	prom_sample_u64(&w, "ayaflow_collector_nodes_connected", c.connected, NULL);
+	prom_family(&w, "ayaflow_collector_ingest_queue_depth", "gauge",
+		    "Batches waiting for the writer thread.");
+	prom_sample_u64(&w, "ayaflow_collector_ingest_queue_depth", st.queue_depth, NULL);
+	prom_family(&w, "ayaflow_collector_commit_seconds", "histogram",
+		    "Time of one store_append (one transaction of up to 64 batches).");
+	for (int i = 0; i < INGEST_COMMIT_BUCKETS; i++) {
+		char le[32];
+
+		cumulative += st.commit_buckets[i];
+		snprintf(le, sizeof(le), "%g", ingest_commit_bounds[i]);
+		prom_sample_u64(&w, "ayaflow_collector_commit_seconds_bucket", cumulative, "le", le,
+				NULL);
+	}
+	prom_sample_u64(&w, "ayaflow_collector_commit_seconds_bucket", st.commit_count, "le",
+			"+Inf", NULL);
+	prom_sample_f64(&w, "ayaflow_collector_commit_seconds_sum", st.commit_seconds_sum, NULL);
+	prom_sample_u64(&w, "ayaflow_collector_commit_seconds_count", st.commit_count, NULL);
+	prom_family(&w, "ayaflow_collector_database_bytes", "gauge",
+		    "Size of the history database (pages in use).");
+	prom_sample_u64(&w, "ayaflow_collector_database_bytes",
+			st.db_bytes > 0 ? (uint64_t)st.db_bytes : 0, NULL);
+	prom_family(&w, "ayaflow_collector_retention_deleted_total", "counter",
+		    "Rows deleted by the retention (--data-retention).");
+	prom_sample_u64(&w, "ayaflow_collector_retention_deleted_total", st.retention_deleted,
+			NULL);
+	prom_family(&w, "ayaflow_collector_live_connections", "gauge",
+		    "Connections in the cluster-wide live view.");
+	prom_sample_u64(&w, "ayaflow_collector_live_connections", lc.connections, NULL);
+	prom_family(&w, "ayaflow_collector_live_overflow_total", "counter",
+		    "Records (what=connection) and batches (what=node) left out of the live "
+		    "view because it was full; they are stored all the same.");
+	prom_sample_u64(&w, "ayaflow_collector_live_overflow_total", lc.conns_over, "what",
+			"connection", NULL);
+	prom_sample_u64(&w, "ayaflow_collector_live_overflow_total", lc.nodes_over, "what", "node",
+			NULL);
+	prom_family(&w, "ayaflow_packets_total", "counter",
+		    "Packets seen by each node's classifier, from its latest batch.");
+	for (size_t i = 0; i < c.n; i++)
+		prom_sample_u64(&w, "ayaflow_packets_total", c.nodes[i].total_packets, "node",
+				c.nodes[i].name, NULL);
+	prom_family(&w, "ayaflow_bytes_total", "counter",
+		    "Bytes seen by each node's classifier, from its latest batch.");
+	for (size_t i = 0; i < c.n; i++)
+		prom_sample_u64(&w, "ayaflow_bytes_total", c.nodes[i].total_bytes, "node",
+				c.nodes[i].name, NULL);
+	prom_family(&w, "ayaflow_lost_packets_total", "counter",
+		    "Packets not in a flow record, by node and reason: the cluster loss ledger.");
+	for (size_t i = 0; i < c.n; i++)
+		for (int r = 0; r < WIRE_LOSS_MAX; r++)
+			prom_sample_u64(&w, "ayaflow_lost_packets_total", c.nodes[i].lost[r], "node",
+					c.nodes[i].name, "reason",
+					wire_loss_name((enum wire_loss)r), NULL);
+	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");
+	prom_sample_u64(&w, "ayaflow_build_info", 1, "version", AYAFLOW_VERSION, NULL);
+	if (prom_write_process(&w) < 0)
+		log_debug("process metrics incomplete");
+	free(c.nodes);
+
+	text = prom_take(&w, &len);
+	prom_fini(&w);
+	if (!text) {
+		http_reply_error(reply, 500, "cannot write the metrics");
+		return;
+	}
+	http_reply_text(reply, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
+{
+	static const char *const routes[] = { "/api/health", "/api/stats",   "/api/nodes",
+					      "/api/live",   "/api/history", "/metrics" };
+	struct api *api = arg;
+	const char *path = http_request_path(req);
+	const char *method = http_request_method(req);
+	int route = -1;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(path, routes[i]) == 0)
+			route = (int)i;
+	}
+	if (route < 0) {
+		http_reply_error(reply, 404, "no such endpoint: %.128s", path);
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		http_reply_error(reply, 405, "method %.16s not allowed on %s (use GET)", method,
+				 routes[route]);
+		return;
+	}
+	switch (route) {
+	case 0:
+		api_health(api, reply);
+		break;
+	case 1:
+		api_stats(api, reply);
+		break;
+	case 2:
+		api_nodes(api, reply);
+		break;
+	case 3:
+		api_live(api, req, reply);
+		break;
+	case 4:
+		api_history(api, req, reply);
+		break;
+	default:
+		api_metrics(api, reply);
+	}
+}

@@ -1,0 +1,239 @@
+/* main.c - ayaflow-collector: receives the nodes' flow batches over nng, stores them in
+ * SQLite (one writer thread, batched transactions, acknowledgement after commit), keeps
+ * a cluster-wide live view and serves the cluster-wide REST API and /metrics.
+ * Pipeline: lib/transport -> ingest.c (validate, queue, writer) -> store_sqlite.c ->
+ * live.c -> api.c.
+ *
+ * Threads: the main thread sets everything up and then waits for SIGINT/SIGTERM; nng's
+ * threads run ingest's on_request; ingest's writer thread owns the store; the HTTP
+ * server's one thread runs api_handle. Shutdown: stop ingest (stop accepting, store and
+ * acknowledge what is queued), stop HTTP, close the store. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "cidr.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "live.h"
+#include "log.h"
+#include "store.h"
+#include "version.h"
+
+#define COLLECTOR_EXIT_CONFIG 2
+#define COLLECTOR_LIVE_MAX_CONNS 65536
+#define COLLECTOR_LIVE_MAX_NODES 4096
+
+struct collector_opts {
+	char *config;
+	struct config_list listen;
+	uint64_t port;
+	char *db_path;
+	uint64_t data_retention;
+	uint64_t connection_timeout;
+	struct config_list allowed_ips;
+	bool quiet;
+	bool verbose;
+};
+
+#define OPT(field) offsetof(struct collector_opts, field)
+
+static const struct config_option collector_options[] = {
+	{ "config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
+	  "YAML file with these options (keys use '_' for '-'); flags override it", NULL },
+	{ "listen", 0, CONFIG_LIST, OPT(listen), "tcp://0.0.0.0:7400", 0, 0, "URL",
+	  "where nodes send their batches (nng URL; repeat or comma-separate for several)",
+	  NULL },
+	{ "port", 'p', CONFIG_UINT, OPT(port), "3000", 1, 65535, "PORT", "HTTP API port", NULL },
+	{ "db-path", 0, CONFIG_STRING, OPT(db_path), "traffic.db", 0, 0, "FILE",
+	  "SQLite database of the flow history", NULL },
+	{ "data-retention", 0, CONFIG_UINT, OPT(data_retention), "0", 0, 100ull * 365 * 86400,
+	  "SECONDS", "delete flow records older than this (0: keep everything)", NULL },
+	{ "connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400,
+	  "SECONDS", "connections idle this long leave the cluster live view", NULL },
+	{ "allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
+	  "clients allowed to use the HTTP API (default: everybody)", cidr_check },
+	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
+	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",
+	  NULL },
+	{ "help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL },
+	{ "version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL },
+};
+#define COLLECTOR_NOPTIONS (sizeof(collector_options) / sizeof(collector_options[0]))
+
+/* The one context of this process; main() owns it. The modules it points to say who
+ * may touch them from which thread. */
+struct collector {
+	struct collector_opts opts;
+	uint64_t start_unix_ms;
+	struct cidr_list *allow;
+	struct store *store; /* the writer thread's while ingest runs */
+	struct live_view *live;
+	struct ingest *ingest;
+	struct api *api;
+	struct http_server *http;
+};
+
+static uint64_t collector_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Blocks until SIGINT or SIGTERM (blocked in every thread since before they started). */
+static void collector_wait_signal(const sigset_t *mask)
+{
+	int sig = 0;
+
+	for (;;) {
+		int err = sigwait(mask, &sig);
+
+		if (err == 0)
+			break;
+		if (err != EINTR) {
+			log_error("waiting for signals: %s", strerror(err));
+			return;
+		}
+	}
+	log_info("signal %d: stopping", sig);
+}
+
+int main(int argc, char **argv)
+{
+	static struct collector col; /* the one context of this process */
+	struct collector_opts *o = &col.opts;
+	char err[512] = "";
+	sigset_t mask;
+	int rc, status = 1;
+
+	rc = config_parse(collector_options, COLLECTOR_NOPTIONS, argc, argv, o, err, sizeof(err));
+	if (rc == CONFIG_HELP) {
+		config_print_help(collector_options, COLLECTOR_NOPTIONS,
+				  "ayaflow-collector [OPTIONS]\n"
+				  "Receives flow batches from ayaflow-node agents, keeps their "
+				  "history in SQLite and serves the cluster-wide API.",
+				  stdout);
+		status = 0;
+		goto out_opts;
+	}
+	if (rc == CONFIG_VERSION) {
+		printf("ayaflow-collector %s\n", AYAFLOW_VERSION);
+		status = 0;
+		goto out_opts;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ayaflow-collector: %s\n", err);
+		fprintf(stderr, "Try 'ayaflow-collector --help'.\n");
+		status = COLLECTOR_EXIT_CONFIG;
+		goto out_opts;
+	}
+	if (!o->db_path || !*o->db_path || o->listen.count == 0) {
+		fprintf(stderr, "ayaflow-collector: %s must not be empty\n",
+			o->listen.count == 0 ? "--listen" : "--db-path");
+		status = COLLECTOR_EXIT_CONFIG;
+		goto out_opts;
+	}
+	log_set_level(o->quiet ? LOG_LEVEL_ERROR : o->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	col.start_unix_ms = collector_now_ms();
+	signal(SIGPIPE, SIG_IGN);
+
+	col.allow = cidr_list_new();
+	if (!col.allow) {
+		log_error("out of memory");
+		goto out_opts;
+	}
+	for (size_t i = 0; i < o->allowed_ips.count; i++) {
+		if (cidr_list_add(col.allow, o->allowed_ips.items[i]) < 0) {
+			fprintf(stderr, "ayaflow-collector: --allowed-ips: bad CIDR '%s'\n",
+				o->allowed_ips.items[i]);
+			status = COLLECTOR_EXIT_CONFIG;
+			goto out_allow;
+		}
+	}
+
+	/* SIGINT/SIGTERM are taken by sigwait; block them before any thread starts. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	rc = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	if (rc) {
+		log_error("blocking signals: %s", strerror(rc));
+		goto out_allow;
+	}
+
+	col.store = store_open(o->db_path, err, sizeof(err));
+	if (!col.store) {
+		log_error("database %s: %s", o->db_path, err);
+		goto out_allow;
+	}
+	col.live = live_view_new(COLLECTOR_LIVE_MAX_CONNS, COLLECTOR_LIVE_MAX_NODES,
+				 o->connection_timeout * 1000);
+	if (!col.live) {
+		log_error("out of memory for the live view");
+		goto out_store;
+	}
+	col.ingest = ingest_new(&(struct ingest_config){ .urls = o->listen.items,
+							 .nurls = o->listen.count,
+							 .store = col.store,
+							 .live = col.live,
+							 .retention_s = o->data_retention },
+				err, sizeof(err));
+	if (!col.ingest) {
+		log_error("ingest: %s", err);
+		goto out_live;
+	}
+	col.api = api_new(&(struct api_config){ .db_path = o->db_path,
+						.live = col.live,
+						.ingest = col.ingest,
+						.start_unix_ms = col.start_unix_ms,
+						.options = collector_options,
+						.noptions = COLLECTOR_NOPTIONS,
+						.opts = o });
+	if (!col.api) {
+		log_error("out of memory");
+		goto out_ingest;
+	}
+	col.http = http_server_new((uint16_t)o->port, col.allow, api_handle, col.api, err,
+				   sizeof(err));
+	if (!col.http) {
+		log_error("HTTP API: %s", err);
+		goto out_api;
+	}
+	if (http_server_start(col.http, err, sizeof(err)) < 0) {
+		log_error("HTTP API: %s", err);
+		goto out_api;
+	}
+	for (size_t i = 0; i < o->listen.count; i++)
+		log_info("ingest listening on %s", o->listen.items[i]);
+	log_info("collector: HTTP API on port %llu, database %s", (unsigned long long)o->port,
+		 o->db_path);
+
+	collector_wait_signal(&mask);
+	status = 0;
+
+	/* Stop accepting, then store and acknowledge what is queued. */
+	ingest_stop(col.ingest);
+out_api:
+	http_server_free(col.http); /* handlers read ingest, live and the api: stop first */
+	api_free(col.api);
+out_ingest:
+	ingest_free(col.ingest);
+out_live:
+	live_view_free(col.live);
+out_store:
+	store_close(col.store);
+out_allow:
+	cidr_list_free(col.allow);
+out_opts:
+	config_free(collector_options, COLLECTOR_NOPTIONS, o);
+	return status;
+}

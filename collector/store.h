@@ -1,0 +1,166 @@
+/* store.h - the collector's history store: the whole interface between ingest/API and
+ * the database. Ingest hands validated batches (lib/wire.h) to the writer; the HTTP
+ * handlers read history and nodes through readers. The interface is backend-neutral
+ * (no database types appear here); store_sqlite.c implements it on SQLite (WAL mode,
+ * one writer, batched transactions), and a second backend would implement the same
+ * functions.
+ *
+ * Threads: a struct store is owned by one writer thread, which alone calls the writer
+ * functions on it. Each HTTP thread opens its own struct store_reader and is the only
+ * thread using it; readers never block the writer nor each other (WAL), and each query
+ * sees one committed state of the database.
+ *
+ * Errors: functions return 0 or a negative errno; constructors return NULL, set errno
+ * and write a message into err. Output parameters are written only on success. After a
+ * failed call, store_last_error()/store_reader_last_error() say what failed. */
+#ifndef AYAFLOW_COLLECTOR_STORE_H
+#define AYAFLOW_COLLECTOR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+/* The schema version this code writes (PRAGMA user_version for SQLite). A database with
+ * a newer version is refused; an older one is migrated on store_open. */
+#define STORE_SCHEMA_VERSION 1
+
+#define STORE_HISTORY_LIMIT_DEFAULT 100 /* store_filter.limit == 0 */
+#define STORE_HISTORY_LIMIT_MAX	    10000
+/* store_retention_step never deletes dedup entries younger than this, so that a node
+ * retrying a batch within a day is still recognised as a duplicate. */
+#define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
+
+/* ---- writer side: one thread owns a struct store ---- */
+
+struct store;
+
+/* Opens (creating if needed) the database at path and migrates its schema to
+ * STORE_SCHEMA_VERSION. NULL on failure, with errno set (EPROTO: the database is of a
+ * newer schema than this program knows, EIO otherwise) and the reason in err. */
+struct store *store_open(const char *path, char *err, size_t errlen);
+/* Closes; accepts NULL. */
+void store_close(struct store *s);
+
+/* Stores n batches in one transaction. For each batch, if (node, boot_id, seq) has been
+ * stored before, duplicate[i] is set to true and nothing of it is written; otherwise
+ * its flow records, the batch's dedup entry and the node's latest state are written and
+ * duplicate[i] is false. Returns 0 only once the transaction has committed. On any
+ * error nothing of this call is stored, duplicate[] is untouched, and a negative errno
+ * is returned (-ENOMEM, -EBUSY: locked by someone else, -ENOSPC: disk full, -EINVAL:
+ * a value the schema rejects, -EIO: anything else): the caller nacks every batch.
+ * The batches are borrowed for the duration of the call. */
+int store_append(struct store *s, const struct wire_batch *const *batches, size_t n,
+		 bool *duplicate);
+
+/* One small retention step, cheap enough to run between appends: deletes up to max_rows
+ * rows in total, first flow records with ts < older_than_ms (oldest first), then dedup
+ * entries stored before both older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives
+ * freed pages back to the file system. *deleted is the number of rows deleted: call
+ * again while it equals max_rows. */
+int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
+			 unsigned *deleted);
+
+/* The size of the database in bytes (pages in use), or a negative errno. */
+int64_t store_db_bytes(struct store *s);
+
+/* The message of the last failure on s ("" if none). Owned by s; valid until the next
+ * call on s. */
+const char *store_last_error(const struct store *s);
+
+/* ---- reader side: one struct store_reader per thread ---- */
+
+struct store_reader;
+
+/* Opens a read-only connection to a database that store_open has created and migrated.
+ * NULL on failure, with errno set (ENOENT: no such database, EPROTO: another schema
+ * version, EIO otherwise) and the reason in err. */
+struct store_reader *store_reader_open(const char *path, char *err, size_t errlen);
+/* Closes; accepts NULL. */
+void store_reader_close(struct store_reader *r);
+const char *store_reader_last_error(const struct store_reader *r);
+
+/* A history query. Zero-initialised means: no condition, newest
+ * STORE_HISTORY_LIMIT_DEFAULT rows. Every condition set must hold (AND). Strings are
+ * borrowed for the duration of the call. */
+struct store_filter {
+	bool has_start;
+	bool has_end;
+	uint64_t start_ms; /* ts >= start_ms (ts: the record's window start, Unix ms) */
+	uint64_t end_ms;   /* ts < end_ms */
+	const char *node;  /* NULL: any; else the exact node name */
+	bool has_ip;	   /* ip: either side (src or dst) */
+	bool has_src_ip;
+	bool has_dst_ip;
+	uint8_t ip[16]; /* 16 bytes as in wire_record, IPv4 as ::ffff:a.b.c.d */
+	uint8_t src_ip[16];
+	uint8_t dst_ip[16];
+	bool has_port; /* port: either side */
+	bool has_src_port;
+	bool has_dst_port;
+	bool has_proto;
+	uint16_t port;
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint8_t proto; /* IP protocol number */
+	/* NULL: any. "example.com": that name exactly. ".example.com": a suffix, matching
+	 * "example.com" itself and every name ending in ".example.com" (not
+	 * "badexample.com"). Compared without regard to ASCII case. "" and "." are
+	 * -EINVAL. */
+	const char *domain;
+	unsigned limit; /* 0: STORE_HISTORY_LIMIT_DEFAULT; over STORE_HISTORY_LIMIT_MAX: -EINVAL */
+	uint64_t offset;
+};
+
+/* One history item: one flow record of one node's window. */
+struct store_flow {
+	int64_t id;	/* unique among the stored rows; later rows of a window have higher ids */
+	uint64_t ts_ms; /* the window's start */
+	uint64_t window_end_ms;
+	char node[WIRE_NAME_MAX + 1];
+	struct wire_record rec; /* as received; rec.domain "" when unknown */
+};
+
+struct store_history {
+	struct store_flow *rows; /* newest first: ts descending, then id descending */
+	size_t n;
+	uint64_t total; /* rows matching the filter, ignoring limit and offset */
+};
+
+/* On success fills *out (release it with store_history_fini). -EINVAL for an invalid
+ * filter, else a negative errno. */
+int store_query_history(struct store_reader *r, const struct store_filter *f,
+			struct store_history *out);
+/* Frees the rows and zeroes *h; accepts a zeroed struct. */
+void store_history_fini(struct store_history *h);
+
+/* Test hook: writes into plan the query plan of the exact statements that
+ * store_query_history runs for f (the rows query, then the count query, one plan step
+ * a line). 0, or a negative errno (-ENOSPC if plan is too small). */
+int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
+			  size_t len);
+
+/* A node as last reported: the fields of its newest batch (highest seq of its newest
+ * boot), and what the store has seen of it over all boots. */
+struct store_node {
+	char name[WIRE_NAME_MAX + 1];
+	char boot_id[WIRE_BOOT_ID_MAX + 1];
+	char agent_version[WIRE_VERSION_MAX + 1];
+	uint64_t last_seq;
+	uint64_t first_seen_ms; /* the earliest window start stored */
+	uint64_t last_seen_ms;	/* the latest window end stored */
+	uint64_t total_packets; /* cumulative since the agent's start (newest batch) */
+	uint64_t total_bytes;
+	uint64_t active_connections;
+	uint64_t lost[WIRE_LOSS_MAX]; /* the loss ledger of the newest batch */
+	uint64_t batches;	      /* batches stored, all boots */
+	uint64_t records;	      /* flow records stored, all boots (before retention) */
+};
+
+/* Every node ever seen, ordered by name: *nodes (malloc'd, free with store_nodes_free)
+ * and *n; NULL and 0 when there is none. */
+int store_list_nodes(struct store_reader *r, struct store_node **nodes, size_t *n);
+void store_nodes_free(struct store_node *nodes);
+
+#endif

@@ -1,0 +1,1367 @@
+/* store_sqlite.c - the history store (store.h) on SQLite: the only file that speaks
+ * sqlite3. Ingest's writer thread appends validated batches in one transaction each
+ * call, with prepared statements reused for every row; HTTP threads query through
+ * their own read-only connections, which WAL lets run beside the writer.
+ *
+ * Schema (version in PRAGMA user_version, migrations below applied in order):
+ *   nodes      one row per node name: its newest report and what was stored of it
+ *   node_loss  (node, reason) -> the loss ledger of the node's newest batch
+ *   batches    (node, boot_id, seq) of every batch stored: the dedup set
+ *   flows      one row per flow record; addresses as 16-byte BLOBs (IPv4 mapped),
+ *              domain_rev the domain reversed for suffix search
+ * Every history filter has an index (column, ts), so a filter combined with a time
+ * range is an index range scan; store_explain_history lets the tests prove it.
+ *
+ * Integers are stored as SQLite's signed 64 bits: uint64_t values round-trip bit for
+ * bit; times (Unix ms) are far below 2^63, and filter bounds above it are clamped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "collector/store.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+#define STORE_VACUUM_PAGES    "256" /* pages given back per retention step */
+
+/* ---- schema ---- */
+
+/* Migration i brings the schema from version i to i + 1. Append only: a released
+ * migration is never edited. */
+static const char *const store_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE nodes ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " boot_id TEXT NOT NULL,"
+    " agent_version TEXT NOT NULL,"
+    " last_seq INTEGER NOT NULL,"
+    " first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL,"
+    " total_packets INTEGER NOT NULL,"
+    " total_bytes INTEGER NOT NULL,"
+    " active_connections INTEGER NOT NULL,"
+    " batches INTEGER NOT NULL,"
+    " records INTEGER NOT NULL);"
+    /* reason: enum wire_loss, whose values are only ever added */
+    "CREATE TABLE node_loss ("
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " reason INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " PRIMARY KEY (node_id, reason)) WITHOUT ROWID;"
+    "CREATE TABLE batches ("
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " boot_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " window_start_ms INTEGER NOT NULL,"
+    " window_end_ms INTEGER NOT NULL,"
+    " records INTEGER NOT NULL,"
+    " stored_ms INTEGER NOT NULL," /* collector clock, for dedup retention */
+    " CHECK (window_start_ms < window_end_ms),"
+    " PRIMARY KEY (node_id, boot_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX batches_stored ON batches(stored_ms);"
+    "CREATE TABLE flows ("
+    " id INTEGER PRIMARY KEY,"
+    " ts INTEGER NOT NULL," /* window start, Unix ms */
+    " window_end INTEGER NOT NULL,"
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " proto INTEGER NOT NULL,"
+    " ip_version INTEGER NOT NULL CHECK (ip_version IN (4, 6)),"
+    " src_ip BLOB NOT NULL CHECK (length(src_ip) = 16),"
+    " dst_ip BLOB NOT NULL CHECK (length(dst_ip) = 16),"
+    " src_port INTEGER NOT NULL,"
+    " dst_port INTEGER NOT NULL,"
+    " tcp_flags INTEGER NOT NULL,"
+    " packets_sent INTEGER NOT NULL,"
+    " packets_received INTEGER NOT NULL,"
+    " bytes_sent INTEGER NOT NULL,"
+    " bytes_received INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " interface TEXT NOT NULL,"
+    " domain TEXT," /* NULL when unknown */
+    /* "." + domain, reversed, ASCII lower case: "a.Example.com" -> "moc.elpmaxe.a.",
+     * so that "example.com" and all its subdomains are one key range. BLOB: the
+     * bytes of a reversed UTF-8 string are not text. */
+    " domain_rev BLOB);"
+    "CREATE INDEX flows_ts ON flows(ts);"
+    "CREATE INDEX flows_node_ts ON flows(node_id, ts);"
+    "CREATE INDEX flows_src_ip_ts ON flows(src_ip, ts);"
+    "CREATE INDEX flows_dst_ip_ts ON flows(dst_ip, ts);"
+    "CREATE INDEX flows_src_port_ts ON flows(src_port, ts);"
+    "CREATE INDEX flows_dst_port_ts ON flows(dst_port, ts);"
+    "CREATE INDEX flows_proto_ts ON flows(proto, ts);"
+    "CREATE INDEX flows_domain_ts ON flows(domain_rev, ts);",
+};
+
+_Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+/* ---- writer statements, prepared once ---- */
+
+enum store_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_NODE_GET,
+	ST_NODE_INSERT,
+	ST_NODE_SEEN,
+	ST_NODE_LATEST,
+	ST_LOSS_UPSERT,
+	ST_BATCH_INSERT,
+	ST_FLOW_INSERT,
+	ST_RETAIN_FLOWS,
+	ST_RETAIN_BATCHES,
+	ST_VACUUM,
+	ST_DB_BYTES,
+	ST_MAX,
+};
+
+static const char *const store_stmt_sql[ST_MAX] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_NODE_GET] = "SELECT id, boot_id = ?2, last_seq, last_seen_ms FROM nodes WHERE name = ?1",
+    [ST_NODE_INSERT] = "INSERT INTO nodes (name, boot_id, agent_version, last_seq,"
+		       " first_seen_ms, last_seen_ms, total_packets, total_bytes,"
+		       " active_connections, batches, records)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?10)",
+    [ST_NODE_SEEN] = "UPDATE nodes SET first_seen_ms = min(first_seen_ms, ?2),"
+		     " last_seen_ms = max(last_seen_ms, ?3), batches = batches + 1,"
+		     " records = records + ?4 WHERE id = ?1",
+    [ST_NODE_LATEST] = "UPDATE nodes SET boot_id = ?2, agent_version = ?3, last_seq = ?4,"
+		       " total_packets = ?5, total_bytes = ?6, active_connections = ?7"
+		       " WHERE id = ?1",
+    [ST_LOSS_UPSERT] = "INSERT INTO node_loss (node_id, reason, count) VALUES (?1, ?2, ?3)"
+		       " ON CONFLICT (node_id, reason) DO UPDATE SET count = excluded.count",
+    [ST_BATCH_INSERT] = "INSERT INTO batches (node_id, boot_id, seq, window_start_ms,"
+			" window_end_ms, records, stored_ms)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    [ST_FLOW_INSERT] = "INSERT INTO flows (ts, window_end, node_id, proto, ip_version,"
+		       " src_ip, dst_ip, src_port, dst_port, tcp_flags, packets_sent,"
+		       " packets_received, bytes_sent, bytes_received, first_seen,"
+		       " last_seen, interface, domain, domain_rev)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+		       " ?14, ?15, ?16, ?17, ?18, ?19)",
+    [ST_RETAIN_FLOWS] = "DELETE FROM flows WHERE id IN"
+			" (SELECT id FROM flows WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+    [ST_RETAIN_BATCHES] = "DELETE FROM batches WHERE (node_id, boot_id, seq) IN"
+			  " (SELECT node_id, boot_id, seq FROM batches WHERE stored_ms < ?1"
+			  " ORDER BY stored_ms LIMIT ?2)",
+    [ST_VACUUM] = "PRAGMA incremental_vacuum(" STORE_VACUUM_PAGES ")",
+    [ST_DB_BYTES] = "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+};
+
+/* Owned by the writer thread. */
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_MAX];
+	char errmsg[256];
+};
+
+/* Owned by one HTTP thread. */
+struct store_reader {
+	sqlite3 *db;
+	sqlite3_stmt *nodes;
+	sqlite3_stmt *loss;
+	char errmsg[256];
+};
+
+/* ---- helpers ---- */
+
+static int store_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		return -EINVAL;
+	case SQLITE_READONLY:
+		return -EROFS;
+	default:
+		return -EIO;
+	}
+}
+
+/* Records what failed and returns the matching negative errno. */
+static int db_fail(sqlite3 *db, int rc, char *msg, size_t len, const char *what)
+{
+	snprintf(msg, len, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return store_errno(rc);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t clamp_i64(uint64_t v)
+{
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/* Binding helpers: each does nothing once *rc is an error, so a run of binds is checked
+ * once at its end. */
+static void bind_i64(sqlite3_stmt *st, int i, int64_t v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_u64(sqlite3_stmt *st, int i, uint64_t v, int *rc)
+{
+	bind_i64(st, i, (int64_t)v, rc); /* bit for bit; read back as uint64_t */
+}
+
+/* s: NUL-terminated within max bytes (a wire struct field); borrowed until reset. */
+static void bind_str(sqlite3_stmt *st, int i, const char *s, size_t max, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_text(st, i, s, (int)strnlen(s, max), SQLITE_STATIC);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
+}
+
+static void bind_null(sqlite3_stmt *st, int i, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_null(st, i);
+}
+
+/* out = reverse("." + name), ASCII lower-cased; out has room for len + 1 bytes. */
+static size_t domain_reverse(const char *name, size_t len, uint8_t *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)name[len - 1 - i];
+
+		out[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+	}
+	out[len] = '.';
+	return len + 1;
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+/* Reads PRAGMA user_version into *version. */
+static int read_user_version(sqlite3 *db, int *version, char *msg, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, msg, len, "reading the schema version");
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int err = db_fail(db, rc, msg, len, "reading the schema version");
+
+		(void)sqlite3_finalize(st);
+		return err;
+	}
+	*version = sqlite3_column_int(st, 0);
+	(void)sqlite3_finalize(st);
+	return 0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *msg, size_t len, const char *what)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, msg, len, what);
+	return 0;
+}
+
+/* ---- writer: open, migrate, close ---- */
+
+static int store_migrate(sqlite3 *db, char *msg, size_t len)
+{
+	char sql[64];
+	int version;
+	int err;
+
+	/* The version is read again inside the write transaction, so that two processes
+	 * opening a new file at once cannot both run a migration. */
+	err = exec_sql(db, "BEGIN IMMEDIATE", msg, len, "starting the migration");
+	if (err)
+		return err;
+	err = read_user_version(db, &version, msg, len);
+	if (err)
+		goto rollback;
+	if (version > STORE_SCHEMA_VERSION || version < 0) {
+		snprintf(msg, len, "schema version %d is newer than this program's (%d)", version,
+			 STORE_SCHEMA_VERSION);
+		err = -EPROTO;
+		goto rollback;
+	}
+	if (version == STORE_SCHEMA_VERSION) {
+		err = exec_sql(db, "COMMIT", msg, len, "ending the migration check");
+		goto out;
+	}
+	for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+		char what[48];
+
+		snprintf(what, sizeof(what), "migration to schema version %d", v + 1);
+		err = exec_sql(db, store_migrations[v], msg, len, what);
+		if (err)
+			goto rollback;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	err = exec_sql(db, sql, msg, len, "setting the schema version");
+	if (err)
+		goto rollback;
+	err = exec_sql(db, "COMMIT", msg, len, "committing the migration");
+	if (err)
+		goto rollback;
+	return 0;
+rollback:
+	if (!sqlite3_get_autocommit(db))
+		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* err says why */
+out:
+	return err;
+}
+
+/* The settings of the writer's connection, then the schema. */
+static int store_setup(struct store *s)
+{
+	char *msg = s->errmsg;
+	size_t len = sizeof(s->errmsg);
+	sqlite3_stmt *st = NULL;
+	int version;
+	int err;
+	int rc;
+
+	rc = sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return db_fail(s->db, rc, msg, len, "setting the busy timeout");
+	/* Refuse a newer database before changing anything in it (journal mode). */
+	err = read_user_version(s->db, &version, msg, len);
+	if (err)
+		return err;
+	if (version > STORE_SCHEMA_VERSION || version < 0) {
+		snprintf(msg, len, "schema version %d is newer than this program's (%d)", version,
+			 STORE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	/* Only takes effect on a new file, before its first table: lets retention give
+	 * deleted pages back (PRAGMA incremental_vacuum). */
+	err = exec_sql(s->db, "PRAGMA auto_vacuum = INCREMENTAL", msg, len, "setting auto_vacuum");
+	if (err)
+		return err;
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		err = db_fail(s->db, rc, msg, len, "setting WAL mode");
+		(void)sqlite3_finalize(st);
+		return err;
+	}
+	if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		snprintf(msg, len, "WAL mode refused (journal mode stays %s)",
+			 (const char *)sqlite3_column_text(st, 0));
+		(void)sqlite3_finalize(st);
+		return -EIO;
+	}
+	(void)sqlite3_finalize(st);
+	/* NORMAL in WAL mode: a commit survives a crash of the process; a power loss may
+	 * lose the last commits, never corrupt the file. */
+	err = exec_sql(s->db, "PRAGMA synchronous = NORMAL", msg, len, "setting synchronous");
+	if (err)
+		return err;
+	err = exec_sql(s->db, "PRAGMA foreign_keys = ON", msg, len, "enabling foreign keys");
+	if (err)
+		return err;
+	err = store_migrate(s->db, msg, len);
+	if (err)
+		return err;
+	for (int i = 0; i < ST_MAX; i++) {
+		rc = sqlite3_prepare_v3(s->db, store_stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&s->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return db_fail(s->db, rc, msg, len, "preparing a statement");
+	}
+	return 0;
+}
+
+struct store *store_open(const char *path, char *err, size_t errlen)
+{
+	struct store *s;
+	int rc;
+	int e;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = sqlite3_open_v2(
+	    path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		e = db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), "opening");
+	else
+		e = store_setup(s);
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, s->errmsg);
+		store_close(s);
+		errno = e == -EPROTO ? EPROTO : (e == -ENOMEM ? ENOMEM : EIO);
+		return NULL;
+	}
+	return s;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST_MAX; i++)
+		(void)sqlite3_finalize(s->stmt[i]); /* accepts NULL */
+	/* The last connection to close checkpoints and removes the WAL file. */
+	(void)sqlite3_close_v2(s->db); /* accepts NULL */
+	free(s);
+}
+
+const char *store_last_error(const struct store *s)
+{
+	return s->errmsg;
+}
+
+/* ---- writer: append ---- */
+
+/* Runs a prepared statement to its end and resets it. */
+static int stmt_run(struct store *s, enum store_stmt which, const char *what)
+{
+	sqlite3_stmt *st = s->stmt[which];
+	int rc;
+
+	do
+		rc = sqlite3_step(st);
+	while (rc == SQLITE_ROW);
+	if (rc != SQLITE_DONE) {
+		int err = db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), what);
+
+		(void)sqlite3_reset(st);
+		return err;
+	}
+	(void)sqlite3_reset(st);
+	return 0;
+}
+
+static int bind_done(struct store *s, int rc, const char *what)
+{
+	if (rc == SQLITE_OK)
+		return 0;
+	return db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), what);
+}
+
+/* The node's row, if any: its id, whether boot_id is the node's current one, and the
+ * seq and last_seen of its newest batch. */
+static int node_get(struct store *s, const struct wire_batch *b, bool *known, int64_t *id,
+		    bool *same_boot, uint64_t *last_seq, uint64_t *last_seen)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_GET];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_str(st, 1, b->node, sizeof(b->node), &rc);
+	bind_str(st, 2, b->boot_id, sizeof(b->boot_id), &rc);
+	err = bind_done(s, rc, "looking up the node");
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*known = true;
+		*id = sqlite3_column_int64(st, 0);
+		*same_boot = sqlite3_column_int(st, 1) != 0;
+		*last_seq = (uint64_t)sqlite3_column_int64(st, 2);
+		*last_seen = (uint64_t)sqlite3_column_int64(st, 3);
+	} else if (rc == SQLITE_DONE) {
+		*known = false;
+	} else {
+		err = db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), "looking up the node");
+		(void)sqlite3_reset(st);
+		return err;
+	}
+	(void)sqlite3_reset(st);
+	return 0;
+}
+
+static int node_insert(struct store *s, const struct wire_batch *b, int64_t *id)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_INSERT];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_str(st, 1, b->node, sizeof(b->node), &rc);
+	bind_str(st, 2, b->boot_id, sizeof(b->boot_id), &rc);
+	bind_str(st, 3, b->agent_version, sizeof(b->agent_version), &rc);
+	bind_u64(st, 4, b->seq, &rc);
+	bind_u64(st, 5, b->window_start_ms, &rc);
+	bind_u64(st, 6, b->window_end_ms, &rc);
+	bind_u64(st, 7, b->total_packets, &rc);
+	bind_u64(st, 8, b->total_bytes, &rc);
+	bind_u64(st, 9, b->active_connections, &rc);
+	bind_u64(st, 10, b->nrecords, &rc);
+	err = bind_done(s, rc, "inserting the node");
+	if (!err)
+		err = stmt_run(s, ST_NODE_INSERT, "inserting the node");
+	if (err)
+		return err;
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+static int node_seen(struct store *s, int64_t id, const struct wire_batch *b)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_SEEN];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_i64(st, 1, id, &rc);
+	bind_u64(st, 2, b->window_start_ms, &rc);
+	bind_u64(st, 3, b->window_end_ms, &rc);
+	bind_u64(st, 4, b->nrecords, &rc);
+	err = bind_done(s, rc, "updating the node");
+	return err ? err : stmt_run(s, ST_NODE_SEEN, "updating the node");
+}
+
+static int node_latest(struct store *s, int64_t id, const struct wire_batch *b)
+{
+	sqlite3_stmt *st = s->stmt[ST_NODE_LATEST];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_i64(st, 1, id, &rc);
+	bind_str(st, 2, b->boot_id, sizeof(b->boot_id), &rc);
+	bind_str(st, 3, b->agent_version, sizeof(b->agent_version), &rc);
+	bind_u64(st, 4, b->seq, &rc);
+	bind_u64(st, 5, b->total_packets, &rc);
+	bind_u64(st, 6, b->total_bytes, &rc);
+	bind_u64(st, 7, b->active_connections, &rc);
+	err = bind_done(s, rc, "updating the node's counters");
+	return err ? err : stmt_run(s, ST_NODE_LATEST, "updating the node's counters");
+}
+
+static int node_loss(struct store *s, int64_t id, const struct wire_batch *b)
+{
+	sqlite3_stmt *st = s->stmt[ST_LOSS_UPSERT];
+
+	for (int i = 0; i < WIRE_LOSS_MAX; i++) {
+		int rc = SQLITE_OK;
+		int err;
+
+		bind_i64(st, 1, id, &rc);
+		bind_i64(st, 2, i, &rc);
+		bind_u64(st, 3, b->lost[i], &rc);
+		err = bind_done(s, rc, "updating the loss ledger");
+		if (!err)
+			err = stmt_run(s, ST_LOSS_UPSERT, "updating the loss ledger");
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Inserts the dedup entry; *inserted false when (node, boot, seq) was there already. */
+static int batch_insert(struct store *s, int64_t node_id, const struct wire_batch *b, uint64_t now,
+			bool *inserted)
+{
+	sqlite3_stmt *st = s->stmt[ST_BATCH_INSERT];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_i64(st, 1, node_id, &rc);
+	bind_str(st, 2, b->boot_id, sizeof(b->boot_id), &rc);
+	bind_u64(st, 3, b->seq, &rc);
+	bind_u64(st, 4, b->window_start_ms, &rc);
+	bind_u64(st, 5, b->window_end_ms, &rc);
+	bind_u64(st, 6, b->nrecords, &rc);
+	bind_u64(st, 7, now, &rc);
+	err = bind_done(s, rc, "inserting the batch");
+	if (!err)
+		err = stmt_run(s, ST_BATCH_INSERT, "inserting the batch");
+	if (err)
+		return err;
+	*inserted = sqlite3_changes(s->db) == 1;
+	return 0;
+}
+
+static int flow_insert(struct store *s, int64_t node_id, const struct wire_batch *b,
+		       const struct wire_record *r)
+{
+	sqlite3_stmt *st = s->stmt[ST_FLOW_INSERT];
+	uint8_t rev[WIRE_NAME_MAX + 2];
+	size_t dlen = strnlen(r->domain, sizeof(r->domain));
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_u64(st, 1, b->window_start_ms, &rc);
+	bind_u64(st, 2, b->window_end_ms, &rc);
+	bind_i64(st, 3, node_id, &rc);
+	bind_i64(st, 4, r->proto, &rc);
+	bind_i64(st, 5, r->ip_version, &rc);
+	bind_blob(st, 6, r->src_addr, sizeof(r->src_addr), &rc);
+	bind_blob(st, 7, r->dst_addr, sizeof(r->dst_addr), &rc);
+	bind_i64(st, 8, r->src_port, &rc);
+	bind_i64(st, 9, r->dst_port, &rc);
+	bind_i64(st, 10, r->tcp_flags, &rc);
+	bind_u64(st, 11, r->packets_sent, &rc);
+	bind_u64(st, 12, r->packets_received, &rc);
+	bind_u64(st, 13, r->bytes_sent, &rc);
+	bind_u64(st, 14, r->bytes_received, &rc);
+	bind_u64(st, 15, r->first_seen_ms, &rc);
+	bind_u64(st, 16, r->last_seen_ms, &rc);
+	bind_str(st, 17, r->interface, sizeof(r->interface), &rc);
+	if (dlen) {
+		bind_str(st, 18, r->domain, sizeof(r->domain), &rc);
+		bind_blob(st, 19, rev, domain_reverse(r->domain, dlen, rev), &rc);
+	} else {
+		bind_null(st, 18, &rc);
+		bind_null(st, 19, &rc);
+	}
+	err = bind_done(s, rc, "inserting a flow record");
+	return err ? err : stmt_run(s, ST_FLOW_INSERT, "inserting a flow record");
+}
+
+static int append_one(struct store *s, const struct wire_batch *b, uint64_t now, bool *dup)
+{
+	uint64_t last_seq = 0;
+	uint64_t last_seen = 0;
+	bool same_boot = false;
+	bool inserted = false;
+	bool known = false;
+	int64_t id = 0;
+	int err;
+
+	err = node_get(s, b, &known, &id, &same_boot, &last_seq, &last_seen);
+	if (err)
+		return err;
+	if (known) {
+		err = batch_insert(s, id, b, now, &inserted);
+		if (err)
+			return err;
+		if (!inserted) {
+			*dup = true;
+			return 0;
+		}
+		err = node_seen(s, id, b);
+		if (err)
+			return err;
+		/* Batches may arrive out of order (retries): only the newest one's
+		 * cumulative counters and ledger describe the node now. */
+		if (same_boot ? b->seq > last_seq : b->window_end_ms >= last_seen) {
+			err = node_latest(s, id, b);
+			if (!err)
+				err = node_loss(s, id, b);
+			if (err)
+				return err;
+		}
+	} else {
+		err = node_insert(s, b, &id);
+		if (!err)
+			err = batch_insert(s, id, b, now, &inserted);
+		if (!err)
+			err = node_loss(s, id, b);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < b->nrecords; i++) {
+		err = flow_insert(s, id, b, &b->records[i]);
+		if (err)
+			return err;
+	}
+	*dup = false;
+	return 0;
+}
+
+/* Ends a failed write transaction, keeping the first error's message. */
+static void store_rollback(struct store *s)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return; /* SQLite rolled back already (e.g. SQLITE_FULL) */
+	if (sqlite3_step(s->stmt[ST_ROLLBACK]) != SQLITE_DONE || !sqlite3_get_autocommit(s->db)) {
+		/* Cannot happen short of a broken connection; make sure no later call
+		 * commits this one's half. */
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	(void)sqlite3_reset(s->stmt[ST_ROLLBACK]);
+}
+
+int store_append(struct store *s, const struct wire_batch *const *batches, size_t n,
+		 bool *duplicate)
+{
+	uint64_t now = now_ms();
+	bool *dup;
+	int err;
+
+	s->errmsg[0] = '\0';
+	if (n == 0)
+		return 0;
+	dup = calloc(n, sizeof(*dup));
+	if (!dup) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	err = stmt_run(s, ST_BEGIN, "beginning the transaction");
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		err = append_one(s, batches[i], now, &dup[i]);
+		if (err)
+			goto rollback;
+	}
+	err = stmt_run(s, ST_COMMIT, "committing");
+	if (err)
+		goto rollback;
+	memcpy(duplicate, dup, n * sizeof(*dup));
+	goto out;
+rollback:
+	store_rollback(s);
+out:
+	free(dup);
+	return err;
+}
+
+/* ---- writer: retention, size ---- */
+
+static int retain_delete(struct store *s, enum store_stmt which, int64_t before, unsigned max,
+			 unsigned *deleted)
+{
+	sqlite3_stmt *st = s->stmt[which];
+	int rc = SQLITE_OK;
+	int err;
+
+	bind_i64(st, 1, before, &rc);
+	bind_i64(st, 2, max, &rc);
+	err = bind_done(s, rc, "retention");
+	if (!err)
+		err = stmt_run(s, which, "retention");
+	if (err)
+		return err;
+	*deleted = (unsigned)sqlite3_changes(s->db);
+	return 0;
+}
+
+int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
+			 unsigned *deleted)
+{
+	uint64_t now = now_ms();
+	uint64_t dedup_before = now > STORE_DEDUP_WINDOW_MS ? now - STORE_DEDUP_WINDOW_MS : 0;
+	unsigned flows = 0;
+	unsigned dedup = 0;
+	int err;
+
+	s->errmsg[0] = '\0';
+	if (older_than_ms < dedup_before)
+		dedup_before = older_than_ms;
+	if (max_rows == 0) {
+		*deleted = 0;
+		return 0;
+	}
+	err = stmt_run(s, ST_BEGIN, "beginning retention");
+	if (err)
+		return err;
+	err = retain_delete(s, ST_RETAIN_FLOWS, clamp_i64(older_than_ms), max_rows, &flows);
+	if (err)
+		goto rollback;
+	if (flows < max_rows) {
+		err = retain_delete(s, ST_RETAIN_BATCHES, clamp_i64(dedup_before), max_rows - flows,
+				    &dedup);
+		if (err)
+			goto rollback;
+	}
+	if (flows + dedup) {
+		err = stmt_run(s, ST_VACUUM, "incremental vacuum");
+		if (err)
+			goto rollback;
+	}
+	err = stmt_run(s, ST_COMMIT, "committing retention");
+	if (err)
+		goto rollback;
+	*deleted = flows + dedup;
+	return 0;
+rollback:
+	store_rollback(s);
+	return err;
+}
+
+int64_t store_db_bytes(struct store *s)
+{
+	sqlite3_stmt *st = s->stmt[ST_DB_BYTES];
+	int64_t bytes;
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int err = db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), "database size");
+
+		(void)sqlite3_reset(st);
+		return err;
+	}
+	bytes = sqlite3_column_int64(st, 0);
+	(void)sqlite3_reset(st);
+	return bytes;
+}
+
+/* ---- readers ---- */
+
+#define READER_NODES_SQL                                                                           \
+	"SELECT id, name, boot_id, agent_version, last_seq, first_seen_ms, last_seen_ms,"          \
+	" total_packets, total_bytes, active_connections, batches, records"                        \
+	" FROM nodes ORDER BY name"
+#define READER_LOSS_SQL "SELECT reason, count FROM node_loss WHERE node_id = ?1"
+
+static int reader_setup(struct store_reader *r)
+{
+	char *msg = r->errmsg;
+	size_t len = sizeof(r->errmsg);
+	int version;
+	int err;
+	int rc;
+
+	rc = sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return db_fail(r->db, rc, msg, len, "setting the busy timeout");
+	err = read_user_version(r->db, &version, msg, len);
+	if (err)
+		return err;
+	if (version != STORE_SCHEMA_VERSION) {
+		snprintf(msg, len, "schema version %d, this program reads version %d", version,
+			 STORE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	rc = sqlite3_prepare_v3(r->db, READER_NODES_SQL, -1, SQLITE_PREPARE_PERSISTENT, &r->nodes,
+				NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(r->db, READER_LOSS_SQL, -1, SQLITE_PREPARE_PERSISTENT,
+					&r->loss, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(r->db, rc, msg, len, "preparing a statement");
+	return 0;
+}
+
+struct store_reader *store_reader_open(const char *path, char *err, size_t errlen)
+{
+	struct store_reader *r;
+	struct stat sb;
+	int rc;
+	int e;
+
+	if (stat(path, &sb) != 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		e = db_fail(r->db, rc, r->errmsg, sizeof(r->errmsg), "opening");
+	else
+		e = reader_setup(r);
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, r->errmsg);
+		store_reader_close(r);
+		errno = e == -EPROTO ? EPROTO : (e == -ENOMEM ? ENOMEM : EIO);
+		return NULL;
+	}
+	return r;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (!r)
+		return;
+	(void)sqlite3_finalize(r->nodes);
+	(void)sqlite3_finalize(r->loss);
+	(void)sqlite3_close_v2(r->db);
+	free(r);
+}
+
+const char *store_reader_last_error(const struct store_reader *r)
+{
+	return r->errmsg;
+}
+
+static int reader_fail(struct store_reader *r, int rc, const char *what)
+{
+	return db_fail(r->db, rc, r->errmsg, sizeof(r->errmsg), what);
+}
+
+/* A read transaction makes the statements inside it see one committed state. */
+static int reader_begin(struct store_reader *r)
+{
+	int rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : reader_fail(r, rc, "beginning a read");
+}
+
+static void reader_end(struct store_reader *r)
+{
+	/* A read transaction has nothing to lose: an error here only means it is over. */
+	if (!sqlite3_get_autocommit(r->db))
+		(void)sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/* ---- history query: SQL assembled from fixed fragments, every value bound ---- */
+
+#define HQ_MAX_PARAMS 16
+
+struct hq_param {
+	bool blob;
+	int64_t i;
+	const void *p;
+	int n;
+};
+
+struct hq {
+	char where[768];
+	size_t wlen;
+	struct hq_param param[HQ_MAX_PARAMS];
+	int nparam;
+	int64_t limit;
+	int64_t offset;
+	uint8_t dom_lo[WIRE_NAME_MAX + 2];
+	uint8_t dom_hi[WIRE_NAME_MAX + 2];
+};
+
+/* Appends " WHERE cond" or " AND cond"; cond is a constant of this file. */
+static void hq_cond(struct hq *q, const char *cond)
+{
+	int n = snprintf(q->where + q->wlen, sizeof(q->where) - q->wlen, "%s%s",
+			 q->wlen ? " AND " : " WHERE ", cond);
+
+	q->wlen += (size_t)n; /* the fragments fit: sizeof(where) > all of them */
+}
+
+static void hq_int(struct hq *q, int64_t v)
+{
+	q->param[q->nparam++] = (struct hq_param){.i = v};
+}
+
+static void hq_blob(struct hq *q, const void *p, size_t n)
+{
+	q->param[q->nparam++] = (struct hq_param){.blob = true, .p = p, .n = (int)n};
+}
+
+static int hq_build(const struct store_filter *f, struct hq *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (f->limit > STORE_HISTORY_LIMIT_MAX)
+		return -EINVAL;
+	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
+	q->offset = clamp_i64(f->offset);
+	if (f->has_start) {
+		hq_cond(q, "f.ts >= ?");
+		hq_int(q, clamp_i64(f->start_ms));
+	}
+	if (f->has_end) {
+		hq_cond(q, "f.ts < ?");
+		hq_int(q, clamp_i64(f->end_ms));
+	}
+	if (f->node) {
+		hq_cond(q, "f.node_id = (SELECT id FROM nodes WHERE name = ?)");
+		q->param[q->nparam++] = (struct hq_param){.p = f->node, .n = (int)strlen(f->node)};
+	}
+	if (f->has_ip) {
+		/* Served by both address indexes (SQLite's OR optimisation). */
+		hq_cond(q, "(f.src_ip = ? OR f.dst_ip = ?)");
+		hq_blob(q, f->ip, 16);
+		hq_blob(q, f->ip, 16);
+	}
+	if (f->has_src_ip) {
+		hq_cond(q, "f.src_ip = ?");
+		hq_blob(q, f->src_ip, 16);
+	}
+	if (f->has_dst_ip) {
+		hq_cond(q, "f.dst_ip = ?");
+		hq_blob(q, f->dst_ip, 16);
+	}
+	if (f->has_port) {
+		hq_cond(q, "(f.src_port = ? OR f.dst_port = ?)");
+		hq_int(q, f->port);
+		hq_int(q, f->port);
+	}
+	if (f->has_src_port) {
+		hq_cond(q, "f.src_port = ?");
+		hq_int(q, f->src_port);
+	}
+	if (f->has_dst_port) {
+		hq_cond(q, "f.dst_port = ?");
+		hq_int(q, f->dst_port);
+	}
+	if (f->has_proto) {
+		hq_cond(q, "f.proto = ?");
+		hq_int(q, f->proto);
+	}
+	if (f->domain) {
+		const char *d = f->domain;
+		bool suffix = d[0] == '.';
+		size_t len;
+		size_t n;
+
+		if (suffix)
+			d++;
+		len = strlen(d);
+		if (len == 0 || len > WIRE_NAME_MAX)
+			return -EINVAL;
+		n = domain_reverse(d, len, q->dom_lo);
+		if (!suffix) {
+			hq_cond(q, "f.domain_rev = ?");
+			hq_blob(q, q->dom_lo, n);
+		} else {
+			/* [ "moc.elpmaxe." , "moc.elpmaxe/" ): example.com and below. The
+			 * likelihood() tells the planner the range is narrow, so that it
+			 * prefers the domain index to the time index. */
+			memcpy(q->dom_hi, q->dom_lo, n);
+			q->dom_hi[n - 1] = '.' + 1;
+			hq_cond(q, "likelihood(f.domain_rev >= ?, 0.01)"
+				   " AND likelihood(f.domain_rev < ?, 0.01)");
+			hq_blob(q, q->dom_lo, n);
+			hq_blob(q, q->dom_hi, n);
+		}
+	}
+	return 0;
+}
+
+#define HQ_ROWS_SQL                                                                                \
+	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
+	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
+	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
+	" f.last_seen, f.interface, f.domain FROM flows AS f%s"                                    \
+	" ORDER BY f.ts DESC, f.id DESC LIMIT ? OFFSET ?"
+#define HQ_COUNT_SQL "SELECT count(*) FROM flows AS f%s"
+
+/* Prepares the rows (count false) or count query of q, prefixed by prefix, and binds. */
+static int hq_prepare(struct store_reader *r, const struct hq *q, bool count, const char *prefix,
+		      sqlite3_stmt **out)
+{
+	char sql[2048];
+	char body[1792];
+	sqlite3_stmt *st = NULL;
+	int rc;
+	int i;
+
+	snprintf(body, sizeof(body), count ? HQ_COUNT_SQL : HQ_ROWS_SQL, q->where);
+	snprintf(sql, sizeof(sql), "%s%s", prefix, body);
+	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return reader_fail(r, rc, "preparing the history query");
+	for (i = 0; i < q->nparam && rc == SQLITE_OK; i++) {
+		const struct hq_param *p = &q->param[i];
+
+		if (!p->p)
+			rc = sqlite3_bind_int64(st, i + 1, p->i);
+		else if (p->blob)
+			rc = sqlite3_bind_blob(st, i + 1, p->p, p->n, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_text(st, i + 1, p->p, p->n, SQLITE_STATIC);
+	}
+	if (!count && rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i + 1, q->limit);
+	if (!count && rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i + 2, q->offset);
+	if (rc != SQLITE_OK) {
+		int err = reader_fail(r, rc, "binding the history query");
+
+		(void)sqlite3_finalize(st);
+		return err;
+	}
+	*out = st;
+	return 0;
+}
+
+static int column_addr(sqlite3_stmt *st, int col, uint8_t out[16])
+{
+	if (sqlite3_column_bytes(st, col) != 16)
+		return -EIO;
+	memcpy(out, sqlite3_column_blob(st, col), 16);
+	return 0;
+}
+
+static int hq_row(struct store_reader *r, sqlite3_stmt *st, struct store_flow *o)
+{
+	struct wire_record *rec = &o->rec;
+
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(st, 0);
+	o->ts_ms = (uint64_t)sqlite3_column_int64(st, 1);
+	o->window_end_ms = (uint64_t)sqlite3_column_int64(st, 2);
+	copy_text(o->node, sizeof(o->node), st, 3);
+	rec->proto = (uint8_t)sqlite3_column_int(st, 4);
+	rec->ip_version = (uint8_t)sqlite3_column_int(st, 5);
+	if (column_addr(st, 6, rec->src_addr) || column_addr(st, 7, rec->dst_addr)) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "flow %lld: address is not 16 bytes",
+			 (long long)o->id);
+		return -EIO;
+	}
+	rec->src_port = (uint16_t)sqlite3_column_int(st, 8);
+	rec->dst_port = (uint16_t)sqlite3_column_int(st, 9);
+	rec->tcp_flags = (uint32_t)sqlite3_column_int64(st, 10);
+	rec->packets_sent = (uint64_t)sqlite3_column_int64(st, 11);
+	rec->packets_received = (uint64_t)sqlite3_column_int64(st, 12);
+	rec->bytes_sent = (uint64_t)sqlite3_column_int64(st, 13);
+	rec->bytes_received = (uint64_t)sqlite3_column_int64(st, 14);
+	rec->first_seen_ms = (uint64_t)sqlite3_column_int64(st, 15);
+	rec->last_seen_ms = (uint64_t)sqlite3_column_int64(st, 16);
+	copy_text(rec->interface, sizeof(rec->interface), st, 17);
+	copy_text(rec->domain, sizeof(rec->domain), st, 18);
+	return 0;
+}
+
+static int hq_count(struct store_reader *r, const struct hq *q, uint64_t *total)
+{
+	sqlite3_stmt *st;
+	int err;
+	int rc;
+
+	err = hq_prepare(r, q, true, "", &st);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*total = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		err = reader_fail(r, rc, "counting history rows");
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+static int hq_rows(struct store_reader *r, const struct hq *q, struct store_history *h)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int err;
+	int rc;
+
+	err = hq_prepare(r, q, false, "", &st);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (h->n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct store_flow *rows;
+
+			if (ncap > (size_t)q->limit)
+				ncap = (size_t)q->limit;
+			rows = realloc(h->rows, ncap * sizeof(*rows));
+			if (!rows) {
+				snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+				err = -ENOMEM;
+				break;
+			}
+			h->rows = rows;
+			cap = ncap;
+		}
+		err = hq_row(r, st, &h->rows[h->n]);
+		if (err)
+			break;
+		h->n++;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "reading history rows");
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+int store_query_history(struct store_reader *r, const struct store_filter *f,
+			struct store_history *out)
+{
+	struct store_history h = {0};
+	struct hq q;
+	int err;
+
+	r->errmsg[0] = '\0';
+	err = hq_build(f, &q);
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "invalid history filter (limit or domain)");
+		return err;
+	}
+	err = reader_begin(r);
+	if (err)
+		return err;
+	err = hq_count(r, &q, &h.total);
+	if (!err)
+		err = hq_rows(r, &q, &h);
+	reader_end(r);
+	if (err) {
+		store_history_fini(&h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+void store_history_fini(struct store_history *h)
+{
+	free(h->rows);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Appends the plan of one statement, one step a line. */
+static int explain_one(struct store_reader *r, const struct hq *q, bool count, char *plan,
+		       size_t len, size_t *used)
+{
+	sqlite3_stmt *st;
+	int err;
+	int rc;
+
+	err = hq_prepare(r, q, count, "EXPLAIN QUERY PLAN ", &st);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *detail = sqlite3_column_text(st, 3);
+		int n =
+		    snprintf(plan + *used, len - *used, "%s\n", detail ? (const char *)detail : "");
+
+		if (n < 0 || (size_t)n >= len - *used) {
+			err = -ENOSPC;
+			break;
+		}
+		*used += (size_t)n;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "explaining the history query");
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
+			  size_t len)
+{
+	size_t used = 0;
+	struct hq q;
+	int err;
+
+	if (len == 0)
+		return -ENOSPC;
+	plan[0] = '\0';
+	err = hq_build(f, &q);
+	if (err)
+		return err;
+	err = explain_one(r, &q, false, plan, len, &used);
+	if (!err)
+		err = explain_one(r, &q, true, plan, len, &used);
+	return err;
+}
+
+/* ---- nodes ---- */
+
+static int node_read_loss(struct store_reader *r, int64_t id, struct store_node *node)
+{
+	sqlite3_stmt *st = r->loss;
+	int err = 0;
+	int rc;
+
+	rc = sqlite3_bind_int64(st, 1, id);
+	if (rc != SQLITE_OK)
+		return reader_fail(r, rc, "reading the loss ledger");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t reason = sqlite3_column_int64(st, 0);
+
+		/* Reasons this program does not know cannot be in a database it opens
+		 * (newer schemas are refused); skip rather than index out of range. */
+		if (reason >= 0 && reason < WIRE_LOSS_MAX)
+			node->lost[reason] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "reading the loss ledger");
+	(void)sqlite3_reset(st);
+	return err;
+}
+
+int store_list_nodes(struct store_reader *r, struct store_node **nodes, size_t *n)
+{
+	struct store_node *v = NULL;
+	sqlite3_stmt *st = r->nodes;
+	size_t cnt = 0;
+	size_t cap = 0;
+	int err;
+	int rc;
+
+	r->errmsg[0] = '\0';
+	err = reader_begin(r);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_node *node;
+
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_node *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		node = &v[cnt];
+		memset(node, 0, sizeof(*node));
+		copy_text(node->name, sizeof(node->name), st, 1);
+		copy_text(node->boot_id, sizeof(node->boot_id), st, 2);
+		copy_text(node->agent_version, sizeof(node->agent_version), st, 3);
+		node->last_seq = (uint64_t)sqlite3_column_int64(st, 4);
+		node->first_seen_ms = (uint64_t)sqlite3_column_int64(st, 5);
+		node->last_seen_ms = (uint64_t)sqlite3_column_int64(st, 6);
+		node->total_packets = (uint64_t)sqlite3_column_int64(st, 7);
+		node->total_bytes = (uint64_t)sqlite3_column_int64(st, 8);
+		node->active_connections = (uint64_t)sqlite3_column_int64(st, 9);
+		node->batches = (uint64_t)sqlite3_column_int64(st, 10);
+		node->records = (uint64_t)sqlite3_column_int64(st, 11);
+		err = node_read_loss(r, sqlite3_column_int64(st, 0), node);
+		if (err)
+			break;
+		cnt++;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "listing nodes");
+	(void)sqlite3_reset(st);
+	reader_end(r);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*nodes = v;
+	*n = cnt;
+	return 0;
+}
+
+void store_nodes_free(struct store_node *nodes)
+{
+	free(nodes);
+}

@@ -1,0 +1,838 @@
+/* transport.c - the nng adapter (see transport.h): REQ contexts for the node's exporter,
+ * REP contexts for the collector's ingest. The only file that includes nng.h; nng's
+ * handles and error numbers do not leave it.
+ *
+ * Client: each slot is one REQ context with its own aio, driven as a two-step machine
+ * (send, then receive on the same context). A slot is taken by transport_client_send()
+ * and given back after on_reply returns; free slots sit on a stack under c->lock.
+ *
+ * Server: each worker is one REP context with its own aio, cycling receive ->
+ * on_request -> (caller) transport_request_reply -> send -> receive. The struct
+ * transport_request handed to the caller is the worker itself. The server's memory is
+ * reference counted (the owner plus one per request awaiting its reply) so that a reply
+ * after transport_server_free() finds valid memory and only releases it. */
+#include "transport.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+/* ---- shared helpers ---- */
+
+static void transport_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void transport_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* nng error number -> negative errno. Closed sockets and contexts read as -ECANCELED. */
+static int transport_errno(int rv)
+{
+	if (rv & NNG_ESYSERR)
+		return -(rv & ~NNG_ESYSERR);
+	if (rv & NNG_ETRANERR)
+		return -EIO;
+	switch (rv) {
+	case 0:
+		return 0;
+	case NNG_EINTR:
+		return -EINTR;
+	case NNG_ENOMEM:
+		return -ENOMEM;
+	case NNG_EINVAL:
+	case NNG_EADDRINVAL:
+	case NNG_ENOARG:
+	case NNG_EAMBIGUOUS:
+	case NNG_EBADTYPE:
+	case NNG_EWRITEONLY:
+		return -EINVAL;
+	case NNG_EBUSY:
+		return -EBUSY;
+	case NNG_ETIMEDOUT:
+		return -ETIMEDOUT;
+	case NNG_ECONNREFUSED:
+		return -ECONNREFUSED;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return -ECANCELED;
+	case NNG_EAGAIN:
+		return -EAGAIN;
+	case NNG_ENOTSUP:
+		return -ENOTSUP;
+	case NNG_EADDRINUSE:
+		return -EADDRINUSE;
+	case NNG_ESTATE:
+		return -EPROTO;
+	case NNG_ENOENT:
+		return -ENOENT;
+	case NNG_EPROTO:
+		return -EPROTO;
+	case NNG_EUNREACHABLE:
+		return -EHOSTUNREACH;
+	case NNG_EPERM:
+		return -EPERM;
+	case NNG_EMSGSIZE:
+		return -EMSGSIZE;
+	case NNG_ECONNABORTED:
+		return -ECONNABORTED;
+	case NNG_ECONNRESET:
+		return -ECONNRESET;
+	case NNG_ENOFILES:
+		return -EMFILE;
+	case NNG_ENOSPC:
+		return -ENOSPC;
+	case NNG_EEXIST:
+		return -EEXIST;
+	case NNG_EREADONLY:
+		return -EROFS;
+	case NNG_ECRYPTO:
+	case NNG_EPEERAUTH:
+		return -EACCES;
+	case NNG_ECONNSHUT:
+		return -ESHUTDOWN;
+	default:
+		return -EIO;
+	}
+}
+
+static uint64_t transport_now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC cannot fail on Linux; a zero time would only shorten a timeout. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Checks the parts of a URL nng would accept with a vague message or silently (a missing
+ * port means "any port" to a listener). listen allows an empty host (all addresses). */
+static int transport_check_url(const char *url, bool listen, char *err, size_t errlen)
+{
+	static const char *const tcp_schemes[] = {"tcp://", "tcp4://", "tcp6://"};
+	const char *hostport = NULL, *colon, *p;
+	unsigned long port = 0;
+
+	if (!url || !*url) {
+		transport_errf(err, errlen, "empty URL");
+		return -EINVAL;
+	}
+	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		transport_errf(err, errlen, "%s: tls+tcp:// is not supported yet", url);
+		return -ENOTSUP;
+	}
+	if (strncmp(url, "ipc://", 6) == 0) {
+		if (!url[6]) {
+			transport_errf(err, errlen, "%s: ipc:// needs a path", url);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(tcp_schemes) / sizeof(tcp_schemes[0]); i++)
+		if (strncmp(url, tcp_schemes[i], strlen(tcp_schemes[i])) == 0)
+			hostport = url + strlen(tcp_schemes[i]);
+	if (!hostport) {
+		transport_errf(err, errlen, "%s: unsupported URL, expected tcp://host:port", url);
+		return -EINVAL;
+	}
+	if (hostport[0] == '[') {
+		const char *close = strchr(hostport, ']');
+
+		colon = close && close[1] == ':' ? close + 1 : NULL;
+	} else {
+		colon = strchr(hostport, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* bare IPv6 address: needs [brackets] */
+	}
+	if (!colon || !colon[1]) {
+		transport_errf(err, errlen, "%s: malformed URL, expected tcp://host:port", url);
+		return -EINVAL;
+	}
+	for (p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || port > 65535) {
+			port = 0;
+			break;
+		}
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535) {
+		transport_errf(err, errlen, "%s: malformed URL, port must be 1..65535", url);
+		return -EINVAL;
+	}
+	if (colon == hostport && !listen) {
+		transport_errf(err, errlen, "%s: malformed URL, no host to dial", url);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int transport_check_urls(char *const *urls, size_t n, bool listen, char *err, size_t errlen)
+{
+	if (!urls || n < 1 || n > TRANSPORT_MAX_URLS) {
+		transport_errf(err, errlen, "need 1..%d URLs, got %zu", TRANSPORT_MAX_URLS, n);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = transport_check_url(urls[i], listen, err, errlen);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Connected pipes, by id: nng reports REM_POST for a pipe whose ADD_POST it skipped (one
+ * closed between ADD_PRE and ADD_POST), so a bare counter could drift; the set cannot.
+ * Written by nng's pipe callbacks under lock; count is read without it. */
+struct transport_pipes {
+	pthread_mutex_t lock;
+	uint32_t *ids;
+	size_t cap;
+	size_t len;
+	atomic_uint count;
+};
+
+static int transport_pipes_init(struct transport_pipes *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	atomic_init(&ps->count, 0);
+	return -pthread_mutex_init(&ps->lock, NULL);
+}
+
+static void transport_pipes_fini(struct transport_pipes *ps)
+{
+	pthread_mutex_destroy(&ps->lock);
+	free(ps->ids);
+}
+
+static void transport_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct transport_pipes *ps = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(pipe);
+	bool untracked = false;
+
+	pthread_mutex_lock(&ps->lock);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		if (ps->len == ps->cap) {
+			size_t cap = ps->cap ? ps->cap * 2 : 8;
+			uint32_t *ids = realloc(ps->ids, cap * sizeof(*ids));
+
+			if (ids) {
+				ps->ids = ids;
+				ps->cap = cap;
+			}
+		}
+		if (ps->len < ps->cap)
+			ps->ids[ps->len++] = id;
+		else
+			untracked = true;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		for (size_t i = 0; i < ps->len; i++) {
+			if (ps->ids[i] == id) {
+				ps->ids[i] = ps->ids[--ps->len];
+				break;
+			}
+		}
+	}
+	atomic_store(&ps->count, (unsigned)ps->len);
+	pthread_mutex_unlock(&ps->lock);
+	/* Out of memory: a connection we cannot count is not kept. */
+	if (untracked && nng_pipe_close(pipe) != 0) {
+		/* Already closing: its REM_POST finds nothing to remove. */
+	}
+}
+
+/* Common socket setup: pipe tracking and the receive limit. */
+static int transport_socket_setup(nng_socket sock, struct transport_pipes *ps, size_t max_msg,
+				  char *err, size_t errlen)
+{
+	int rv;
+
+	rv = nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, transport_pipe_cb, ps);
+	if (rv == 0)
+		rv = nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, transport_pipe_cb, ps);
+	if (rv) {
+		transport_errf(err, errlen, "nng_pipe_notify: %s", nng_strerror(rv));
+		return transport_errno(rv);
+	}
+	rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, max_msg);
+	if (rv) {
+		transport_errf(err, errlen, "setting %s: %s", NNG_OPT_RECVMAXSZ, nng_strerror(rv));
+		return transport_errno(rv);
+	}
+	return 0;
+}
+
+/* ---- client ---- */
+
+/* One REQ context. token, deadline_ms and receiving are written by the thread that owns
+ * the slot at that moment (transport_client_send(), then nng's callback, in sequence). */
+struct client_slot {
+	struct transport_client *c;
+	unsigned index;
+	bool ctx_open;
+	nng_ctx ctx;
+	nng_aio *aio;
+	uint64_t token;
+	uint64_t deadline_ms;
+	bool receiving;
+};
+
+struct transport_client {
+	nng_socket sock;
+	bool sock_open;
+	uint32_t timeout_ms;
+	transport_reply_fn on_reply;
+	void *cb_ctx;
+	struct client_slot *slots;
+	unsigned nslots;
+	/* Free slots and the closing flag, under lock; busy mirrors nslots - nfree. */
+	pthread_mutex_t lock;
+	unsigned *free_stack;
+	unsigned nfree;
+	bool closing;
+	atomic_uint busy;
+	struct transport_pipes pipes;
+};
+
+static void client_slot_release(struct client_slot *slot)
+{
+	struct transport_client *c = slot->c;
+
+	pthread_mutex_lock(&c->lock);
+	c->free_stack[c->nfree++] = slot->index;
+	atomic_store(&c->busy, c->nslots - c->nfree);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void client_slot_finish(struct client_slot *slot, int err, const uint8_t *buf, size_t len)
+{
+	struct transport_client *c = slot->c;
+
+	c->on_reply(c->cb_ctx, slot->token, err, buf, len);
+	client_slot_release(slot);
+}
+
+/* nng thread: the send or the receive of this slot's request completed. */
+static void client_slot_cb(void *arg)
+{
+	struct client_slot *slot = arg;
+	int rv = nng_aio_result(slot->aio);
+	nng_msg *msg;
+
+	if (!slot->receiving) {
+		if (rv) {
+			/* Not sent: the message is still ours. */
+			msg = nng_aio_get_msg(slot->aio);
+			nng_aio_set_msg(slot->aio, NULL);
+			if (msg)
+				nng_msg_free(msg);
+			client_slot_finish(slot, transport_errno(rv), NULL, 0);
+			return;
+		}
+		/* Handed to a connection; wait for the reply for what is left of the timeout. At
+		 * least 1 ms: a zero timeout would fail the receive without resetting the context,
+		 * which would then keep the request. */
+		uint64_t now = transport_now_ms();
+		nng_duration left =
+		    slot->deadline_ms > now ? (nng_duration)(slot->deadline_ms - now) : 1;
+
+		slot->receiving = true;
+		nng_aio_set_timeout(slot->aio, left);
+		nng_ctx_recv(slot->ctx, slot->aio);
+		return;
+	}
+	if (rv) {
+		client_slot_finish(slot, transport_errno(rv), NULL, 0);
+		return;
+	}
+	msg = nng_aio_get_msg(slot->aio);
+	nng_aio_set_msg(slot->aio, NULL);
+	client_slot_finish(slot, 0, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
+}
+
+/* Tears down what transport_client_new() built, in reverse; stops callbacks first. */
+static void client_destroy(struct transport_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->closing = true;
+	pthread_mutex_unlock(&c->lock);
+	/* Cancels each request in flight; its callback reports -ECANCELED and we wait for it.
+	 * A stopped aio fails any new operation at once, so nothing restarts. */
+	for (unsigned i = 0; i < c->nslots; i++)
+		if (c->slots[i].aio)
+			nng_aio_stop(c->slots[i].aio);
+	/* Closes the contexts and connections; pipe callbacks are done when it returns. */
+	if (c->sock_open && nng_close(c->sock) != 0) {
+		/* Only fails for a socket that is already closed. */
+	}
+	for (unsigned i = 0; i < c->nslots; i++)
+		if (c->slots[i].aio)
+			nng_aio_free(c->slots[i].aio);
+	transport_pipes_fini(&c->pipes);
+	pthread_mutex_destroy(&c->lock);
+	free(c->free_stack);
+	free(c->slots);
+	free(c);
+}
+
+struct transport_client *transport_client_new(char *const *urls, size_t n, unsigned inflight,
+					      uint32_t timeout_ms, transport_reply_fn on_reply,
+					      void *cb_ctx, char *err, size_t errlen)
+{
+	struct transport_client *c;
+	int rc, rv;
+
+	rc = transport_check_urls(urls, n, false, err, errlen);
+	if (rc)
+		goto fail_early;
+	if (inflight < 1 || inflight > TRANSPORT_MAX_INFLIGHT || timeout_ms < 1 ||
+	    timeout_ms > INT32_MAX || !on_reply) {
+		transport_errf(err, errlen,
+			       "transport client: inflight must be 1..%d and timeout_ms > 0",
+			       TRANSPORT_MAX_INFLIGHT);
+		rc = -EINVAL;
+		goto fail_early;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		rc = -ENOMEM;
+		transport_errf(err, errlen, "out of memory");
+		goto fail_early;
+	}
+	c->timeout_ms = timeout_ms;
+	c->on_reply = on_reply;
+	c->cb_ctx = cb_ctx;
+	atomic_init(&c->busy, 0);
+	rc = -pthread_mutex_init(&c->lock, NULL);
+	if (rc) {
+		free(c);
+		transport_errf(err, errlen, "pthread_mutex_init: %s", strerror(-rc));
+		goto fail_early;
+	}
+	rc = transport_pipes_init(&c->pipes);
+	if (rc) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		transport_errf(err, errlen, "pthread_mutex_init: %s", strerror(-rc));
+		goto fail_early;
+	}
+	/* From here on client_destroy() undoes whatever was built. */
+	c->slots = calloc(inflight, sizeof(*c->slots));
+	c->free_stack = calloc(inflight, sizeof(*c->free_stack));
+	if (!c->slots || !c->free_stack) {
+		rc = -ENOMEM;
+		transport_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	rv = nng_req0_open(&c->sock);
+	if (rv) {
+		rc = transport_errno(rv);
+		transport_errf(err, errlen, "cannot open an nng REQ socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	c->sock_open = true;
+	rc = transport_socket_setup(c->sock, &c->pipes, TRANSPORT_MAX_REPLY, err, errlen);
+	if (rc)
+		goto fail;
+	/* The caller resends from its spool; nng's timed resend would only duplicate that.
+	 * Disabled, it also makes a dropped connection fail its requests with
+	 * NNG_ECONNRESET instead of resending them (see transport.h). */
+	rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (rv == 0)
+		rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, TRANSPORT_RECONNECT_MIN_MS);
+	if (rv == 0)
+		rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, TRANSPORT_RECONNECT_MAX_MS);
+	if (rv) {
+		rc = transport_errno(rv);
+		transport_errf(err, errlen, "setting REQ socket options: %s", nng_strerror(rv));
+		goto fail;
+	}
+	for (unsigned i = 0; i < inflight; i++) {
+		struct client_slot *slot = &c->slots[i];
+
+		slot->c = c;
+		slot->index = i;
+		rv = nng_aio_alloc(&slot->aio, client_slot_cb, slot);
+		if (rv == 0) {
+			c->nslots = i + 1; /* destroy frees this aio from now on */
+			rv = nng_ctx_open(&slot->ctx, c->sock);
+		}
+		if (rv == 0) {
+			slot->ctx_open = true;
+			rv = nng_ctx_set_ms(slot->ctx, NNG_OPT_REQ_RESENDTIME,
+					    NNG_DURATION_INFINITE);
+		}
+		if (rv) {
+			rc = transport_errno(rv);
+			transport_errf(err, errlen, "preparing REQ context %u: %s", i,
+				       nng_strerror(rv));
+			goto fail;
+		}
+		c->free_stack[c->nfree++] = inflight - 1 - i; /* slot 0 is used first */
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* Non-blocking: a server that is not up yet is redialed in the background. */
+		rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
+		if (rv) {
+			rc = transport_errno(rv);
+			transport_errf(err, errlen, "cannot dial %s: %s", urls[i],
+				       nng_strerror(rv));
+			goto fail;
+		}
+	}
+	return c;
+
+fail:
+	client_destroy(c);
+fail_early:
+	errno = -rc;
+	return NULL;
+}
+
+int transport_client_send(struct transport_client *c, uint64_t token, const uint8_t *buf,
+			  size_t len)
+{
+	struct client_slot *slot;
+	nng_msg *msg;
+	int rv;
+
+	if (len > TRANSPORT_MAX_MSG)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&c->lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->lock);
+		return -ECANCELED;
+	}
+	if (c->nfree == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return -EBUSY;
+	}
+	slot = &c->slots[c->free_stack[--c->nfree]];
+	atomic_store(&c->busy, c->nslots - c->nfree);
+	pthread_mutex_unlock(&c->lock);
+
+	rv = nng_msg_alloc(&msg, len);
+	if (rv) {
+		client_slot_release(slot);
+		return transport_errno(rv);
+	}
+	if (len)
+		memcpy(nng_msg_body(msg), buf, len);
+	slot->token = token;
+	slot->receiving = false;
+	slot->deadline_ms = transport_now_ms() + c->timeout_ms;
+	nng_aio_set_msg(slot->aio, msg);
+	/* The send waits for a connection for up to the whole timeout. */
+	nng_aio_set_timeout(slot->aio, (nng_duration)c->timeout_ms);
+	nng_ctx_send(slot->ctx, slot->aio);
+	return 0;
+}
+
+bool transport_client_connected(const struct transport_client *c)
+{
+	return atomic_load(&c->pipes.count) > 0;
+}
+
+unsigned transport_client_busy(const struct transport_client *c)
+{
+	return atomic_load(&c->busy);
+}
+
+void transport_client_free(struct transport_client *c)
+{
+	if (c)
+		client_destroy(c);
+}
+
+/* ---- server ---- */
+
+enum worker_state {
+	WORKER_IDLE = 0, /* no operation (not started, or stopped) */
+	WORKER_RECV,	 /* waiting for a request */
+	WORKER_HANDLER,	 /* request given to on_request, waiting for its reply */
+	WORKER_SEND,	 /* reply being sent */
+};
+
+/* One REP context. state moves IDLE -> RECV -> HANDLER -> SEND -> RECV ...; each step is
+ * taken by whoever owns the worker at that moment (nng's callback, or the replier). */
+struct transport_request {
+	struct transport_server *s;
+	bool ctx_open;
+	nng_ctx ctx;
+	nng_aio *aio;
+	atomic_int state;
+};
+
+struct transport_server {
+	nng_socket sock;
+	bool sock_open;
+	transport_request_fn on_request;
+	void *cb_ctx;
+	struct transport_request *workers;
+	unsigned nworkers;
+	/* closed and refs under lock: refs is 1 (the owner, until transport_server_free) plus
+	 * one per request in WORKER_HANDLER; memory is freed when it reaches 0. */
+	pthread_mutex_t lock;
+	bool closed;
+	unsigned long refs;
+	struct transport_pipes pipes;
+};
+
+static void server_destroy(struct transport_server *s)
+{
+	/* Every aio was stopped by server_close(); none has a callback left to run. */
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers[i].aio)
+			nng_aio_free(s->workers[i].aio);
+	transport_pipes_fini(&s->pipes);
+	pthread_mutex_destroy(&s->lock);
+	free(s->workers);
+	free(s);
+}
+
+static void server_unref(struct transport_server *s)
+{
+	bool last;
+
+	pthread_mutex_lock(&s->lock);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (last)
+		server_destroy(s);
+}
+
+static void server_worker_recv(struct transport_request *w)
+{
+	atomic_store(&w->state, WORKER_RECV);
+	nng_ctx_recv(w->ctx, w->aio);
+}
+
+/* nng thread: a receive or a reply's send of this worker completed. */
+static void server_worker_cb(void *arg)
+{
+	struct transport_request *w = arg;
+	struct transport_server *s = w->s;
+	int rv = nng_aio_result(w->aio);
+	nng_msg *msg;
+
+	if (atomic_load(&w->state) == WORKER_SEND) {
+		if (rv) {
+			/* Not sent (closing): the reply is still ours. A client that went away
+			 * is not an error here, nng drops such a reply itself. */
+			msg = nng_aio_get_msg(w->aio);
+			nng_aio_set_msg(w->aio, NULL);
+			if (msg)
+				nng_msg_free(msg);
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			atomic_store(&w->state, WORKER_IDLE);
+			return;
+		}
+		server_worker_recv(w);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		atomic_store(&w->state, WORKER_IDLE);
+		return;
+	}
+	if (rv) {
+		/* A transient failure (out of memory): keep serving. */
+		server_worker_recv(w);
+		return;
+	}
+	msg = nng_aio_get_msg(w->aio);
+	nng_aio_set_msg(w->aio, NULL);
+	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		pthread_mutex_unlock(&s->lock);
+		atomic_store(&w->state, WORKER_IDLE);
+		nng_msg_free(msg);
+		return;
+	}
+	s->refs++;
+	atomic_store(&w->state, WORKER_HANDLER);
+	pthread_mutex_unlock(&s->lock);
+	/* From here w may be replied to, and even reused for the next request, on another
+	 * thread: touch nothing of it after the call, only our own msg. */
+	s->on_request(s->cb_ctx, w, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
+}
+
+/* Stops every worker and closes the socket; drops the owner's reference. */
+static void server_close(struct transport_server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->closed = true;
+	pthread_mutex_unlock(&s->lock);
+	/* Waits for callbacks running (including on_request) and fails any new operation. */
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->workers[i].aio)
+			nng_aio_stop(s->workers[i].aio);
+	if (s->sock_open && nng_close(s->sock) != 0) {
+		/* Only fails for a socket that is already closed. */
+	}
+	server_unref(s);
+}
+
+struct transport_server *transport_server_new(char *const *urls, size_t n, unsigned workers,
+					      size_t max_msg, transport_request_fn on_request,
+					      void *cb_ctx, char *err, size_t errlen)
+{
+	struct transport_server *s;
+	int rc, rv;
+
+	rc = transport_check_urls(urls, n, true, err, errlen);
+	if (rc)
+		goto fail_early;
+	if (workers < 1 || workers > TRANSPORT_MAX_WORKERS || max_msg < 1 ||
+	    max_msg > TRANSPORT_MAX_MSG || !on_request) {
+		transport_errf(err, errlen,
+			       "transport server: workers must be 1..%d, max_msg 1..%u bytes",
+			       TRANSPORT_MAX_WORKERS, TRANSPORT_MAX_MSG);
+		rc = -EINVAL;
+		goto fail_early;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		rc = -ENOMEM;
+		transport_errf(err, errlen, "out of memory");
+		goto fail_early;
+	}
+	s->on_request = on_request;
+	s->cb_ctx = cb_ctx;
+	s->refs = 1;
+	rc = -pthread_mutex_init(&s->lock, NULL);
+	if (rc) {
+		free(s);
+		transport_errf(err, errlen, "pthread_mutex_init: %s", strerror(-rc));
+		goto fail_early;
+	}
+	rc = transport_pipes_init(&s->pipes);
+	if (rc) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		transport_errf(err, errlen, "pthread_mutex_init: %s", strerror(-rc));
+		goto fail_early;
+	}
+	/* From here on server_close() undoes whatever was built. */
+	s->workers = calloc(workers, sizeof(*s->workers));
+	if (!s->workers) {
+		rc = -ENOMEM;
+		transport_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	rv = nng_rep0_open(&s->sock);
+	if (rv) {
+		rc = transport_errno(rv);
+		transport_errf(err, errlen, "cannot open an nng REP socket: %s", nng_strerror(rv));
+		goto fail;
+	}
+	s->sock_open = true;
+	/* Before listening, so that every connection inherits the limit. */
+	rc = transport_socket_setup(s->sock, &s->pipes, max_msg, err, errlen);
+	if (rc)
+		goto fail;
+	for (unsigned i = 0; i < workers; i++) {
+		struct transport_request *w = &s->workers[i];
+
+		w->s = s;
+		atomic_init(&w->state, WORKER_IDLE);
+		rv = nng_aio_alloc(&w->aio, server_worker_cb, w);
+		if (rv == 0) {
+			s->nworkers = i + 1;
+			rv = nng_ctx_open(&w->ctx, s->sock);
+		}
+		if (rv) {
+			rc = transport_errno(rv);
+			transport_errf(err, errlen, "preparing REP context %u: %s", i,
+				       nng_strerror(rv));
+			goto fail;
+		}
+		w->ctx_open = true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rv = nng_listen(s->sock, urls[i], NULL, 0);
+		if (rv) {
+			rc = transport_errno(rv);
+			transport_errf(err, errlen, "cannot listen on %s: %s", urls[i],
+				       nng_strerror(rv));
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		server_worker_recv(&s->workers[i]);
+	return s;
+
+fail:
+	server_close(s);
+fail_early:
+	errno = -rc;
+	return NULL;
+}
+
+int transport_request_reply(struct transport_request *req, const uint8_t *buf, size_t len)
+{
+	struct transport_server *s = req->s;
+	int expect = WORKER_HANDLER;
+	nng_msg *msg = NULL;
+	int rv;
+
+	if (!atomic_compare_exchange_strong(&req->state, &expect, WORKER_SEND))
+		return -EINVAL;
+	rv = len > TRANSPORT_MAX_MSG ? NNG_EMSGSIZE : nng_msg_alloc(&msg, len);
+	if (rv == 0 && len)
+		memcpy(nng_msg_body(msg), buf, len);
+	/* Under lock so that transport_server_free() either sees this send (and cancels it)
+	 * or has closed before it and nothing reaches nng. nng runs no callback of ours
+	 * synchronously from nng_ctx_send or nng_ctx_recv. */
+	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		atomic_store(&req->state, WORKER_IDLE);
+		pthread_mutex_unlock(&s->lock);
+		if (msg)
+			nng_msg_free(msg);
+		server_unref(s);
+		return -ECANCELED;
+	}
+	if (rv) {
+		/* No reply: drop this request (its client times out) and take the next. */
+		server_worker_recv(req);
+	} else {
+		nng_aio_set_msg(req->aio, msg);
+		nng_ctx_send(req->ctx, req->aio);
+	}
+	pthread_mutex_unlock(&s->lock);
+	server_unref(s);
+	return transport_errno(rv);
+}
+
+unsigned transport_server_peers(const struct transport_server *s)
+{
+	return atomic_load(&s->pipes.count);
+}
+
+void transport_server_free(struct transport_server *s)
+{
+	if (s)
+		server_close(s);
+}

@@ -1,0 +1,120 @@
+/* transport.h - request/reply between node (client) and collector (server).
+ * The only module that speaks to nng (REQ/REP version 0, one context per request in
+ * flight); everything else sees opaque handles, byte buffers and negative errno values.
+ * The node's exporter sends each spooled batch with transport_client_send() and gets the
+ * collector's acknowledgement in on_reply(); the collector's ingest gets each batch in
+ * on_request() and answers it with transport_request_reply() after its commit.
+ *
+ * URLs: tcp://host:port (also tcp4://, tcp6://, ipc:///path); tls+tcp:// is not
+ * supported yet. Port 1..65535; a listener may leave the host empty (tcp://:7400).
+ *
+ * Threads: callbacks run on nng's threads, never on the caller's stack (except in
+ * transport_client_free(), see there). They must not block for long: they hold an nng
+ * worker thread. */
+#ifndef AYAFLOW_TRANSPORT_H
+#define AYAFLOW_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRANSPORT_MAX_URLS	   16
+#define TRANSPORT_MAX_INFLIGHT	   1024		/* client contexts */
+#define TRANSPORT_MAX_WORKERS	   1024		/* server contexts */
+#define TRANSPORT_MAX_MSG	   (256u << 20) /* largest max_msg a server accepts */
+#define TRANSPORT_MAX_REPLY	   (1u << 20)	/* replies bigger than this drop the connection */
+#define TRANSPORT_RECONNECT_MIN_MS 100		/* dial retry backoff, doubled up to the max */
+#define TRANSPORT_RECONNECT_MAX_MS 2000
+
+/* ---- client (node) ---- */
+
+struct transport_client;
+
+/* Called exactly once for every send that returned 0, on an nng thread.
+ * err is 0 with the reply in buf/len (valid only during the call), or a negative errno
+ * with buf NULL and len 0: -ETIMEDOUT (no reply within timeout_ms of the send),
+ * -ECONNRESET (the connection dropped before the reply), -ECANCELED
+ * (transport_client_free()), another -errno for other failures. On any error the
+ * request may or may not have reached the server; the caller resends.
+ * The context becomes free again only after the callback returns, so a send from inside
+ * the callback uses another context (or gets -EBUSY if inflight is 1). */
+typedef void (*transport_reply_fn)(void *cb_ctx, uint64_t token, int err, const uint8_t *buf,
+				   size_t len);
+
+/* Opens a REQ socket dialing every URL in the background: a collector that is down at
+ * start is fine, nng keeps redialing (backoff TRANSPORT_RECONNECT_MIN_MS doubling up to
+ * TRANSPORT_RECONNECT_MAX_MS). With several URLs, requests go to whichever is connected.
+ * inflight: 1..TRANSPORT_MAX_INFLIGHT requests at once; timeout_ms > 0 per request.
+ *
+ * Resend semantics: nng's own resend (NNG_OPT_REQ_RESENDTIME) is disabled, because the
+ * caller keeps its own spool and resends after an error. With it disabled, nng 1.5 fails
+ * a request whose connection drops while it waits for the reply at once with
+ * -ECONNRESET (server restarted, or it dropped an oversize request); the caller resends
+ * it and the new send waits for the next connection. (If the drop races with the
+ * hand-off to the connection, the request fails with -ETIMEDOUT instead.) A request sent
+ * while no connection is up waits for one, up to timeout_ms. A server may still see a
+ * request twice (a reply lost in flight); the collector dedups by sequence number.
+ *
+ * Returns NULL with errno set and a message naming the bad input in err on failure. */
+struct transport_client *transport_client_new(char *const *urls, size_t n, unsigned inflight,
+					      uint32_t timeout_ms, transport_reply_fn on_reply,
+					      void *cb_ctx, char *err, size_t errlen);
+
+/* Copies buf and sends it on a free context. Returns 0 (on_reply will be called once for
+ * token), -EBUSY when all contexts are busy, -EMSGSIZE for len 0 or over
+ * TRANSPORT_MAX_MSG, -ECANCELED while transport_client_free() runs, -ENOMEM.
+ * Any thread, including from on_reply. Not before/after/concurrently with _free. */
+int transport_client_send(struct transport_client *c, uint64_t token, const uint8_t *buf,
+			  size_t len);
+
+/* True while at least one connection to a server is up. Any thread. */
+bool transport_client_connected(const struct transport_client *c);
+
+/* Contexts in use (sent, callback not yet returned). Any thread. */
+unsigned transport_client_busy(const struct transport_client *c);
+
+/* Cancels all requests and frees. Every request still in flight gets its on_reply with
+ * -ECANCELED before this returns (called from an nng thread or from this thread, so the
+ * caller must not hold a lock on_reply takes); no callback runs after it returns.
+ * Must not be called from on_reply. Accepts NULL. */
+void transport_client_free(struct transport_client *c);
+
+/* ---- server (collector) ---- */
+
+struct transport_server;
+struct transport_request; /* one received request, owned by the server until replied */
+
+/* Called on an nng thread for each request; buf/len are valid only during the call.
+ * The callee must call transport_request_reply(req, ...) exactly once, from any thread,
+ * now or later; until then the worker context that received it takes no new request. */
+typedef void (*transport_request_fn)(void *cb_ctx, struct transport_request *req,
+				     const uint8_t *buf, size_t len);
+
+/* Opens a REP socket listening on every URL, with `workers` (1..TRANSPORT_MAX_WORKERS)
+ * contexts each holding one request at a time, so at most `workers` requests wait for a
+ * reply. max_msg (1..TRANSPORT_MAX_MSG) bounds a request: nng drops a bigger one
+ * without on_request and closes that connection (the client gets -ECONNRESET).
+ * Returns NULL with errno set and a message naming the URL in err (address in use,
+ * malformed URL, ...). */
+struct transport_server *transport_server_new(char *const *urls, size_t n, unsigned workers,
+					      size_t max_msg, transport_request_fn on_request,
+					      void *cb_ctx, char *err, size_t errlen);
+
+/* Sends the reply (copied) and lets the context take the next request. req is invalid
+ * after the call, whatever it returns. Returns 0 (handed to nng; a reply to a client that
+ * is gone is dropped), -ECANCELED if transport_server_free() has been called (nothing
+ * sent; the request is released), -EINVAL if req is not awaiting a reply, -ENOMEM.
+ * Rule: every request passed to on_request is replied exactly once, even after
+ * transport_server_free(); the server's memory lives until the last one is. */
+int transport_request_reply(struct transport_request *req, const uint8_t *buf, size_t len);
+
+/* Connected clients. Any thread. */
+unsigned transport_server_peers(const struct transport_server *s);
+
+/* Stops listening, closes every connection and drops requests not yet replied (their
+ * clients time out and resend). No on_request runs after this returns; pending requests
+ * must still be passed to transport_request_reply() (which then returns -ECANCELED).
+ * Must not be called from on_request. Accepts NULL. */
+void transport_server_free(struct transport_server *s);
+
+#endif

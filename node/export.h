@@ -1,0 +1,69 @@
+/* export.h - the node's side of the wire: at the end of every aggregation window the
+ * connections with activity in it become flow records (their deltas since the last
+ * window, oriented src -> dst), packed into one or more FlowBatches (lib/wire), kept in
+ * the bounded spool until the collector acknowledges them, and sent over nng
+ * (lib/transport) with several requests in flight. Replies arrive on nng threads and are
+ * queued to the main thread through an eventfd; everything else runs on the main thread.
+ * A collector that is down never blocks capture or the API: batches wait in the spool. */
+#ifndef AYAFLOW_NODE_EXPORT_H
+#define AYAFLOW_NODE_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/flow.h"
+
+struct live_table;
+struct live_conn;
+
+struct export_config {
+	char *const *urls; /* collector URLs (tcp://host:7400) */
+	size_t nurls;
+	size_t spool_bytes; /* --spool-size */
+	unsigned int inflight; /* requests in flight */
+	uint32_t timeout_ms; /* a batch not acknowledged by then is resent */
+	const char *node_name;
+	const char *agent_version;
+	/* The interface name of an ifindex, for records (may return NULL). */
+	const char *(*ifname)(void *arg, unsigned int ifindex);
+	void *ifname_arg;
+};
+
+/* Counters for /metrics and /api/stats; cumulative since start. */
+struct export_stats {
+	uint64_t batches_sent; /* first sends */
+	uint64_t records_sent;
+	uint64_t batches_acked;
+	uint64_t records_acked;
+	uint64_t batches_resent;
+	uint64_t batches_rejected; /* the collector refused them: dropped */
+	uint64_t batches_duplicate; /* acknowledged as already stored */
+	uint64_t lost_spool_full; /* packets: the loss ledger's export_spool_full */
+	uint64_t lost_collector_rejected; /* packets: collector_rejected */
+	uint64_t spool_bytes;
+	uint64_t spool_batches;
+	bool connected;
+};
+
+struct export;
+
+/* NULL with errno set and a message in err (e.g. a malformed collector URL). */
+struct export *export_new(const struct export_config *cfg, char *err, size_t errlen);
+/* Stops the transport and frees the spool. Accepts NULL. */
+void export_free(struct export *x);
+/* The fd to poll for replies (readable: call export_process). */
+int export_fd(const struct export *x);
+/* Adds the last counters of a connection that is being removed (read atomically with
+ * its removal from the kernel map) to the current window. */
+void export_add_final(struct export *x, const struct live_conn *c, int64_t boot_to_unix_ns);
+/* Closes the window [start_ms, end_ms): records of every connection with activity,
+ * batches into the spool, sending. totals/counters are the node's cumulative ones. */
+int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,
+		  int64_t boot_to_unix_ns, const struct flow_total *totals,
+		  const uint64_t *counters);
+/* Handles replies and sends what waits. Call when export_fd is readable and each tick. */
+void export_process(struct export *x);
+void export_get_stats(struct export *x, struct export_stats *out);
+
+#endif

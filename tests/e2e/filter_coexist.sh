@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# filter_coexist.sh - the node's classifier coexists with a foreign TC filter and undoes
+# only what it did.
+#
+# Part 1: a foreign filter (drop.bpf.o, drops UDP to port 9) is already attached at
+# prio 10 on A's veth ingress before the node starts. With the node attached at prio 1
+# the foreign filter still acts (port 9 receives nothing, another port everything) and
+# the node still counts both flows. On SIGTERM the node removes its own filters only:
+# the foreign filter and the clsact qdisc it did not create stay, and keep working.
+# Part 2: on a veth without a qdisc the node creates clsact and removes it on SIGTERM.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+: "${DROP_BPF_OBJ:?DROP_BPF_OBJ must name drop.bpf.o}"
+[ -r "$DROP_BPF_OBJ" ] || fail "DROP_BPF_OBJ=$DROP_BPF_OBJ not readable"
+
+ours() { ip netns exec "$1" tc filter show dev "$2" "$3" | grep -c 'handle 0xaf10' || true; }
+foreign() { ip netns exec "$1" tc filter show dev "$2" "$3" | grep -c 'handle 0x10 .*drop_udp9' || true; }
+has_clsact() { ip netns exec "$1" tc -j qdisc show dev "$2" | jq '[.[] | select(.kind == "clsact")] | length'; }
+
+# udp_round NS_SEND NS_RECV IP N SPORT9 SPORT_OTHER: sends N datagrams to port 9 and
+# then N to port 6000; prints what the two sinks received as "<port9> <port6000>".
+udp_round()
+{
+	local ns_s=$1 ns_r=$2 ip=$3 n=$4 sp9=$5 spo=$6 p9 po
+	ip netns exec "$ns_r" "$TRAFFICGEN" udp-sink 9 "$n" --timeout 60 >"$E2E_DIR/sink9.log" 2>&1 &
+	p9=$!
+	track_pid $p9
+	ip netns exec "$ns_r" "$TRAFFICGEN" udp-sink 6000 "$n" --timeout 60 >"$E2E_DIR/sink6000.log" 2>&1 &
+	po=$!
+	track_pid $po
+	wait_listen "$ns_r" udp 9
+	wait_listen "$ns_r" udp 6000
+	nsx "$ns_s" "$TRAFFICGEN" udp-send "$ip" 9 "$n" 32 --sport "$sp9" >/dev/null ||
+		fail "udp-send to port 9 failed"
+	nsx "$ns_s" "$TRAFFICGEN" udp-send "$ip" 6000 "$n" 32 --sport "$spo" >/dev/null ||
+		fail "udp-send to port 6000 failed"
+	wait "$po" || fail "udp-sink 6000 failed"
+	# The port 9 datagrams went first on the same veth queue: whatever was not dropped
+	# has arrived by now, so the sink can be stopped (it prints its count on SIGTERM).
+	kill -TERM "$p9"
+	wait "$p9" || fail "udp-sink 9 failed"
+	echo "$(tail -n 1 "$E2E_DIR/sink9.log" | awk '{print $2}') $(tail -n 1 "$E2E_DIR/sink6000.log" | awk '{print $2}')"
+}
+
+# --- part 1: foreign filter present ------------------------------------------------
+ns_pair "$(ns_name a)" "$(ns_name b)" 10.77.2
+nsx "$NS_A" tc qdisc add dev "$DEV_A" clsact
+nsx "$NS_A" tc filter add dev "$DEV_A" ingress prio 10 handle 0x10 bpf da \
+	obj "$DROP_BPF_OBJ" sec tc
+assert_eq "foreign filter attached" 1 "$(foreign "$NS_A" "$DEV_A" ingress)"
+
+node_start "$NS_A" 3001 node -i "$DEV_A" --closed-timeout 120
+assert_eq "node filter on ingress" 1 "$(ours "$NS_A" "$DEV_A" ingress)"
+assert_eq "node filter on egress" 1 "$(ours "$NS_A" "$DEV_A" egress)"
+nsx "$NS_A" tc filter show dev "$DEV_A" ingress | grep 'handle 0xaf10' | grep -q 'pref 1 ' ||
+	fail "node filter is not at pref 1: $(nsx "$NS_A" tc filter show dev "$DEV_A" ingress)"
+assert_eq "foreign filter still attached" 1 "$(foreign "$NS_A" "$DEV_A" ingress)"
+
+got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 5 7009 7000)
+assert_eq "received on port 9 / port 6000 (node attached)" "0 5" "$got"
+
+poll_jq "$NS_A" "/api/live?limit=1000" \
+	'([.connections[] | select(.protocol == "udp" and .src_port == 7009 and .dst_port == 9)][0].stats.packets_sent == 5) and ([.connections[] | select(.protocol == "udp" and .src_port == 7000 and .dst_port == 6000)][0].stats.packets_sent == 5)' \
+	"both UDP flows counted with 5 packets"
+LIVE=$(api "$NS_A" "/api/live?limit=1000")
+for sp in 7009 7000; do
+	f=$(jq -c "[.connections[] | select(.protocol == \"udp\" and .src_port == $sp)]" <<<"$LIVE")
+	assert_eq "flows from :$sp" 1 "$(jq length <<<"$f")"
+	assert_eq "flow :$sp packets_sent" 5 "$(jq '.[0].stats.packets_sent' <<<"$f")"
+	assert_eq "flow :$sp packets_received" 0 "$(jq '.[0].stats.packets_received' <<<"$f")"
+	assert_eq "flow :$sp bytes_sent" $((5 * (32 + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
+done
+
+node_stop "$NODE_PID" TERM
+assert_eq "node exit status after SIGTERM" 0 "$NODE_RC"
+assert_eq "node filter gone from ingress" 0 "$(ours "$NS_A" "$DEV_A" ingress)"
+assert_eq "node filter gone from egress" 0 "$(ours "$NS_A" "$DEV_A" egress)"
+assert_eq "foreign filter kept" 1 "$(foreign "$NS_A" "$DEV_A" ingress)"
+assert_eq "foreign clsact qdisc kept" 1 "$(has_clsact "$NS_A" "$DEV_A")"
+
+got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 3 7019 7010)
+assert_eq "received on port 9 / port 6000 (node gone)" "0 3" "$got"
+
+# --- part 2: no qdisc before the node ------------------------------------------------
+ns_pair "$(ns_name c)" "$(ns_name d)" 10.77.12
+assert_eq "no clsact before the node" 0 "$(has_clsact "$NS_A" "$DEV_A")"
+node_start "$NS_A" 3001 node2 -i "$DEV_A"
+assert_eq "node created clsact" 1 "$(has_clsact "$NS_A" "$DEV_A")"
+assert_eq "node filter on ingress (fresh veth)" 1 "$(ours "$NS_A" "$DEV_A" ingress)"
+node_stop "$NODE_PID" TERM
+assert_eq "node exit status after SIGTERM (fresh veth)" 0 "$NODE_RC"
+assert_eq "clsact removed by the node that created it" 0 "$(has_clsact "$NS_A" "$DEV_A")"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# replace_killed.sh - a node started while a SIGKILLed node's filter is still attached
+# replaces that filter (same prio and handle), so every packet is counted once.
+source "$(dirname "$0")/lib.sh"
+e2e_init
+
+N=23
+SIZE=64
+
+ours() { ip netns exec "$NS_A" tc filter show dev "$DEV_A" "$1" | grep -c 'handle 0xaf10' || true; }
+prog_id() { ip netns exec "$NS_A" tc filter show dev "$DEV_A" "$1" | sed -n 's/.*handle 0xaf10 .* id \([0-9]*\) .*/\1/p'; }
+
+ns_pair "$(ns_name a)" "$(ns_name b)" 10.77.5
+
+node_start "$NS_A" 3001 node1 -i "$DEV_A"
+assert_eq "first node: our filters on ingress" 1 "$(ours ingress)"
+assert_eq "first node: our filters on egress" 1 "$(ours egress)"
+OLD_IN=$(prog_id ingress)
+OLD_EG=$(prog_id egress)
+[ -n "$OLD_IN" ] && [ -n "$OLD_EG" ] || fail "cannot read the program ids: $(nsx "$NS_A" tc filter show dev "$DEV_A" ingress)"
+
+node_stop "$NODE_PID" KILL
+assert_eq "first node killed by SIGKILL" 137 "$NODE_RC"
+assert_eq "killed node's filter still on ingress" 1 "$(ours ingress)"
+assert_eq "killed node's filter still on egress" 1 "$(ours egress)"
+
+node_start "$NS_A" 3001 node2 -i "$DEV_A"
+assert_eq "second node: our filters on ingress" 1 "$(ours ingress)"
+assert_eq "second node: our filters on egress" 1 "$(ours egress)"
+[ "$(prog_id ingress)" != "$OLD_IN" ] || fail "ingress filter still runs the killed node's program (id $OLD_IN)"
+[ "$(prog_id egress)" != "$OLD_EG" ] || fail "egress filter still runs the killed node's program (id $OLD_EG)"
+log "ok: programs replaced (ingress $OLD_IN -> $(prog_id ingress), egress $OLD_EG -> $(prog_id egress))"
+
+ip netns exec "$NS_A" "$TRAFFICGEN" udp-sink 6000 "$N" >"$E2E_DIR/sink.log" 2>&1 &
+SINK=$!
+track_pid $SINK
+wait_listen "$NS_A" udp 6000
+nsx "$NS_B" "$TRAFFICGEN" udp-send "$IP_A" 6000 "$N" "$SIZE" --sport 7000 >/dev/null ||
+	fail "udp-send failed"
+wait "$SINK" || fail "udp-sink failed"
+assert_eq "sink received" "received $N" "$(tail -n 1 "$E2E_DIR/sink.log")"
+
+poll_jq "$NS_A" "/api/live?limit=1000" \
+	"[.connections[] | select(.protocol == \"udp\" and .src_port == 7000)][0].stats.packets_sent >= $N" \
+	"UDP flow to reach $N packets"
+LIVE=$(api "$NS_A" "/api/live?limit=1000")
+f=$(jq -c '[.connections[] | select(.protocol == "udp" and .src_port == 7000)]' <<<"$LIVE")
+assert_eq "flows from :7000" 1 "$(jq length <<<"$f")"
+assert_eq "packets_sent (not 2N)" "$N" "$(jq '.[0].stats.packets_sent' <<<"$f")"
+assert_eq "bytes_sent" $((N * (SIZE + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
+# The UDP datagrams are the only IPv4 packets on the veth (ARP is not IP).
+HEALTH=$(api "$NS_A" /api/health)
+assert_eq "total_packets" "$N" "$(jq .total_packets <<<"$HEALTH")"
+assert_eq "total_bytes" $((N * (SIZE + 28))) "$(jq .total_bytes <<<"$HEALTH")"
+
+node_stop "$NODE_PID" TERM
+assert_eq "second node exit status after SIGTERM" 0 "$NODE_RC"
+assert_eq "no filter of ours left on ingress" 0 "$(ours ingress)"
+assert_eq "no filter of ours left on egress" 0 "$(ours egress)"

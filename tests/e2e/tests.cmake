@@ -1,0 +1,38 @@
+# tests/e2e/tests.cmake - end-to-end scenarios in network namespaces (included from
+# tests/CMakeLists.txt). Builds the traffic generator and the foreign TC program the
+# scenarios use, and registers each scenario script as a CTest test. The scenarios need
+# root; without it they exit 77 and CTest reports them as skipped.
+
+add_executable(trafficgen e2e/trafficgen.c)
+# Feeds the collector one batch built from the command line (collector_api).
+add_executable(batchsend e2e/batchsend.c)
+target_link_libraries(batchsend PRIVATE ayaflow_lib)
+
+set(AYAFLOW_DROP_BPF_OBJ ${CMAKE_CURRENT_BINARY_DIR}/drop.bpf.o)
+add_custom_command(OUTPUT ${AYAFLOW_DROP_BPF_OBJ}
+	COMMAND ${CLANG} -g -O2 -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu
+		-c ${CMAKE_CURRENT_SOURCE_DIR}/e2e/drop.bpf.c -o ${AYAFLOW_DROP_BPF_OBJ}
+	DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/e2e/drop.bpf.c
+	COMMENT "clang -target bpf drop.bpf.c (e2e foreign filter)")
+add_custom_target(e2e_drop_bpf ALL DEPENDS ${AYAFLOW_DROP_BPF_OBJ})
+
+set(AYAFLOW_E2E_TESTS
+	live_counts
+	filter_coexist
+	replace_killed
+	http_api
+	config_errors
+	ipv6
+	vlan
+	collector_api)
+
+foreach(name ${AYAFLOW_E2E_TESTS})
+	add_test(NAME e2e.${name}
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${name}.sh)
+	set_tests_properties(e2e.${name} PROPERTIES
+		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>;DROP_BPF_OBJ=${AYAFLOW_DROP_BPF_OBJ}"
+		SKIP_RETURN_CODE 77
+		TIMEOUT 180
+		RUN_SERIAL TRUE
+		LABELS e2e)
+endforeach()

@@ -1,0 +1,37 @@
+# fuzz.cmake - the fuzz targets (included by tests/CMakeLists.txt).
+#
+# In every build: fuzz_wire_corpus (the target + fuzz_main.c, any compiler) runs over the
+# seed corpus as the CTest test fuzz.wire_corpus, so the seeds are regression tests.
+# With clang and -DAYAFLOW_FUZZ=ON: fuzz_wire, the libFuzzer binary. It compiles
+# lib/wire.c and the generated protobuf code itself, so that they carry libFuzzer's
+# coverage instrumentation:
+#   fuzz_wire -max_total_time=60 <scratch copy of tests/fuzz/corpus/wire>
+option(AYAFLOW_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
+
+add_executable(fuzz_wire_corpus fuzz/fuzz_wire.c fuzz/fuzz_main.c)
+target_link_libraries(fuzz_wire_corpus PRIVATE ayaflow_lib)
+add_test(NAME fuzz.wire_corpus
+	COMMAND fuzz_wire_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/wire)
+set_tests_properties(fuzz.wire_corpus PROPERTIES TIMEOUT 120)
+
+if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+	set(AYAFLOW_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
+	# A private copy of the generated code (same rule as proto/proto.cmake), so that the
+	# fuzzer builds without the rest of ayaflow_lib and without sharing its build rule.
+	set(FUZZ_PROTO_DIR ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gen)
+	add_custom_command(OUTPUT ${FUZZ_PROTO_DIR}/ayaflow.pb-c.c ${FUZZ_PROTO_DIR}/ayaflow.pb-c.h
+		COMMAND ${CMAKE_COMMAND} -E make_directory ${FUZZ_PROTO_DIR}
+		COMMAND ${PROTOC_C} --c_out=${FUZZ_PROTO_DIR} -I${CMAKE_SOURCE_DIR}/proto
+			ayaflow.proto
+		DEPENDS ${CMAKE_SOURCE_DIR}/proto/ayaflow.proto
+		COMMENT "protoc-c ayaflow.proto (fuzz_wire)"
+		VERBATIM)
+	add_executable(fuzz_wire fuzz/fuzz_wire.c ${CMAKE_SOURCE_DIR}/lib/wire.c
+		${FUZZ_PROTO_DIR}/ayaflow.pb-c.c)
+	target_include_directories(fuzz_wire PRIVATE ${FUZZ_PROTO_DIR})
+	target_compile_options(fuzz_wire PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	target_link_options(fuzz_wire PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	target_link_libraries(fuzz_wire PRIVATE PkgConfig::PROTOBUFC)
+elseif(AYAFLOW_FUZZ)
+	message(WARNING "AYAFLOW_FUZZ needs clang (CC=clang); fuzz_wire is not built")
+endif()

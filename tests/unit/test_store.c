@@ -1,0 +1,972 @@
+/* test_store.c - the collector's history store on real SQLite files (under a mkdtemp
+ * directory, removed at the end): exact round trips of IPv4 and IPv6 rows, dedup by
+ * (node, boot, seq), all-or-nothing appends, every history filter alone and combined,
+ * limit/offset/total, domain suffixes, SQL injection attempts, retention steps, reopen
+ * and schema versions, query plans that use an index, and a reader beside the writer. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector/store.h"
+#include "tests/unit/check.h"
+
+static char tmpdir[64];
+
+static void path_of(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+static void addr(uint8_t out[16], const char *text)
+{
+	memset(out, 0, 16);
+	if (strchr(text, ':')) {
+		CHECK(inet_pton(AF_INET6, text, out) == 1);
+		return;
+	}
+	out[10] = out[11] = 0xff;
+	CHECK(inet_pton(AF_INET, text, out + 12) == 1);
+}
+
+/* tag: a unique number per record, stored as packets_sent, to name rows in results. */
+static void rec_set(struct wire_record *r, uint64_t tag, const char *src, uint16_t sport,
+		    const char *dst, uint16_t dport, uint8_t proto, const char *domain)
+{
+	memset(r, 0, sizeof(*r));
+	addr(r->src_addr, src);
+	addr(r->dst_addr, dst);
+	r->ip_version = strchr(src, ':') ? 6 : 4;
+	r->src_port = sport;
+	r->dst_port = dport;
+	r->proto = proto;
+	r->packets_sent = tag;
+	r->packets_received = 1;
+	r->bytes_sent = 100;
+	r->bytes_received = 200;
+	r->first_seen_ms = 1;
+	r->last_seen_ms = 2;
+	snprintf(r->interface, sizeof(r->interface), "eth0");
+	snprintf(r->domain, sizeof(r->domain), "%s", domain);
+}
+
+static void batch_init(struct wire_batch *b, const char *node, const char *boot, uint64_t seq,
+		       uint64_t start, uint64_t end, size_t nrecords)
+{
+	memset(b, 0, sizeof(*b));
+	snprintf(b->node, sizeof(b->node), "%s", node);
+	snprintf(b->boot_id, sizeof(b->boot_id), "%s", boot);
+	snprintf(b->agent_version, sizeof(b->agent_version), "0.1.0");
+	b->seq = seq;
+	b->window_start_ms = start;
+	b->window_end_ms = end;
+	b->total_packets = 1000 + seq;
+	b->total_bytes = 2000 + seq;
+	b->active_connections = 3 + seq;
+	for (int i = 0; i < WIRE_LOSS_MAX; i++)
+		b->lost[i] = seq * 10 + (uint64_t)i;
+	b->nrecords = nrecords;
+	b->records = calloc(nrecords ? nrecords : 1, sizeof(*b->records));
+	CHECK(b->records != NULL);
+	for (size_t i = 0; i < nrecords; i++)
+		rec_set(&b->records[i], seq * 1000 + i, "10.1.0.1", 1000, "10.1.0.2", 80, 6, "");
+}
+
+static void batch_free(struct wire_batch *b)
+{
+	free(b->records);
+	b->records = NULL;
+}
+
+static int append1(struct store *s, const struct wire_batch *b, bool *dup)
+{
+	const struct wire_batch *v[1] = {b};
+
+	return store_append(s, v, 1, dup);
+}
+
+static struct store *open_store(const char *name)
+{
+	char path[128];
+	char err[256];
+	struct store *s;
+
+	path_of(path, sizeof(path), name);
+	s = store_open(path, err, sizeof(err));
+	if (!CHECK(s != NULL))
+		fprintf(stderr, "    %s\n", err);
+	return s;
+}
+
+static struct store_reader *open_reader(const char *name)
+{
+	char path[128];
+	char err[256];
+	struct store_reader *r;
+
+	path_of(path, sizeof(path), name);
+	r = store_reader_open(path, err, sizeof(err));
+	if (!CHECK(r != NULL))
+		fprintf(stderr, "    %s\n", err);
+	return r;
+}
+
+static uint64_t count_all(struct store_reader *r)
+{
+	struct store_filter f = {.limit = 1};
+	struct store_history h;
+	uint64_t total;
+
+	if (!CHECK_EQ_INT(store_query_history(r, &f, &h), 0))
+		return UINT64_MAX;
+	total = h.total;
+	store_history_fini(&h);
+	return total;
+}
+
+/* ---- round trip ---- */
+
+static void test_roundtrip_ipv4_ipv6(void)
+{
+	struct store *s = open_store("roundtrip.db");
+	struct store_reader *r = open_reader("roundtrip.db");
+	struct store_filter f = {0};
+	struct store_history h;
+	struct store_node *nodes = NULL;
+	struct wire_batch b;
+	size_t n = 0;
+	bool dup = true;
+	char hex[40];
+
+	if (!s || !r)
+		goto out;
+	batch_init(&b, "node-a", "boot-1", 7, 1700000000000, 1700000010000, 2);
+	b.total_packets = UINT64_MAX; /* round-trips bit for bit */
+	rec_set(&b.records[0], 11, "192.168.1.10", 51000, "93.184.216.34", 443, 6,
+		"www.example.com");
+	b.records[0].tcp_flags = 0x1b;
+	b.records[0].packets_received = 12;
+	b.records[0].bytes_sent = 3456;
+	b.records[0].bytes_received = UINT64_MAX;
+	b.records[0].first_seen_ms = 1699999999123;
+	b.records[0].last_seen_ms = 1700000009876;
+	snprintf(b.records[0].interface, sizeof(b.records[0].interface), "ens3");
+	rec_set(&b.records[1], 22, "2001:db8::1", 5353, "ff02::fb", 5353, 17, "");
+	snprintf(b.records[1].interface, sizeof(b.records[1].interface), "veth0");
+
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	CHECK(!dup);
+	CHECK(store_db_bytes(s) > 0);
+	CHECK_EQ_INT(store_query_history(r, &f, &h), 0);
+	CHECK_EQ_U64(h.total, 2);
+	if (CHECK_EQ_INT(h.n, 2)) {
+		const struct store_flow *v6 = &h.rows[0]; /* same ts: the later id first */
+		const struct store_flow *v4 = &h.rows[1];
+		uint8_t a[16];
+
+		CHECK(v6->id > v4->id);
+		CHECK_EQ_U64(v4->ts_ms, 1700000000000);
+		CHECK_EQ_U64(v4->window_end_ms, 1700000010000);
+		CHECK_EQ_STR(v4->node, "node-a");
+		CHECK_EQ_INT(v4->rec.proto, 6);
+		CHECK_EQ_INT(v4->rec.ip_version, 4);
+		addr(a, "192.168.1.10");
+		CHECK(memcmp(v4->rec.src_addr, a, 16) == 0);
+		addr(a, "93.184.216.34");
+		CHECK(memcmp(v4->rec.dst_addr, a, 16) == 0);
+		CHECK_EQ_INT(v4->rec.src_port, 51000);
+		CHECK_EQ_INT(v4->rec.dst_port, 443);
+		CHECK_EQ_U64(v4->rec.tcp_flags, 0x1b);
+		CHECK_EQ_U64(v4->rec.packets_sent, 11);
+		CHECK_EQ_U64(v4->rec.packets_received, 12);
+		CHECK_EQ_U64(v4->rec.bytes_sent, 3456);
+		CHECK_EQ_U64(v4->rec.bytes_received, UINT64_MAX);
+		CHECK_EQ_U64(v4->rec.first_seen_ms, 1699999999123);
+		CHECK_EQ_U64(v4->rec.last_seen_ms, 1700000009876);
+		CHECK_EQ_STR(v4->rec.interface, "ens3");
+		CHECK_EQ_STR(v4->rec.domain, "www.example.com");
+
+		CHECK_EQ_U64(v6->ts_ms, 1700000000000);
+		CHECK_EQ_STR(v6->node, "node-a");
+		CHECK_EQ_INT(v6->rec.proto, 17);
+		CHECK_EQ_INT(v6->rec.ip_version, 6);
+		addr(a, "2001:db8::1");
+		CHECK(memcmp(v6->rec.src_addr, a, 16) == 0);
+		addr(a, "ff02::fb");
+		CHECK(memcmp(v6->rec.dst_addr, a, 16) == 0);
+		inet_ntop(AF_INET6, v6->rec.dst_addr, hex, sizeof(hex));
+		CHECK_EQ_STR(hex, "ff02::fb");
+		CHECK_EQ_INT(v6->rec.src_port, 5353);
+		CHECK_EQ_INT(v6->rec.dst_port, 5353);
+		CHECK_EQ_U64(v6->rec.packets_sent, 22);
+		CHECK_EQ_STR(v6->rec.interface, "veth0");
+		CHECK_EQ_STR(v6->rec.domain, "");
+	}
+	store_history_fini(&h);
+
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 1)) {
+		CHECK_EQ_STR(nodes[0].name, "node-a");
+		CHECK_EQ_STR(nodes[0].boot_id, "boot-1");
+		CHECK_EQ_STR(nodes[0].agent_version, "0.1.0");
+		CHECK_EQ_U64(nodes[0].last_seq, 7);
+		CHECK_EQ_U64(nodes[0].first_seen_ms, 1700000000000);
+		CHECK_EQ_U64(nodes[0].last_seen_ms, 1700000010000);
+		CHECK_EQ_U64(nodes[0].total_packets, UINT64_MAX);
+		CHECK_EQ_U64(nodes[0].total_bytes, 2007);
+		CHECK_EQ_U64(nodes[0].active_connections, 10);
+		for (int i = 0; i < WIRE_LOSS_MAX; i++)
+			CHECK_EQ_U64(nodes[0].lost[i], 70 + (uint64_t)i);
+		CHECK_EQ_U64(nodes[0].batches, 1);
+		CHECK_EQ_U64(nodes[0].records, 2);
+	}
+	store_nodes_free(nodes);
+	batch_free(&b);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* ---- dedup ---- */
+
+static void test_duplicates(void)
+{
+	struct store *s = open_store("dup.db");
+	struct store_reader *r = open_reader("dup.db");
+	struct wire_batch b1, b2, b1_boot2, b_old;
+	struct store_node *nodes = NULL;
+	bool dup[3] = {true, true, true};
+	size_t n = 0;
+
+	if (!s || !r)
+		goto out;
+	batch_init(&b1, "node-a", "boot-1", 5, 1000, 2000, 3);
+	batch_init(&b2, "node-a", "boot-1", 6, 2000, 3000, 2);
+	batch_init(&b1_boot2, "node-a", "boot-2", 5, 3000, 4000, 4);
+	batch_init(&b_old, "node-a", "boot-1", 4, 500, 1000, 1);
+
+	CHECK_EQ_INT(append1(s, &b1, &dup[0]), 0);
+	CHECK(!dup[0]);
+	/* a retry of b1, a new b2 and b2 again within one call */
+	{
+		const struct wire_batch *v[3] = {&b1, &b2, &b2};
+
+		CHECK_EQ_INT(store_append(s, v, 3, dup), 0);
+		CHECK(dup[0]);
+		CHECK(!dup[1]);
+		CHECK(dup[2]);
+	}
+	CHECK_EQ_U64(count_all(r), 5);
+	/* same seq, new boot id: another batch */
+	CHECK_EQ_INT(append1(s, &b1_boot2, &dup[0]), 0);
+	CHECK(!dup[0]);
+	CHECK_EQ_U64(count_all(r), 9);
+	/* a late batch of the old boot is stored but does not roll the node back */
+	CHECK_EQ_INT(append1(s, &b_old, &dup[0]), 0);
+	CHECK(!dup[0]);
+	CHECK_EQ_U64(count_all(r), 10);
+	CHECK_EQ_INT(append1(s, &b_old, &dup[0]), 0);
+	CHECK(dup[0]);
+	CHECK_EQ_U64(count_all(r), 10);
+
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 1)) {
+		CHECK_EQ_STR(nodes[0].boot_id, "boot-2");
+		CHECK_EQ_U64(nodes[0].last_seq, 5);
+		CHECK_EQ_U64(nodes[0].total_packets, 1005);
+		CHECK_EQ_U64(nodes[0].lost[WIRE_LOSS_FLOW_MAP_FULL], 51);
+		CHECK_EQ_U64(nodes[0].first_seen_ms, 500);
+		CHECK_EQ_U64(nodes[0].last_seen_ms, 4000);
+		CHECK_EQ_U64(nodes[0].batches, 4);
+		CHECK_EQ_U64(nodes[0].records, 10);
+	}
+	store_nodes_free(nodes);
+	batch_free(&b1);
+	batch_free(&b2);
+	batch_free(&b1_boot2);
+	batch_free(&b_old);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* ---- all or nothing ---- */
+
+static void test_failed_append_stores_nothing(void)
+{
+	struct store *s = open_store("fail.db");
+	struct store_reader *r = open_reader("fail.db");
+	struct wire_batch good, bad, other;
+	struct store_node *nodes = NULL;
+	bool dup[3] = {true, true, true};
+	size_t n = 9;
+	int err;
+
+	if (!s || !r)
+		goto out;
+	batch_init(&other, "node-b", "boot-1", 1, 1000, 2000, 1);
+	CHECK_EQ_INT(append1(s, &other, &dup[0]), 0);
+	batch_init(&good, "node-a", "boot-1", 1, 1000, 2000, 3);
+	batch_init(&bad, "node-a", "boot-1", 2, 2000, 3000, 3);
+	bad.records[2].ip_version = 5; /* the schema's CHECK rejects it, mid-batch */
+	{
+		const struct wire_batch *v[3] = {&good, &other, &bad};
+
+		dup[0] = dup[1] = dup[2] = true;
+		err = store_append(s, v, 3, dup);
+		CHECK(err < 0);
+		CHECK_EQ_INT(err, -EINVAL);
+		CHECK_CONTAINS(store_last_error(s), "CHECK constraint failed");
+		CHECK(dup[0] && dup[1] && dup[2]); /* untouched on failure */
+	}
+	CHECK_EQ_U64(count_all(r), 1);
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 1)) {
+		CHECK_EQ_STR(nodes[0].name, "node-b");
+		CHECK_EQ_U64(nodes[0].batches, 1);
+	}
+	store_nodes_free(nodes);
+	/* nothing of the failed call was recorded for dedup either */
+	CHECK_EQ_INT(append1(s, &good, &dup[0]), 0);
+	CHECK(!dup[0]);
+	CHECK_EQ_U64(count_all(r), 4);
+	/* a bad window is refused as well, and the store keeps working */
+	bad.records[2].ip_version = 4;
+	bad.window_end_ms = bad.window_start_ms;
+	CHECK_EQ_INT(append1(s, &bad, &dup[0]), -EINVAL);
+	bad.window_end_ms = 3000;
+	CHECK_EQ_INT(append1(s, &bad, &dup[0]), 0);
+	CHECK(!dup[0]);
+	CHECK_EQ_U64(count_all(r), 7);
+	batch_free(&good);
+	batch_free(&bad);
+	batch_free(&other);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* ---- filters ---- */
+
+/* Eight records, tags 1..8; ts 1000 (1, 2), 2000 (3, 4), 2500 (5, 6), 4000 (7, 8). Newest
+ * first is 8,7,6,5,4,3,2,1. */
+static void filters_fill(struct store *s)
+{
+	struct wire_batch b[4];
+	const struct wire_batch *v[4] = {&b[0], &b[1], &b[2], &b[3]};
+	bool dup[4];
+
+	batch_init(&b[0], "n1", "boot", 1, 1000, 2000, 2);
+	rec_set(&b[0].records[0], 1, "10.0.0.1", 40000, "10.0.0.2", 443, 6, "a.example.com");
+	rec_set(&b[0].records[1], 2, "10.0.0.3", 5353, "10.0.0.1", 53, 17, "example.com");
+	batch_init(&b[1], "n1", "boot", 2, 2000, 3000, 2);
+	rec_set(&b[1].records[0], 3, "2001:db8::1", 50000, "2001:db8::2", 443, 6, "badexample.com");
+	rec_set(&b[1].records[1], 4, "10.0.0.1", 40001, "10.0.0.9", 80, 6, "");
+	batch_init(&b[2], "n2", "boot", 1, 2500, 3500, 2);
+	rec_set(&b[2].records[0], 5, "10.0.0.2", 443, "10.0.0.1", 40002, 6, "A.Example.COM");
+	rec_set(&b[2].records[1], 6, "10.0.0.4", 123, "10.0.0.5", 123, 17, "x-example.com");
+	batch_init(&b[3], "n2", "boot", 2, 4000, 5000, 2);
+	rec_set(&b[3].records[0], 7, "2001:db8::2", 443, "2001:db8::1", 50001, 6, "example.org");
+	rec_set(&b[3].records[1], 8, "10.0.0.1", 1, "10.0.0.2", 2, 1, "www.example.com");
+	CHECK_EQ_INT(store_append(s, v, 4, dup), 0);
+	for (int i = 0; i < 4; i++)
+		batch_free(&b[i]);
+}
+
+/* Runs f and compares the tags of the rows, in order, and the total. */
+static void expect_rows(struct store_reader *r, const struct store_filter *f, const char *label,
+			const char *want, uint64_t total)
+{
+	struct store_history h;
+	char got[256];
+	char exp[256];
+	size_t len;
+
+	snprintf(exp, sizeof(exp), "%s: [%s] total %" PRIu64, label, want, total);
+	if (!CHECK_EQ_INT(store_query_history(r, f, &h), 0)) {
+		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
+		return;
+	}
+	len = (size_t)snprintf(got, sizeof(got), "%s: [", label);
+	for (size_t i = 0; i < h.n && len < sizeof(got); i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%" PRIu64, i ? "," : "",
+					h.rows[i].rec.packets_sent);
+	if (len < sizeof(got))
+		snprintf(got + len, sizeof(got) - len, "] total %" PRIu64, h.total);
+	CHECK_EQ_STR(got, exp);
+	store_history_fini(&h);
+}
+
+static void test_filters(void)
+{
+	struct store *s = open_store("filters.db");
+	struct store_reader *r = open_reader("filters.db");
+	struct store_filter f;
+	struct store_history h;
+
+	if (!s || !r)
+		goto out;
+	filters_fill(s);
+
+	f = (struct store_filter){0};
+	expect_rows(r, &f, "none", "8,7,6,5,4,3,2,1", 8);
+
+	f = (struct store_filter){.has_start = true, .start_ms = 2000};
+	expect_rows(r, &f, "start", "8,7,6,5,4,3", 6);
+	f = (struct store_filter){
+	    .has_start = true, .start_ms = 2000, .has_end = true, .end_ms = 2500};
+	expect_rows(r, &f, "start+end", "4,3", 2);
+	f = (struct store_filter){.has_end = true, .end_ms = 2000};
+	expect_rows(r, &f, "end", "2,1", 2);
+	f = (struct store_filter){.has_end = true, .end_ms = 1000};
+	expect_rows(r, &f, "end exclusive", "", 0);
+
+	f = (struct store_filter){.node = "n2"};
+	expect_rows(r, &f, "node", "8,7,6,5", 4);
+	f = (struct store_filter){.node = "n3"};
+	expect_rows(r, &f, "unknown node", "", 0);
+
+	f = (struct store_filter){.has_ip = true};
+	addr(f.ip, "10.0.0.1");
+	expect_rows(r, &f, "ip v4", "8,5,4,2,1", 5);
+	f = (struct store_filter){.has_src_ip = true};
+	addr(f.src_ip, "10.0.0.1");
+	expect_rows(r, &f, "src_ip", "8,4,1", 3);
+	f = (struct store_filter){.has_dst_ip = true};
+	addr(f.dst_ip, "10.0.0.1");
+	expect_rows(r, &f, "dst_ip", "5,2", 2);
+	f = (struct store_filter){.has_ip = true};
+	addr(f.ip, "2001:db8::1");
+	expect_rows(r, &f, "ip v6", "7,3", 2);
+	f = (struct store_filter){.has_src_ip = true};
+	addr(f.src_ip, "2001:db8::1");
+	expect_rows(r, &f, "src_ip v6", "3", 1);
+	f = (struct store_filter){.has_ip = true};
+	addr(f.ip, "::a00:1"); /* 10.0.0.1 as IPv4-compatible, not mapped: another address */
+	expect_rows(r, &f, "ip not mapped", "", 0);
+
+	f = (struct store_filter){.has_port = true, .port = 443};
+	expect_rows(r, &f, "port", "7,5,3,1", 4);
+	f = (struct store_filter){.has_src_port = true, .src_port = 443};
+	expect_rows(r, &f, "src_port", "7,5", 2);
+	f = (struct store_filter){.has_dst_port = true, .dst_port = 443};
+	expect_rows(r, &f, "dst_port", "3,1", 2);
+	f = (struct store_filter){.has_port = true, .port = 53};
+	expect_rows(r, &f, "port 53", "2", 1);
+
+	f = (struct store_filter){.has_proto = true, .proto = 17};
+	expect_rows(r, &f, "proto udp", "6,2", 2);
+	f = (struct store_filter){.has_proto = true, .proto = 1};
+	expect_rows(r, &f, "proto icmp", "8", 1);
+	f = (struct store_filter){.has_proto = true, .proto = 6};
+	expect_rows(r, &f, "proto tcp", "7,5,4,3,1", 5);
+
+	f = (struct store_filter){.domain = "example.com"};
+	expect_rows(r, &f, "domain exact", "2", 1);
+	f = (struct store_filter){.domain = "EXAMPLE.com"};
+	expect_rows(r, &f, "domain exact case", "2", 1);
+	f = (struct store_filter){.domain = "a.example.com"};
+	expect_rows(r, &f, "domain exact sub", "5,1", 2);
+	f = (struct store_filter){.domain = ".example.com"};
+	expect_rows(r, &f, "domain suffix", "8,5,2,1", 4);
+	f = (struct store_filter){.domain = ".com"};
+	expect_rows(r, &f, "domain suffix com", "8,6,5,3,2,1", 6);
+	f = (struct store_filter){.domain = ".ample.com"};
+	expect_rows(r, &f, "domain suffix not a label", "", 0);
+	f = (struct store_filter){.domain = "example"};
+	expect_rows(r, &f, "domain prefix is not exact", "", 0);
+
+	/* combinations */
+	f = (struct store_filter){.node = "n1", .has_ip = true};
+	addr(f.ip, "10.0.0.1");
+	expect_rows(r, &f, "node+ip", "4,2,1", 3);
+	f = (struct store_filter){
+	    .has_start = true, .start_ms = 2000, .has_proto = true, .proto = 6};
+	expect_rows(r, &f, "start+proto", "7,5,4,3", 4);
+	f = (struct store_filter){
+	    .domain = ".example.com", .node = "n2", .has_start = true, .start_ms = 3000};
+	expect_rows(r, &f, "domain+node+start", "8", 1);
+	f = (struct store_filter){.has_src_ip = true, .has_dst_port = true, .dst_port = 443};
+	addr(f.src_ip, "10.0.0.1");
+	expect_rows(r, &f, "src_ip+dst_port", "1", 1);
+	f = (struct store_filter){.has_port = true,
+				  .port = 443,
+				  .has_proto = true,
+				  .proto = 6,
+				  .has_end = true,
+				  .end_ms = 3000};
+	expect_rows(r, &f, "port+proto+end", "5,3,1", 3);
+	f = (struct store_filter){.has_ip = true, .has_port = true, .port = 443};
+	addr(f.ip, "10.0.0.2");
+	expect_rows(r, &f, "ip+port", "5,1", 2);
+	f = (struct store_filter){.has_src_ip = true,
+				  .has_dst_ip = true,
+				  .has_src_port = true,
+				  .src_port = 40000,
+				  .has_proto = true,
+				  .proto = 6};
+	addr(f.src_ip, "10.0.0.1");
+	addr(f.dst_ip, "10.0.0.2");
+	expect_rows(r, &f, "5-tuple", "1", 1);
+
+	/* limit, offset, total */
+	f = (struct store_filter){.limit = 3};
+	expect_rows(r, &f, "limit", "8,7,6", 8);
+	f = (struct store_filter){.limit = 3, .offset = 3};
+	expect_rows(r, &f, "limit+offset", "5,4,3", 8);
+	f = (struct store_filter){.limit = 3, .offset = 7};
+	expect_rows(r, &f, "offset tail", "1", 8);
+	f = (struct store_filter){.limit = 3, .offset = 8};
+	expect_rows(r, &f, "offset past end", "", 8);
+	f = (struct store_filter){.limit = 1, .offset = UINT64_MAX};
+	expect_rows(r, &f, "offset huge", "", 8);
+	f = (struct store_filter){.has_port = true, .port = 443, .limit = 2, .offset = 1};
+	expect_rows(r, &f, "port+limit+offset", "5,3", 4);
+	f = (struct store_filter){.limit = STORE_HISTORY_LIMIT_MAX};
+	expect_rows(r, &f, "limit max", "8,7,6,5,4,3,2,1", 8);
+
+	/* invalid filters */
+	f = (struct store_filter){.limit = STORE_HISTORY_LIMIT_MAX + 1};
+	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
+	f = (struct store_filter){.domain = ""};
+	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
+	f = (struct store_filter){.domain = "."};
+	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+static void test_sql_injection(void)
+{
+	static const char *const evil[] = {
+	    "n1' OR '1'='1",
+	    "n1\" OR 1=1 --",
+	    "x'; DROP TABLE flows; --",
+	    "'); DELETE FROM flows; --",
+	    ".com' OR 1=1 --",
+	    "%",
+	    "*",
+	};
+	struct store_reader *r = open_reader("filters.db");
+	struct store_node *nodes = NULL;
+	struct store_filter f;
+	size_t n = 0;
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+		f = (struct store_filter){.node = evil[i]};
+		expect_rows(r, &f, evil[i], "", 0);
+		f = (struct store_filter){.domain = evil[i]};
+		expect_rows(r, &f, evil[i], "", 0);
+	}
+	f = (struct store_filter){0};
+	expect_rows(r, &f, "intact", "8,7,6,5,4,3,2,1", 8);
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 2)) {
+		CHECK_EQ_STR(nodes[0].name, "n1");
+		CHECK_EQ_STR(nodes[1].name, "n2");
+	}
+	store_nodes_free(nodes);
+	store_reader_close(r);
+}
+
+/* Every plan step on flows is an index search or an index-ordered scan; want: the index
+ * names the filter must use. */
+static void expect_plan(struct store_reader *r, const struct store_filter *f, const char *label,
+			const char *want1, const char *want2)
+{
+	char plan[4096];
+	char line[256];
+	const char *p;
+
+	if (!CHECK_EQ_INT(store_explain_history(r, f, plan, sizeof(plan)), 0)) {
+		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
+		return;
+	}
+	CHECK_CONTAINS(plan, want1);
+	if (want2)
+		CHECK_CONTAINS(plan, want2);
+	for (p = plan; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		snprintf(line, sizeof(line), "%s: %.*s", label, (int)n, p);
+		if (strstr(line, "SCAN ") && !strstr(line, "INDEX"))
+			CHECK_EQ_STR(line, "(an index scan)");
+		CHECK(!strstr(line, "SCAN flows") || strstr(line, "INDEX"));
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static void test_query_plans_use_indexes(void)
+{
+	struct store_reader *r = open_reader("filters.db");
+	struct store_filter t = {
+	    .has_start = true, .start_ms = 1000, .has_end = true, .end_ms = 5000};
+	struct store_filter f;
+	char plan[4096];
+
+	if (!r)
+		return;
+	expect_plan(r, &t, "time", "USING INDEX flows_ts (ts>? AND ts<?)", NULL);
+	f = t;
+	f.node = "n1";
+	expect_plan(r, &f, "node", "flows_node_ts (node_id=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.has_ip = true;
+	expect_plan(r, &f, "ip", "flows_src_ip_ts (src_ip=? AND ts>? AND ts<?)",
+		    "flows_dst_ip_ts (dst_ip=? AND ts>? AND ts<?)");
+	f = t;
+	f.has_src_ip = true;
+	expect_plan(r, &f, "src_ip", "flows_src_ip_ts (src_ip=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.has_dst_ip = true;
+	expect_plan(r, &f, "dst_ip", "flows_dst_ip_ts (dst_ip=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.has_port = true;
+	expect_plan(r, &f, "port", "flows_src_port_ts (src_port=? AND ts>? AND ts<?)",
+		    "flows_dst_port_ts (dst_port=? AND ts>? AND ts<?)");
+	f = t;
+	f.has_src_port = true;
+	expect_plan(r, &f, "src_port", "flows_src_port_ts (src_port=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.has_dst_port = true;
+	expect_plan(r, &f, "dst_port", "flows_dst_port_ts (dst_port=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.has_proto = true;
+	expect_plan(r, &f, "proto", "flows_proto_ts (proto=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.domain = "example.com";
+	expect_plan(r, &f, "domain", "flows_domain_ts (domain_rev=? AND ts>? AND ts<?)", NULL);
+	f = t;
+	f.domain = ".example.com";
+	expect_plan(r, &f, "domain suffix", "flows_domain_ts (domain_rev>? AND domain_rev<?)",
+		    NULL);
+	/* only a start, or only an end, still ranges over the index */
+	f = (struct store_filter){.has_start = true, .start_ms = 1, .has_dst_port = true};
+	expect_plan(r, &f, "dst_port+start", "flows_dst_port_ts (dst_port=? AND ts>?)", NULL);
+	f = (struct store_filter){0};
+	expect_plan(r, &f, "none", "SCAN f USING INDEX flows_ts", NULL);
+	/* too small a buffer is an error, not a truncated plan */
+	CHECK_EQ_INT(store_explain_history(r, &t, plan, 8), -ENOSPC);
+	store_reader_close(r);
+}
+
+/* ---- retention ---- */
+
+static void test_retention_steps(void)
+{
+	struct store *s = open_store("retention.db");
+	struct store_reader *r = open_reader("retention.db");
+	struct wire_batch b[3];
+	struct store_filter f = {0};
+	unsigned deleted = 99;
+	bool dup = true;
+
+	if (!s || !r)
+		goto out;
+	batch_init(&b[0], "n", "boot", 1, 1000, 2000, 5);
+	batch_init(&b[1], "n", "boot", 2, 2000, 3000, 5);
+	batch_init(&b[2], "n", "boot", 3, 3000, 4000, 5);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append1(s, &b[i], &dup), 0);
+	CHECK_EQ_U64(count_all(r), 15);
+
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 4);
+	CHECK_EQ_U64(count_all(r), 11);
+	/* oldest first: one row of ts 1000 is left */
+	f = (struct store_filter){.has_end = true, .end_ms = 2000};
+	expect_rows(r, &f, "oldest left", "1004", 1);
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 4);
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 2);
+	/* done: the dedup entries are younger than the dedup window */
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 0);
+	CHECK_EQ_INT(store_retention_step(s, 2500, 0, &deleted), 0);
+	CHECK_EQ_INT(deleted, 0);
+	f = (struct store_filter){0};
+	expect_rows(r, &f, "young kept", "3004,3003,3002,3001,3000", 5);
+
+	/* everything older than the far future: all flows go, dedup entries stay */
+	CHECK_EQ_INT(store_retention_step(s, UINT64_MAX, 100, &deleted), 0);
+	CHECK_EQ_INT(deleted, 5);
+	CHECK_EQ_U64(count_all(r), 0);
+	CHECK_EQ_INT(append1(s, &b[0], &dup), 0);
+	CHECK(dup);
+	CHECK_EQ_U64(count_all(r), 0);
+	for (int i = 0; i < 3; i++)
+		batch_free(&b[i]);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+static void test_retention_gives_space_back(void)
+{
+	struct store *s = open_store("space.db");
+	struct wire_batch b;
+	unsigned deleted = 0;
+	unsigned steps = 0;
+	int64_t full, after;
+	bool dup;
+
+	if (!s)
+		return;
+	batch_init(&b, "n", "boot", 1, 1000, 2000, WIRE_MAX_RECORDS);
+	for (size_t i = 0; i < b.nrecords; i++)
+		snprintf(b.records[i].domain, sizeof(b.records[i].domain),
+			 "host-%zu.some-rather-long-domain.example.com", i);
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	full = store_db_bytes(s);
+	do {
+		CHECK_EQ_INT(store_retention_step(s, 1500, 1000, &deleted), 0);
+		CHECK(deleted <= 1000);
+	} while (deleted == 1000 && ++steps < 100);
+	CHECK_EQ_INT(steps, 10);
+	for (int i = 0; i < 50; i++) /* the vacuum gives back a bounded number of pages */
+		CHECK_EQ_INT(store_retention_step(s, 1500, 1000, &deleted), 0);
+	after = store_db_bytes(s);
+	CHECK(full > 1000000);
+	CHECK(after > 0);
+	if (!CHECK(after < full / 4))
+		fprintf(stderr, "    full %lld, after %lld\n", (long long)full, (long long)after);
+	batch_free(&b);
+	store_close(s);
+}
+
+/* ---- reopen and schema versions ---- */
+
+static int header_user_version(const char *name)
+{
+	char path[128];
+	uint8_t v[4];
+	int fd;
+
+	path_of(path, sizeof(path), name);
+	fd = open(path, O_RDONLY);
+	if (!CHECK(fd >= 0))
+		return -1;
+	CHECK_EQ_INT(pread(fd, v, 4, 60), 4); /* the header's user version, big endian */
+	close(fd);
+	return (int)((uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3]);
+}
+
+static void set_header_user_version(const char *name, uint32_t version)
+{
+	uint8_t v[4] = {version >> 24, version >> 16, version >> 8, version};
+	char path[128];
+	int fd;
+
+	path_of(path, sizeof(path), name);
+	fd = open(path, O_WRONLY);
+	if (!CHECK(fd >= 0))
+		return;
+	CHECK_EQ_INT(pwrite(fd, v, 4, 60), 4);
+	close(fd);
+}
+
+static void test_reopen_keeps_data(void)
+{
+	struct store *s = open_store("reopen.db");
+	struct store_reader *r;
+	struct wire_batch b1, b2;
+	char path[128];
+	struct stat sb;
+	bool dup = true;
+
+	if (!s)
+		return;
+	batch_init(&b1, "n", "boot", 1, 1000, 2000, 3);
+	batch_init(&b2, "n", "boot", 2, 2000, 3000, 2);
+	CHECK_EQ_INT(append1(s, &b1, &dup), 0);
+	store_close(s);
+	/* closed cleanly: the WAL was checkpointed into the file and removed */
+	path_of(path, sizeof(path), "reopen.db-wal");
+	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SCHEMA_VERSION);
+
+	s = open_store("reopen.db"); /* the migration would fail if run again */
+	r = open_reader("reopen.db");
+	if (s && r) {
+		CHECK_EQ_U64(count_all(r), 3);
+		CHECK_EQ_INT(append1(s, &b1, &dup), 0);
+		CHECK(dup); /* the dedup set survived too */
+		CHECK_EQ_INT(append1(s, &b2, &dup), 0);
+		CHECK(!dup);
+		CHECK_EQ_U64(count_all(r), 5);
+	}
+	store_reader_close(r);
+	store_close(s);
+	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SCHEMA_VERSION);
+	batch_free(&b1);
+	batch_free(&b2);
+}
+
+static void test_newer_schema_refused(void)
+{
+	struct store *s = open_store("newer.db");
+	struct store_reader *r;
+	char path[128];
+	char err[256];
+	int fd;
+
+	store_close(s);
+	set_header_user_version("newer.db", STORE_SCHEMA_VERSION + 1);
+	path_of(path, sizeof(path), "newer.db");
+	err[0] = '\0';
+	errno = 0;
+	s = store_open(path, err, sizeof(err));
+	CHECK(s == NULL);
+	CHECK_EQ_INT(errno, EPROTO);
+	CHECK_CONTAINS(err, "newer.db: schema version 2 is newer than this program's (1)");
+	store_close(s);
+	errno = 0;
+	r = store_reader_open(path, err, sizeof(err));
+	CHECK(r == NULL);
+	CHECK_EQ_INT(errno, EPROTO);
+	CHECK_CONTAINS(err, "schema version 2");
+	store_reader_close(r);
+	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SCHEMA_VERSION + 1); /* untouched */
+
+	/* not a database at all */
+	path_of(path, sizeof(path), "garbage.db");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (CHECK(fd >= 0)) {
+		char junk[4096];
+
+		memset(junk, 'x', sizeof(junk));
+		CHECK_EQ_INT(write(fd, junk, sizeof(junk)), (int)sizeof(junk));
+		close(fd);
+	}
+	errno = 0;
+	s = store_open(path, err, sizeof(err));
+	CHECK(s == NULL);
+	CHECK_EQ_INT(errno, EIO);
+	CHECK_CONTAINS(err, "not a database");
+	store_close(s);
+
+	/* a reader cannot create a database */
+	path_of(path, sizeof(path), "absent.db");
+	errno = 0;
+	r = store_reader_open(path, err, sizeof(err));
+	CHECK(r == NULL);
+	CHECK_EQ_INT(errno, ENOENT);
+	CHECK(access(path, F_OK) != 0);
+}
+
+/* ---- a reader beside the writer ---- */
+
+#define CONC_BATCHES 200
+#define CONC_RECORDS 10
+
+static void *conc_writer(void *arg)
+{
+	struct store *s = arg;
+	struct wire_batch b;
+	long failures = 0;
+	bool dup;
+
+	for (uint64_t seq = 1; seq <= CONC_BATCHES; seq++) {
+		batch_init(&b, "busy", "boot", seq, seq * 1000, seq * 1000 + 1000, CONC_RECORDS);
+		if (append1(s, &b, &dup) != 0 || dup)
+			failures++;
+		batch_free(&b);
+	}
+	return (void *)failures;
+}
+
+static void test_concurrent_reader(void)
+{
+	struct store *s = open_store("concurrent.db");
+	struct store_reader *r = open_reader("concurrent.db");
+	struct store_filter f = {.node = "busy", .limit = 5};
+	uint64_t last = 0;
+	unsigned queries = 0;
+	bool torn = false;
+	bool backwards = false;
+	bool failed = false;
+	pthread_t writer;
+	void *failures = NULL;
+
+	if (!s || !r)
+		goto out;
+	if (!CHECK_EQ_INT(pthread_create(&writer, NULL, conc_writer, s), 0))
+		goto out;
+	while (last < CONC_BATCHES * CONC_RECORDS && queries < 1000000) {
+		struct store_history h;
+
+		if (store_query_history(r, &f, &h) != 0) {
+			failed = true;
+			break;
+		}
+		queries++;
+		/* a query sees whole transactions, never part of one, never going back */
+		torn |= h.total % CONC_RECORDS != 0;
+		backwards |= h.total < last;
+		if (h.n)
+			torn |= h.rows[0].ts_ms != h.total / CONC_RECORDS * 1000;
+		last = h.total;
+		store_history_fini(&h);
+	}
+	CHECK_EQ_INT(pthread_join(writer, &failures), 0);
+	CHECK_EQ_INT((long)failures, 0);
+	CHECK(!failed);
+	CHECK(!torn);
+	CHECK(!backwards);
+	CHECK(queries > 1);
+	CHECK_EQ_U64(count_all(r), CONC_BATCHES * CONC_RECORDS);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+static void remove_tmpdir(void)
+{
+	static const char *const names[] = {
+	    "roundtrip.db", "dup.db",	 "fail.db",  "filters.db", "retention.db",
+	    "space.db",	    "reopen.db", "newer.db", "garbage.db", "concurrent.db",
+	};
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char path[160];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (size_t j = 0; j < sizeof(suffixes) / sizeof(suffixes[0]); j++) {
+			snprintf(path, sizeof(path), "%s/%s%s", tmpdir, names[i], suffixes[j]);
+			if (unlink(path) != 0 && errno != ENOENT)
+				CHECK_EQ_STR(path, "(removed)");
+		}
+	}
+	if (!CHECK(rmdir(tmpdir) == 0))
+		fprintf(stderr, "    rmdir %s: %s\n", tmpdir, strerror(errno));
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_roundtrip_ipv4_ipv6();
+	test_duplicates();
+	test_failed_append_stores_nothing();
+	test_filters();
+	test_sql_injection();
+	test_query_plans_use_indexes();
+	test_retention_steps();
+	test_retention_gives_space_back();
+	test_reopen_keeps_data();
+	test_newer_schema_refused();
+	test_concurrent_reader();
+	remove_tmpdir();
+	return check_exit();
+}
