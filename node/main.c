@@ -64,7 +64,7 @@ const struct config_option node_options[] = {
 	  "capacity of the kernel flow map; more flows are counted as lost", NULL },
 	{ "collector", 0, CONFIG_LIST, OPT(collector), NULL, 0, 0, "URL",
 	  "send flow records to this collector (tcp://host:7400); repeatable", node_check_url },
-	{ "spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 65536, 4294967296ull,
+	{ "spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 1024, 4294967296ull,
 	  "BYTES", "batches kept until the collector acknowledges them", NULL },
 	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
 	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",

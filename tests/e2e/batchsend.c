@@ -197,7 +197,8 @@ int main(int argc, char **argv)
 	};
 	static struct wire_batch b;
 	static struct wire_record recs[64];
-	static struct batchsend bs = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	static struct batchsend bs = { .lock = PTHREAD_MUTEX_INITIALIZER,
+					.cond = PTHREAD_COND_INITIALIZER };
 	const char *raw = NULL, *hex = NULL, *outpath = NULL;
 	uint64_t truncate_n = 0, timeout = 5000;
 	struct transport_client *c;
