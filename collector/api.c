@@ -19,7 +19,7 @@
 #include "version.h"
 
 #define API_TIME_MAX_MS 253402300799999ull /* 9999-12-31T23:59:59.999Z */
-#define API_OFFSET_MAX (1ull << 53)
+#define API_OFFSET_MAX	(1ull << 53)
 
 struct api {
 	struct api_config cfg;
@@ -98,7 +98,7 @@ struct api_cluster {
 	uint64_t total_packets; /* every node's latest cumulative total */
 	uint64_t total_bytes;
 	uint64_t active_connections; /* of the connected nodes */
-	double packets_per_second; /* of the connected nodes */
+	double packets_per_second;   /* of the connected nodes */
 	double bytes_per_second;
 	uint64_t lost[WIRE_LOSS_MAX];
 };
@@ -137,13 +137,13 @@ static void api_health(struct api *api, struct http_reply *reply)
 		http_reply_error(reply, 500, "out of memory");
 		return;
 	}
-	if (http_reply_json(reply, 200,
-			    json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok",
-				      "uptime_seconds", (json_int_t)api_uptime_s(api, now), "nodes",
-				      (json_int_t)c.connected, "active_connections",
-				      (json_int_t)c.active_connections, "total_packets",
-				      (json_int_t)c.total_packets, "total_bytes",
-				      (json_int_t)c.total_bytes)) < 0)
+	if (http_reply_json(
+		reply, 200,
+		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok", "uptime_seconds",
+			  (json_int_t)api_uptime_s(api, now), "nodes", (json_int_t)c.connected,
+			  "active_connections", (json_int_t)c.active_connections, "total_packets",
+			  (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes)) <
+	    0)
 		http_reply_error(reply, 500, "out of memory");
 	free(c.nodes);
 }
@@ -157,15 +157,14 @@ static json_t *api_ingest_json(const struct ingest_stats *st)
 	for (int i = WIRE_REJECT_NONE + 1; i < WIRE_REJECT_MAX; i++)
 		json_object_set_new(reasons, wire_reject_name((enum wire_reject)i),
 				    json_integer((json_int_t)st->by_reason[i]));
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}",
-			 "batches_received", (json_int_t)st->received, "batches_stored",
-			 (json_int_t)st->stored, "batches_duplicate", (json_int_t)st->duplicate,
-			 "batches_rejected", (json_int_t)st->rejected, "batches_retry",
-			 (json_int_t)st->retry, "rejected_by_reason", reasons, "records_stored",
-			 (json_int_t)st->records_stored, "queue_depth", (json_int_t)st->queue_depth,
-			 "queue_capacity", (json_int_t)INGEST_QUEUE_MAX, "queue_full",
-			 (json_int_t)st->queue_full, "retention_deleted",
-			 (json_int_t)st->retention_deleted);
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "batches_received",
+	    (json_int_t)st->received, "batches_stored", (json_int_t)st->stored, "batches_duplicate",
+	    (json_int_t)st->duplicate, "batches_rejected", (json_int_t)st->rejected,
+	    "batches_retry", (json_int_t)st->retry, "rejected_by_reason", reasons, "records_stored",
+	    (json_int_t)st->records_stored, "queue_depth", (json_int_t)st->queue_depth,
+	    "queue_capacity", (json_int_t)INGEST_QUEUE_MAX, "queue_full",
+	    (json_int_t)st->queue_full, "retention_deleted", (json_int_t)st->retention_deleted);
 }
 
 static void api_stats(struct api *api, struct http_reply *reply)
@@ -187,30 +186,29 @@ static void api_stats(struct api *api, struct http_reply *reply)
 		const struct live_node_info *n = &c.nodes[i];
 
 		if (json_array_append_new(
-			    nodes,
-			    json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:o, s:I, s:b}", "name",
-				      n->name, "packets", (json_int_t)n->total_packets, "bytes",
-				      (json_int_t)n->total_bytes, "active_connections",
-				      (json_int_t)n->active_connections, "packets_per_second",
-				      n->packets_per_second, "bytes_per_second", n->bytes_per_second,
-				      "lost_packets", api_lost_json(n->lost), "last_seen",
-				      (json_int_t)n->last_seen_ms, "connected", (int)n->connected)) <
-		    0)
+			nodes,
+			json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:o, s:I, s:b}", "name", n->name,
+				  "packets", (json_int_t)n->total_packets, "bytes",
+				  (json_int_t)n->total_bytes, "active_connections",
+				  (json_int_t)n->active_connections, "packets_per_second",
+				  n->packets_per_second, "bytes_per_second", n->bytes_per_second,
+				  "lost_packets", api_lost_json(n->lost), "last_seen",
+				  (json_int_t)n->last_seen_ms, "connected", (int)n->connected)) < 0)
 			goto oom;
 	}
-	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:I, s:o, s:I, s:{s:I, s:I, "
-			 "s:I, s:I}, s:o}",
-			 "uptime_seconds", (json_int_t)api_uptime_s(api, now), "total_packets",
-			 (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes,
-			 "active_connections", (json_int_t)c.active_connections,
-			 "packets_per_second", c.packets_per_second, "bytes_per_second",
-			 c.bytes_per_second, "lost_packets", api_lost_json(c.lost), "nodes", nodes,
-			 "nodes_connected", (json_int_t)c.connected, "ingest", api_ingest_json(&st),
-			 "db_bytes", (json_int_t)(st.db_bytes > 0 ? st.db_bytes : 0), "live",
-			 "connections", (json_int_t)lc.connections, "nodes", (json_int_t)lc.nodes,
-			 "connections_over", (json_int_t)lc.conns_over, "nodes_over",
-			 (json_int_t)lc.nodes_over, "runtime",
-			 config_to_json(api->cfg.options, api->cfg.noptions, api->cfg.opts));
+	body =
+	    json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:I, s:o, s:I, s:{s:I, s:I, "
+		      "s:I, s:I}, s:o}",
+		      "uptime_seconds", (json_int_t)api_uptime_s(api, now), "total_packets",
+		      (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes,
+		      "active_connections", (json_int_t)c.active_connections, "packets_per_second",
+		      c.packets_per_second, "bytes_per_second", c.bytes_per_second, "lost_packets",
+		      api_lost_json(c.lost), "nodes", nodes, "nodes_connected",
+		      (json_int_t)c.connected, "ingest", api_ingest_json(&st), "db_bytes",
+		      (json_int_t)(st.db_bytes > 0 ? st.db_bytes : 0), "live", "connections",
+		      (json_int_t)lc.connections, "nodes", (json_int_t)lc.nodes, "connections_over",
+		      (json_int_t)lc.conns_over, "nodes_over", (json_int_t)lc.nodes_over, "runtime",
+		      config_to_json(api->cfg.options, api->cfg.noptions, api->cfg.opts));
 	nodes = NULL; /* stolen by json_pack, also on failure */
 	if (http_reply_json(reply, 200, body) < 0)
 		goto oom;
@@ -253,18 +251,18 @@ static void api_nodes(struct api *api, struct http_reply *reply)
 				connected = live[j].connected;
 		}
 		if (json_array_append_new(
-			    arr,
-			    json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:I, s:I, "
-				      "s:I}",
-				      "name", s->name, "boot_id", s->boot_id, "agent_version",
-				      s->agent_version, "first_seen", (json_int_t)s->first_seen_ms,
-				      "last_seen", (json_int_t)s->last_seen_ms, "connected",
-				      (int)connected, "total_packets", (json_int_t)s->total_packets,
-				      "total_bytes", (json_int_t)s->total_bytes, "active_connections",
-				      (json_int_t)s->active_connections, "lost_packets",
-				      api_lost_json(s->lost), "batches", (json_int_t)s->batches,
-				      "records", (json_int_t)s->records, "last_seq",
-				      (json_int_t)s->last_seq)) < 0) {
+			arr,
+			json_pack("{s:s, s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:I, s:I, "
+				  "s:I}",
+				  "name", s->name, "boot_id", s->boot_id, "agent_version",
+				  s->agent_version, "first_seen", (json_int_t)s->first_seen_ms,
+				  "last_seen", (json_int_t)s->last_seen_ms, "connected",
+				  (int)connected, "total_packets", (json_int_t)s->total_packets,
+				  "total_bytes", (json_int_t)s->total_bytes, "active_connections",
+				  (json_int_t)s->active_connections, "lost_packets",
+				  api_lost_json(s->lost), "batches", (json_int_t)s->batches,
+				  "records", (json_int_t)s->records, "last_seq",
+				  (json_int_t)s->last_seq)) < 0) {
 			json_decref(arr);
 			goto oom;
 		}
@@ -285,12 +283,12 @@ static void api_live(struct api *api, const struct http_request *req, struct htt
 	const char *node = http_request_arg(req, "node");
 	uint64_t now = api_now_ms(), limit, packets = 0, bytes = 0;
 	struct live_conn_info *conns = NULL;
-	struct api_cluster c = { 0 };
+	struct api_cluster c = {0};
 	size_t n = 0;
 	json_t *arr = NULL;
 
-	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit,
-				  reply) < 0)
+	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit, reply) <
+	    0)
 		return;
 	if (node && (!*node || strlen(node) > WIRE_NAME_MAX)) {
 		http_reply_error(reply, 400, "parameter 'node': empty or longer than %d bytes",
@@ -312,20 +310,20 @@ static void api_live(struct api *api, const struct http_request *req, struct htt
 	for (size_t i = 0; i < n; i++) {
 		const struct live_conn_info *l = &conns[i];
 		struct flowfmt_conn v = {
-			.src_port = l->src_port,
-			.dst_port = l->dst_port,
-			.proto = l->proto,
-			.ip_version = l->ip_version,
-			.tcp_flags = l->tcp_flags,
-			.first_seen_ms = l->first_seen_ms,
-			.last_seen_ms = l->last_seen_ms,
-			.packets_sent = l->packets_sent,
-			.packets_received = l->packets_received,
-			.bytes_sent = l->bytes_sent,
-			.bytes_received = l->bytes_received,
-			.domain = l->domain[0] ? l->domain : NULL,
-			.node = l->node,
-			.interface = l->interface[0] ? l->interface : NULL,
+		    .src_port = l->src_port,
+		    .dst_port = l->dst_port,
+		    .proto = l->proto,
+		    .ip_version = l->ip_version,
+		    .tcp_flags = l->tcp_flags,
+		    .first_seen_ms = l->first_seen_ms,
+		    .last_seen_ms = l->last_seen_ms,
+		    .packets_sent = l->packets_sent,
+		    .packets_received = l->packets_received,
+		    .bytes_sent = l->bytes_sent,
+		    .bytes_received = l->bytes_received,
+		    .domain = l->domain[0] ? l->domain : NULL,
+		    .node = l->node,
+		    .interface = l->interface[0] ? l->interface : NULL,
 		};
 
 		memcpy(v.src_addr, l->src_addr, 16);
@@ -386,7 +384,7 @@ static int64_t api_days_from_civil(int y, int m, int d)
  * case, leap second 60 allowed, fraction truncated to milliseconds. No locale. */
 static int api_parse_rfc3339(const char *s, uint64_t *out)
 {
-	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0, dim;
 	const char *p;
 	int64_t t;
@@ -478,7 +476,7 @@ static int api_parse_proto(const char *s, uint8_t *out)
 	static const struct {
 		const char *name;
 		uint8_t num;
-	} names[] = { { "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 } };
+	} names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}};
 	size_t n = strspn(s, "0123456789");
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -498,8 +496,8 @@ static int api_parse_proto(const char *s, uint8_t *out)
 	return -EINVAL;
 }
 
-static int api_arg_time(const struct http_request *req, const char *name, bool *has,
-			uint64_t *out, struct http_reply *reply)
+static int api_arg_time(const struct http_request *req, const char *name, bool *has, uint64_t *out,
+			struct http_reply *reply)
 {
 	const char *s = http_request_arg(req, name);
 
@@ -516,24 +514,24 @@ static int api_arg_time(const struct http_request *req, const char *name, bool *
 	return 0;
 }
 
-static int api_arg_ip(const struct http_request *req, const char *name, bool *has,
-		      uint8_t out[16], struct http_reply *reply)
+static int api_arg_ip(const struct http_request *req, const char *name, bool *has, uint8_t out[16],
+		      struct http_reply *reply)
 {
 	const char *s = http_request_arg(req, name);
 
 	if (!s)
 		return 0;
 	if (api_parse_ip(s, out) < 0) {
-		http_reply_error(reply, 400, "parameter '%s': '%.64s' is not an IPv4 or IPv6 address",
-				 name, s);
+		http_reply_error(reply, 400,
+				 "parameter '%s': '%.64s' is not an IPv4 or IPv6 address", name, s);
 		return -EINVAL;
 	}
 	*has = true;
 	return 0;
 }
 
-static int api_arg_port(const struct http_request *req, const char *name, bool *has,
-			uint16_t *out, struct http_reply *reply)
+static int api_arg_port(const struct http_request *req, const char *name, bool *has, uint16_t *out,
+			struct http_reply *reply)
 {
 	uint64_t v;
 
@@ -566,9 +564,8 @@ static int api_history_filter(const struct http_request *req, struct store_filte
 			      struct http_reply *reply)
 {
 	static const char *const known[] = {
-		"limit",    "offset",	"start_time", "end_time", "node",
-		"ip",	    "src_ip",	"dst_ip",     "port",	  "src_port",
-		"dst_port", "protocol", "domain",
+	    "limit",  "offset", "start_time", "end_time", "node",     "ip",	"src_ip",
+	    "dst_ip", "port",	"src_port",   "dst_port", "protocol", "domain",
 	};
 	const char *unknown, *proto;
 	uint64_t limit, offset;
@@ -583,8 +580,8 @@ static int api_history_filter(const struct http_request *req, struct store_filte
 		return -EINVAL;
 	}
 	memset(f, 0, sizeof(*f));
-	if (http_request_arg_uint(req, "limit", API_HISTORY_DEFAULT, 1, UINT64_MAX, &limit,
-				  reply) < 0 ||
+	if (http_request_arg_uint(req, "limit", API_HISTORY_DEFAULT, 1, UINT64_MAX, &limit, reply) <
+		0 ||
 	    http_request_arg_uint(req, "offset", 0, 0, API_OFFSET_MAX, &offset, reply) < 0)
 		return -EINVAL;
 	f->limit = limit > API_HISTORY_MAX ? API_HISTORY_MAX : (unsigned)limit;
@@ -639,10 +636,9 @@ static json_t *api_history_item(const struct store_flow *fl)
 			 "interface", r->interface[0] ? r->interface : NULL);
 }
 
-static void api_history(struct api *api, const struct http_request *req,
-			struct http_reply *reply)
+static void api_history(struct api *api, const struct http_request *req, struct http_reply *reply)
 {
-	struct store_history h = { 0 };
+	struct store_history h = {0};
 	struct store_filter f;
 	struct store_reader *r;
 	json_t *items;
@@ -690,7 +686,7 @@ oom:
 
 static void api_metrics(struct api *api, struct http_reply *reply)
 {
-	static const char *const results[] = { "stored", "duplicate", "rejected", "retry" };
+	static const char *const results[] = {"stored", "duplicate", "rejected", "retry"};
 	uint64_t now = api_now_ms(), cumulative = 0;
 	struct live_view_counts lc;
 	struct ingest_stats st;
@@ -779,8 +775,8 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 		    "Packets not in a flow record, by node and reason: the cluster loss ledger.");
 	for (size_t i = 0; i < c.n; i++)
 		for (int r = 0; r < WIRE_LOSS_MAX; r++)
-			prom_sample_u64(&w, "ayaflow_lost_packets_total", c.nodes[i].lost[r], "node",
-					c.nodes[i].name, "reason",
+			prom_sample_u64(&w, "ayaflow_lost_packets_total", c.nodes[i].lost[r],
+					"node", c.nodes[i].name, "reason",
 					wire_loss_name((enum wire_loss)r), NULL);
 	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");
 	prom_sample_u64(&w, "ayaflow_build_info", 1, "version", AYAFLOW_VERSION, NULL);
@@ -799,8 +795,8 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 
 void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
 {
-	static const char *const routes[] = { "/api/health", "/api/stats",   "/api/nodes",
-					      "/api/live",   "/api/history", "/metrics" };
+	static const char *const routes[] = {"/api/health", "/api/stats",   "/api/nodes",
+					     "/api/live",   "/api/history", "/metrics"};
 	struct api *api = arg;
 	const char *path = http_request_path(req);
 	const char *method = http_request_method(req);

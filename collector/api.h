@@ -17,10 +17,10 @@
 #include "ingest.h"
 #include "live.h"
 
-#define API_LIVE_DEFAULT 50
-#define API_LIVE_MAX 1000
+#define API_LIVE_DEFAULT    50
+#define API_LIVE_MAX	    1000
 #define API_HISTORY_DEFAULT 100
-#define API_HISTORY_MAX 1000 /* larger limits are clamped to this */
+#define API_HISTORY_MAX	    1000 /* larger limits are clamped to this */
 
 struct api_config {
 	const char *db_path; /* borrowed, outlives the api */

@@ -18,10 +18,10 @@
 #include "transport.h"
 
 #define INGEST_MAINT_EVERY_MS 1000 /* retention step and database size when idle */
-#define INGEST_LOG_EVERY_MS 1000 /* at most one rejection message a second */
+#define INGEST_LOG_EVERY_MS   1000 /* at most one rejection message a second */
 
 const double ingest_commit_bounds[INGEST_COMMIT_BUCKETS] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
 
 struct ingest_item {
@@ -31,7 +31,7 @@ struct ingest_item {
 
 struct ingest {
 	struct transport_server *server; /* NULL once stopped */
-	struct store *store; /* writer thread only */
+	struct store *store;		 /* writer thread only */
 	struct live_view *live;
 	uint64_t retention_ms;
 	pthread_t writer;
@@ -39,7 +39,7 @@ struct ingest {
 
 	/* The queue: pushed by nng threads, popped by the writer, both under qlock. */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond; /* signalled on push and on stop */
+	pthread_cond_t qcond;	   /* signalled on push and on stop */
 	struct ingest_item *queue; /* ring of INGEST_QUEUE_MAX */
 	size_t qhead;
 	size_t qcount;
@@ -73,7 +73,7 @@ static double ingest_clock_s(void)
 static void ingest_send_ack(struct transport_request *req, uint64_t seq, bool ok, bool duplicate,
 			    enum wire_reject reason, const char *msg)
 {
-	struct wire_ack a = { .seq = seq, .ok = ok, .duplicate = duplicate };
+	struct wire_ack a = {.seq = seq, .ok = ok, .duplicate = duplicate};
 	uint8_t *out = NULL;
 	size_t len = 0;
 	int err;
@@ -84,8 +84,8 @@ static void ingest_send_ack(struct transport_request *req, uint64_t seq, bool ok
 	err = wire_encode_ack(&a, &out, &len);
 	if (err) {
 		/* An empty reply: the node cannot decode it and resends the batch. */
-		log_error("encoding the acknowledgement of batch %llu: %s",
-			  (unsigned long long)seq, strerror(-err));
+		log_error("encoding the acknowledgement of batch %llu: %s", (unsigned long long)seq,
+			  strerror(-err));
 		out = NULL;
 		len = 0;
 	}
@@ -123,11 +123,10 @@ static void ingest_reject(struct ingest *ing, struct transport_request *req, uin
 	}
 	pthread_mutex_unlock(&ing->slock);
 	if (say)
-		log_warn("batch %llu %s (%s): %s%s", (unsigned long long)seq,
-			 reason == WIRE_REJECT_STORE ? "not stored now, the node retries"
-						     : "rejected",
-			 wire_reject_name(reason), msg,
-			 suppressed ? " (and more, not logged)" : "");
+		log_warn(
+		    "batch %llu %s (%s): %s%s", (unsigned long long)seq,
+		    reason == WIRE_REJECT_STORE ? "not stored now, the node retries" : "rejected",
+		    wire_reject_name(reason), msg, suppressed ? " (and more, not logged)" : "");
 	ingest_send_ack(req, seq, false, false, reason, msg);
 }
 
@@ -151,8 +150,7 @@ static void ingest_on_request(void *arg, struct transport_request *req, const ui
 	if (err) {
 		if (err == -ENOMEM)
 			reason = WIRE_REJECT_STORE;
-		ingest_reject(ing, req, 0, reason, msg[0] ? msg : "cannot decode the batch",
-			      false);
+		ingest_reject(ing, req, 0, reason, msg[0] ? msg : "cannot decode the batch", false);
 		return;
 	}
 
@@ -348,12 +346,25 @@ struct ingest *ingest_new(const struct ingest_config *cfg, char *err, size_t err
 	ing->live = cfg->live;
 	ing->retention_ms = cfg->retention_s * 1000;
 	ing->stats.db_bytes = -1;
-	pthread_mutex_init(&ing->qlock, NULL);
-	pthread_mutex_init(&ing->slock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ing->qcond, &ca);
-	pthread_condattr_destroy(&ca);
+	/* Default attributes: these cannot fail on Linux, but say so if they ever do. */
+	e = pthread_mutex_init(&ing->qlock, NULL);
+	if (!e)
+		e = pthread_mutex_init(&ing->slock, NULL);
+	if (!e)
+		e = pthread_condattr_init(&ca);
+	if (!e) {
+		e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		if (!e)
+			e = pthread_cond_init(&ing->qcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (e) {
+		snprintf(err, errlen, "cannot set up the ingest queue: %s", strerror(e));
+		free(ing->queue);
+		free(ing);
+		errno = e;
+		return NULL;
+	}
 
 	e = pthread_create(&ing->writer, NULL, ingest_writer_main, ing);
 	if (e) {
@@ -364,9 +375,9 @@ struct ingest *ingest_new(const struct ingest_config *cfg, char *err, size_t err
 	}
 	ing->writer_running = true;
 
-	ing->server = transport_server_new(cfg->urls, cfg->nurls, INGEST_WORKERS,
-					   WIRE_MAX_BATCH_BYTES, ingest_on_request, ing, err,
-					   errlen);
+	ing->server =
+	    transport_server_new(cfg->urls, cfg->nurls, INGEST_WORKERS, WIRE_MAX_BATCH_BYTES,
+				 ingest_on_request, ing, err, errlen);
 	if (!ing->server) {
 		e = errno;
 		ingest_free(ing);

@@ -21,30 +21,30 @@
 #include "store.h"
 #include "wire.h"
 
-#define INGEST_QUEUE_MAX 256 /* batches waiting for the writer */
+#define INGEST_QUEUE_MAX	 256	/* batches waiting for the writer */
 #define INGEST_QUEUE_MAX_RECORDS 200000 /* records waiting (bounds the memory) */
-#define INGEST_GROUP_MAX 64 /* batches per transaction */
-#define INGEST_WORKERS 512 /* requests nng holds at once (> queue: a full queue is seen) */
-#define INGEST_RETENTION_ROWS 1000 /* rows per retention step */
-#define INGEST_COMMIT_BUCKETS 12
+#define INGEST_GROUP_MAX	 64	/* batches per transaction */
+#define INGEST_WORKERS		 512 /* requests nng holds at once (> queue: a full queue is seen) */
+#define INGEST_RETENTION_ROWS	 1000 /* rows per retention step */
+#define INGEST_COMMIT_BUCKETS	 12
 
 /* Upper bounds (seconds) of the commit latency histogram buckets (+Inf is implied). */
 extern const double ingest_commit_bounds[INGEST_COMMIT_BUCKETS];
 
 struct ingest_stats {
-	uint64_t received; /* requests */
-	uint64_t stored; /* batches committed */
-	uint64_t duplicate; /* batches acknowledged again, not stored twice */
-	uint64_t rejected; /* invalid batches, answered ok=0 (not retried) */
-	uint64_t retry; /* answered WIRE_REJECT_STORE: queue full, store error, memory */
-	uint64_t queue_full; /* of retry: the queue was full */
+	uint64_t received;     /* requests */
+	uint64_t stored;       /* batches committed */
+	uint64_t duplicate;    /* batches acknowledged again, not stored twice */
+	uint64_t rejected;     /* invalid batches, answered ok=0 (not retried) */
+	uint64_t retry;	       /* answered WIRE_REJECT_STORE: queue full, store error, memory */
+	uint64_t queue_full;   /* of retry: the queue was full */
 	uint64_t store_errors; /* store_append calls that failed */
 	uint64_t by_reason[WIRE_REJECT_MAX]; /* every answer with ok=0, by reason */
 	uint64_t records_stored;
-	uint64_t queue_depth; /* batches queued now */
-	uint64_t queue_records; /* records queued now */
+	uint64_t queue_depth;	    /* batches queued now */
+	uint64_t queue_records;	    /* records queued now */
 	uint64_t retention_deleted; /* rows deleted by retention */
-	int64_t db_bytes; /* latest store_db_bytes, -1 before the first */
+	int64_t db_bytes;	    /* latest store_db_bytes, -1 before the first */
 	uint64_t commit_buckets[INGEST_COMMIT_BUCKETS + 1]; /* per bucket (not cumulative) */
 	uint64_t commit_count;
 	double commit_seconds_sum;
@@ -55,9 +55,9 @@ struct ingest;
 struct ingest_config {
 	char *const *urls; /* --listen */
 	size_t nurls;
-	struct store *store; /* borrowed: used by the writer thread only, until ingest_stop */
+	struct store *store;	/* borrowed: used by the writer thread only, until ingest_stop */
 	struct live_view *live; /* borrowed */
-	uint64_t retention_s; /* 0: keep everything */
+	uint64_t retention_s;	/* 0: keep everything */
 };
 
 /* Starts the writer thread, then listens. NULL with errno set and a message in err

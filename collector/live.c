@@ -14,7 +14,7 @@
 
 struct live_conn {
 	struct live_conn *next; /* hash chain */
-	uint32_t node; /* index into v->nodes */
+	uint32_t node;		/* index into v->nodes */
 	uint8_t src_addr[16];
 	uint8_t dst_addr[16];
 	uint16_t src_port;
@@ -34,7 +34,7 @@ struct live_conn {
 
 struct live_node {
 	struct live_node_info info; /* connected, rates: computed when read */
-	uint64_t window_ms; /* length of its latest window */
+	uint64_t window_ms;	    /* length of its latest window */
 	/* The previous batch, for rates. */
 	bool has_prev;
 	uint64_t prev_packets;
@@ -139,8 +139,7 @@ static bool live_key_eq(const struct live_conn *c, uint32_t node, const struct w
 	       memcmp(c->dst_addr, r->dst_addr, 16) == 0;
 }
 
-static bool live_conn_expired(const struct live_view *v, const struct live_conn *c,
-			      uint64_t now_ms)
+static bool live_conn_expired(const struct live_view *v, const struct live_conn *c, uint64_t now_ms)
 {
 	return c->last_seen_ms + v->timeout_ms < now_ms;
 }
@@ -274,8 +273,7 @@ out:
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void live_node_finish(const struct live_node *n, uint64_t now_ms,
-			     struct live_node_info *out)
+static void live_node_finish(const struct live_node *n, uint64_t now_ms, struct live_node_info *out)
 {
 	uint64_t window3 = 3 * n->window_ms;
 	uint64_t limit = window3 > LIVE_CONNECTED_MIN_MS ? window3 : LIVE_CONNECTED_MIN_MS;
@@ -299,8 +297,7 @@ static int live_node_cmp(const void *a, const void *b)
 		      ((const struct live_node_info *)b)->name);
 }
 
-int live_view_nodes(struct live_view *v, uint64_t now_ms, struct live_node_info **out,
-		    size_t *n)
+int live_view_nodes(struct live_view *v, uint64_t now_ms, struct live_node_info **out, size_t *n)
 {
 	struct live_node_info *arr = NULL;
 	size_t count;

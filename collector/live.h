@@ -43,16 +43,15 @@ struct live_node_info {
 	uint64_t lost[WIRE_LOSS_MAX];
 	double packets_per_second; /* between its last two batches of the same boot */
 	double bytes_per_second;
-	uint64_t last_seen_ms; /* window end of its latest batch (node clock) */
+	uint64_t last_seen_ms;	   /* window end of its latest batch (node clock) */
 	uint64_t last_received_ms; /* when that batch arrived (collector clock) */
-	uint64_t batches; /* batches added since the collector started */
-	bool connected; /* a batch within 3 of its windows or LIVE_CONNECTED_MIN_MS */
+	uint64_t batches;	   /* batches added since the collector started */
+	bool connected;		   /* a batch within 3 of its windows or LIVE_CONNECTED_MIN_MS */
 };
 
 /* Copies every node, ordered by name: *out (malloc'd, free()) and *n; NULL and 0 when
  * there is none. 0 or -ENOMEM. */
-int live_view_nodes(struct live_view *v, uint64_t now_ms, struct live_node_info **out,
-		    size_t *n);
+int live_view_nodes(struct live_view *v, uint64_t now_ms, struct live_node_info **out, size_t *n);
 
 /* One live connection (a copy), summed over the windows it was seen in. */
 struct live_conn_info {

@@ -27,7 +27,7 @@
 #include "store.h"
 #include "version.h"
 
-#define COLLECTOR_EXIT_CONFIG 2
+#define COLLECTOR_EXIT_CONFIG	 2
 #define COLLECTOR_LIVE_MAX_CONNS 65536
 #define COLLECTOR_LIVE_MAX_NODES 4096
 
@@ -46,25 +46,23 @@ struct collector_opts {
 #define OPT(field) offsetof(struct collector_opts, field)
 
 static const struct config_option collector_options[] = {
-	{ "config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
-	  "YAML file with these options (keys use '_' for '-'); flags override it", NULL },
-	{ "listen", 0, CONFIG_LIST, OPT(listen), "tcp://0.0.0.0:7400", 0, 0, "URL",
-	  "where nodes send their batches (nng URL; repeat or comma-separate for several)",
-	  NULL },
-	{ "port", 'p', CONFIG_UINT, OPT(port), "3000", 1, 65535, "PORT", "HTTP API port", NULL },
-	{ "db-path", 0, CONFIG_STRING, OPT(db_path), "traffic.db", 0, 0, "FILE",
-	  "SQLite database of the flow history", NULL },
-	{ "data-retention", 0, CONFIG_UINT, OPT(data_retention), "0", 0, 100ull * 365 * 86400,
-	  "SECONDS", "delete flow records older than this (0: keep everything)", NULL },
-	{ "connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400,
-	  "SECONDS", "connections idle this long leave the cluster live view", NULL },
-	{ "allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
-	  "clients allowed to use the HTTP API (default: everybody)", cidr_check },
-	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
-	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",
-	  NULL },
-	{ "help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL },
-	{ "version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL },
+    {"config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
+     "YAML file with these options (keys use '_' for '-'); flags override it", NULL},
+    {"listen", 0, CONFIG_LIST, OPT(listen), "tcp://0.0.0.0:7400", 0, 0, "URL",
+     "where nodes send their batches (nng URL; repeat or comma-separate for several)", NULL},
+    {"port", 'p', CONFIG_UINT, OPT(port), "3000", 1, 65535, "PORT", "HTTP API port", NULL},
+    {"db-path", 0, CONFIG_STRING, OPT(db_path), "traffic.db", 0, 0, "FILE",
+     "SQLite database of the flow history", NULL},
+    {"data-retention", 0, CONFIG_UINT, OPT(data_retention), "0", 0, 100ull * 365 * 86400, "SECONDS",
+     "delete flow records older than this (0: keep everything)", NULL},
+    {"connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400, "SECONDS",
+     "connections idle this long leave the cluster live view", NULL},
+    {"allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
+     "clients allowed to use the HTTP API (default: everybody)", cidr_check},
+    {"quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL},
+    {"verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages", NULL},
+    {"help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL},
+    {"version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL},
 };
 #define COLLECTOR_NOPTIONS (sizeof(collector_options) / sizeof(collector_options[0]))
 
@@ -181,29 +179,29 @@ int main(int argc, char **argv)
 		log_error("out of memory for the live view");
 		goto out_store;
 	}
-	col.ingest = ingest_new(&(struct ingest_config){ .urls = o->listen.items,
-							 .nurls = o->listen.count,
-							 .store = col.store,
-							 .live = col.live,
-							 .retention_s = o->data_retention },
+	col.ingest = ingest_new(&(struct ingest_config){.urls = o->listen.items,
+							.nurls = o->listen.count,
+							.store = col.store,
+							.live = col.live,
+							.retention_s = o->data_retention},
 				err, sizeof(err));
 	if (!col.ingest) {
 		log_error("ingest: %s", err);
 		goto out_live;
 	}
-	col.api = api_new(&(struct api_config){ .db_path = o->db_path,
-						.live = col.live,
-						.ingest = col.ingest,
-						.start_unix_ms = col.start_unix_ms,
-						.options = collector_options,
-						.noptions = COLLECTOR_NOPTIONS,
-						.opts = o });
+	col.api = api_new(&(struct api_config){.db_path = o->db_path,
+					       .live = col.live,
+					       .ingest = col.ingest,
+					       .start_unix_ms = col.start_unix_ms,
+					       .options = collector_options,
+					       .noptions = COLLECTOR_NOPTIONS,
+					       .opts = o});
 	if (!col.api) {
 		log_error("out of memory");
 		goto out_ingest;
 	}
-	col.http = http_server_new((uint16_t)o->port, col.allow, api_handle, col.api, err,
-				   sizeof(err));
+	col.http =
+	    http_server_new((uint16_t)o->port, col.allow, api_handle, col.api, err, sizeof(err));
 	if (!col.http) {
 		log_error("HTTP API: %s", err);
 		goto out_api;

@@ -55,7 +55,9 @@ static void export_on_reply(void *arg, uint64_t token, int err, const uint8_t *b
 
 	if (!err && wire_decode_ack(buf, len, &d.ack) < 0)
 		d.err = -EPROTO;
-	if (!err && !d.err && d.ack.seq != token)
+	/* REQ/REP pairs the reply with its request; a rejection of a batch the collector
+	 * could not decode cannot name the seq (it says 0). */
+	if (!err && !d.err && d.ack.ok && d.ack.seq != token)
 		d.err = -EPROTO;
 	pthread_mutex_lock(&x->lock);
 	if (x->ndone == x->done_cap) {

@@ -128,8 +128,7 @@ static void batchsend_record(const char *spec, struct wire_record *r)
 	free(copy);
 }
 
-static void batchsend_on_reply(void *arg, uint64_t token, int err, const uint8_t *buf,
-			       size_t len)
+static void batchsend_on_reply(void *arg, uint64_t token, int err, const uint8_t *buf, size_t len)
 {
 	struct batchsend *bs = arg;
 
@@ -179,26 +178,26 @@ static int batchsend_read_file(const char *path, uint8_t **out, size_t *len)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "node", required_argument, NULL, 'n' },
-		{ "boot", required_argument, NULL, 'b' },
-		{ "agent", required_argument, NULL, 'a' },
-		{ "seq", required_argument, NULL, 's' },
-		{ "start", required_argument, NULL, 'S' },
-		{ "end", required_argument, NULL, 'E' },
-		{ "totals", required_argument, NULL, 'T' },
-		{ "lost", required_argument, NULL, 'L' },
-		{ "record", required_argument, NULL, 'r' },
-		{ "raw", required_argument, NULL, 'R' },
-		{ "truncate", required_argument, NULL, 'x' },
-		{ "append-hex", required_argument, NULL, 'H' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
+	    {"node", required_argument, NULL, 'n'},
+	    {"boot", required_argument, NULL, 'b'},
+	    {"agent", required_argument, NULL, 'a'},
+	    {"seq", required_argument, NULL, 's'},
+	    {"start", required_argument, NULL, 'S'},
+	    {"end", required_argument, NULL, 'E'},
+	    {"totals", required_argument, NULL, 'T'},
+	    {"lost", required_argument, NULL, 'L'},
+	    {"record", required_argument, NULL, 'r'},
+	    {"raw", required_argument, NULL, 'R'},
+	    {"truncate", required_argument, NULL, 'x'},
+	    {"append-hex", required_argument, NULL, 'H'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
 	};
 	static struct wire_batch b;
 	static struct wire_record recs[64];
-	static struct batchsend bs = { .lock = PTHREAD_MUTEX_INITIALIZER,
-					.cond = PTHREAD_COND_INITIALIZER };
+	static struct batchsend bs = {.lock = PTHREAD_MUTEX_INITIALIZER,
+				      .cond = PTHREAD_COND_INITIALIZER};
 	const char *raw = NULL, *hex = NULL, *outpath = NULL;
 	uint64_t truncate_n = 0, timeout = 5000;
 	struct transport_client *c;
@@ -354,7 +353,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (bs.decode_err) {
-		fprintf(stderr, "batchsend: the reply is not an Ack: %s\n", strerror(-bs.decode_err));
+		fprintf(stderr, "batchsend: the reply is not an Ack: %s\n",
+			strerror(-bs.decode_err));
 		return 1;
 	}
 	printf("ok=%d duplicate=%d seq=%llu reason=%s message=\"%s\"\n", bs.ack.ok,

@@ -24,7 +24,10 @@ set(AYAFLOW_E2E_TESTS
 	config_errors
 	ipv6
 	vlan
-	collector_api)
+	collector_api
+	cluster_history
+	collector_restart
+	spool_loss)
 
 foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}
