@@ -273,6 +273,22 @@ out:
 	pthread_mutex_unlock(&v->lock);
 }
 
+void live_view_restore_node(struct live_view *v, const struct live_node_info *info)
+{
+	struct live_node *n;
+
+	pthread_mutex_lock(&v->lock);
+	n = live_node_get(v, info->name);
+	if (!n) {
+		v->nodes_over++;
+	} else {
+		n->info = *info;
+		n->info.batches = 0; /* the next batch replaces all of it */
+		n->info.last_received_ms = 0;
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
 static void live_node_finish(const struct live_node *n, uint64_t now_ms, struct live_node_info *out)
 {
 	uint64_t window3 = 3 * n->window_ms;

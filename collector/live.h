@@ -32,6 +32,12 @@ void live_view_free(struct live_view *v);
  * Writer thread only. */
 void live_view_add(struct live_view *v, const struct wire_batch *b, uint64_t now_ms);
 
+struct live_node_info;
+
+/* Seeds a node known from the store before any batch of this run (a restart): its
+ * latest totals and ledger, not connected until its next batch. Before ingest starts. */
+void live_view_restore_node(struct live_view *v, const struct live_node_info *info);
+
 /* A node as the view knows it (a copy). */
 struct live_node_info {
 	char name[WIRE_NAME_MAX + 1];

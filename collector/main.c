@@ -105,6 +105,39 @@ static void collector_wait_signal(const sigset_t *mask)
 	log_info("signal %d: stopping", sig);
 }
 
+/* Nodes the database knows appear in /api/stats at once after a restart. */
+static void collector_restore_nodes(struct collector *col, const char *db_path)
+{
+	struct store_reader *r;
+	struct store_node *nodes = NULL;
+	size_t n = 0;
+	char err[256];
+
+	r = store_reader_open(db_path, err, sizeof(err));
+	if (!r) {
+		log_warn("database %s: %s (nodes appear with their next batch)", db_path, err);
+		return;
+	}
+	if (store_list_nodes(r, &nodes, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct live_node_info info = {0};
+
+			snprintf(info.name, sizeof(info.name), "%s", nodes[i].name);
+			snprintf(info.boot_id, sizeof(info.boot_id), "%s", nodes[i].boot_id);
+			snprintf(info.agent_version, sizeof(info.agent_version), "%s",
+				 nodes[i].agent_version);
+			info.total_packets = nodes[i].total_packets;
+			info.total_bytes = nodes[i].total_bytes;
+			info.active_connections = nodes[i].active_connections;
+			memcpy(info.lost, nodes[i].lost, sizeof(info.lost));
+			info.last_seen_ms = nodes[i].last_seen_ms;
+			live_view_restore_node(col->live, &info);
+		}
+		store_nodes_free(nodes);
+	}
+	store_reader_close(r);
+}
+
 int main(int argc, char **argv)
 {
 	static struct collector col; /* the one context of this process */
@@ -179,6 +212,7 @@ int main(int argc, char **argv)
 		log_error("out of memory for the live view");
 		goto out_store;
 	}
+	collector_restore_nodes(&col, o->db_path);
 	col.ingest = ingest_new(&(struct ingest_config){.urls = o->listen.items,
 							.nurls = o->listen.count,
 							.store = col.store,
