@@ -18,7 +18,7 @@
 struct http_client {
 	CURL *curl;
 	struct curl_slist *headers; /* Authorization, when a token is given */
-	char *base_url; /* without trailing '/' */
+	char *base_url;		    /* without trailing '/' */
 	long timeout_ms;
 	size_t max_body;
 };
@@ -180,8 +180,7 @@ static int http_client_errno(CURLcode rc, const struct http_client_buf *b)
 	}
 }
 
-static int http_client_setopts(struct http_client *c, const char *url,
-			       struct http_client_buf *b)
+static int http_client_setopts(struct http_client *c, const char *url, struct http_client_buf *b)
 {
 	CURL *h = c->curl;
 
@@ -199,11 +198,10 @@ static int http_client_setopts(struct http_client *c, const char *url,
 	return 0;
 }
 
-int http_client_get(struct http_client *c, const char *path,
-		    const struct http_client_param *params, size_t n,
-		    struct http_client_response *resp, char *err, size_t errlen)
+int http_client_get(struct http_client *c, const char *path, const struct http_client_param *params,
+		    size_t n, struct http_client_response *resp, char *err, size_t errlen)
 {
-	struct http_client_buf b = { .max = c->max_body };
+	struct http_client_buf b = {.max = c->max_body};
 	char curl_err[CURL_ERROR_SIZE] = "";
 	long status = 0;
 	CURLcode rc;

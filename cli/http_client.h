@@ -11,9 +11,9 @@
 
 struct http_client_config {
 	const char *base_url; /* "http://host:3000"; a trailing '/' is ignored */
-	const char *token; /* sent as "Authorization: Bearer TOKEN"; NULL or "" = none */
-	long timeout_ms; /* whole request, connect included */
-	size_t max_body; /* a longer body fails with -EMSGSIZE */
+	const char *token;    /* sent as "Authorization: Bearer TOKEN"; NULL or "" = none */
+	long timeout_ms;      /* whole request, connect included */
+	size_t max_body;      /* a longer body fails with -EMSGSIZE */
 };
 
 /* One query parameter; the value is URL-encoded by http_client_get. */
@@ -24,7 +24,7 @@ struct http_client_param {
 
 struct http_client_response {
 	long status; /* HTTP status code */
-	char *body; /* NUL-terminated (not counted in len); owned by the response */
+	char *body;  /* NUL-terminated (not counted in len); owned by the response */
 	size_t len;
 };
 
@@ -41,9 +41,8 @@ void http_client_free(struct http_client *c);
  * -EMSGSIZE (body over max_body), -ETIMEDOUT, -ECONNREFUSED or -EIO and writes a message
  * ("GET http://...: Couldn't connect to server") to err. On success *resp owns a new
  * body (release it with http_client_response_fini); on failure *resp is untouched. */
-int http_client_get(struct http_client *c, const char *path,
-		    const struct http_client_param *params, size_t n,
-		    struct http_client_response *resp, char *err, size_t errlen);
+int http_client_get(struct http_client *c, const char *path, const struct http_client_param *params,
+		    size_t n, struct http_client_response *resp, char *err, size_t errlen);
 void http_client_response_fini(struct http_client_response *resp);
 
 #endif

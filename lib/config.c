@@ -141,7 +141,7 @@ static int config_run_check(struct config_ctx *c, const struct config_option *o,
 	if (ret == 0)
 		return 0;
 	if (msg[0] == '\0')
-		snprintf(msg, sizeof(msg), "invalid value '%s'", value);
+		snprintf(msg, sizeof(msg), "invalid value '%.200s'", value);
 	config_err(c, "%s: %s", where, msg);
 	return ret < 0 ? ret : -EINVAL;
 }

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# run.sh - README command (1): install dependencies, build, and run ayaflow-node.
+# run.sh - README command (1): install dependencies, build, and run the collector with a
+# node feeding it.
 #
 #   scripts/run.sh -i IFACE[,IFACE...] [node flags...]
-#	runs build/ayaflow-node on real interfaces in the foreground (also with -c FILE).
+#	runs build/ayaflow-collector (API on :3000, ingest on 127.0.0.1:7400, database
+#	./traffic.db) in the background and build/ayaflow-node on real interfaces in the
+#	foreground (also with -c FILE), sending to that collector.
 #   scripts/run.sh [--duration SECONDS] [node flags...]
 #	demo: makes two network namespaces joined by a veth pair (unique names), runs the
-#	node on the veth in one of them, sends a mix of TCP, UDP and ping between them in a
-#	loop and prints the live flows every 2 seconds until Ctrl-C (or SECONDS), then
-#	removes everything it made. Traffic stays inside the two namespaces.
+#	collector and the node (on the veth) in one of them, sends a mix of TCP, UDP and
+#	ping between them in a loop and prints the node's live flows and the collector's
+#	history every 2 seconds until Ctrl-C (or SECONDS), then removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage()
 {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-0}"
 }
 
@@ -55,10 +58,16 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
 
 NODE=$PWD/build/ayaflow-node
+COLLECTOR=$PWD/build/ayaflow-collector
 TG=$PWD/build/tests/trafficgen
 
 if [ "$REAL" = 1 ]; then
-	exec "$NODE" "${NODE_ARGS[@]}"
+	"$COLLECTOR" --listen tcp://127.0.0.1:7400 -p 3000 --db-path traffic.db &
+	COLLECTOR_PID=$!
+	trap 'kill -TERM $COLLECTOR_PID 2>/dev/null; wait $COLLECTOR_PID 2>/dev/null' EXIT
+	trap 'exit 0' INT TERM
+	"$NODE" --collector tcp://127.0.0.1:7400 "${NODE_ARGS[@]}" || exit $?
+	exit 0
 fi
 
 # --- demo ---------------------------------------------------------------------------
@@ -134,7 +143,14 @@ done
 ip -n "$NS_A" link set va up
 ip -n "$NS_B" link set vb up
 
-ip netns exec "$NS_A" "$NODE" -i va -p "$PORT" --node-name demo "${NODE_ARGS[@]}" \
+CPORT=3000
+ip netns exec "$NS_A" "$COLLECTOR" --listen tcp://127.0.0.1:7400 -p "$CPORT" \
+	--db-path "$WORK/traffic.db" >"$WORK/collector.log" 2>&1 &
+PIDS+=($!)
+CURL="http://127.0.0.1:$CPORT"
+
+ip netns exec "$NS_A" "$NODE" -i va -p "$PORT" --node-name demo \
+	--collector tcp://127.0.0.1:7400 --aggregation-window 2 "${NODE_ARGS[@]}" \
 	>"$WORK/node.log" 2>&1 &
 NODE_PID=$!
 PIDS+=("$NODE_PID")
@@ -176,7 +192,7 @@ done
 ) &
 LOOP_PID=$!
 
-echo "run.sh: demo running: node in $NS_A on va ($URL inside the namespace), traffic from $NS_B"
+echo "run.sh: demo running: collector and node in $NS_A (node on va, API $URL; collector API $CURL), traffic from $NS_B"
 [ "$DURATION" -gt 0 ] && echo "run.sh: stopping after $DURATION seconds" || echo "run.sh: Ctrl-C to stop"
 
 table()
@@ -191,6 +207,18 @@ table()
 			{ printf "%-44s %-6s %8s %8s %11s %11s  %s\n", $1, $2, $3, $4, $5, $6, $7 }'
 }
 
+history()
+{
+	nsx "$NS_A" curl -sf -m 2 "$CURL/api/history?limit=8" | jq -r '
+		"stored: \(.total) flow records",
+		(["WINDOW", "NODE", "PROTO", "SRC", "DST", "PKTS", "BYTES"] | @tsv),
+		(.items[] | [(.timestamp / 1000 | strftime("%H:%M:%S")), .node, .protocol,
+			"\(.src_ip):\(.src_port)", "\(.dst_ip):\(.dst_port)", .packet_count,
+			.length] | @tsv)' |
+		awk -F'\t' 'NR == 1 { print; next }
+			{ printf "%-9s %-6s %-6s %-21s %-21s %7s %10s\n", $1, $2, $3, $4, $5, $6, $7 }'
+}
+
 START=$SECONDS
 while :; do
 	sleep 2
@@ -198,6 +226,8 @@ while :; do
 	echo
 	echo "=== $(date +%T) live flows (sent '>' from the side that started the connection) ==="
 	table || echo "(no answer from the node)"
+	echo "--- collector ($CURL inside $NS_A): newest history rows ---"
+	history || echo "(no answer from the collector)"
 	if [ "$DURATION" -gt 0 ] && [ $((SECONDS - START)) -ge "$DURATION" ]; then
 		break
 	fi

@@ -10,6 +10,8 @@
 # exported everything, the history sums per connection must equal the node's own live
 # counters and, for UDP and ICMP, the workload; the history of a node must add up to
 # its total_packets; /api/nodes, /api/stats and the collector's /api/live must agree.
+# The workload arrays are read through namerefs (local -n) in the functions below.
+# shellcheck disable=SC2034,SC2178
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster.sh"
 e2e_init
@@ -145,18 +147,19 @@ start_workload 2
 finish_workload 1
 finish_workload 2
 # Every TCP connection has finished its closing handshake (nothing but TIME-WAIT left).
+# (The nodes' own connections to the collector, on the x links, do not count.)
 for ns in "$NS_A1" "$NS_B1" "$NS_A2" "$NS_B2"; do
 	wait_for "TCP closed in $ns" \
-		"[ -z \"\$(ip netns exec $ns ss -Htan state connected exclude time-wait)\" ]"
+		"[ -z \"\$(ip netns exec $ns ss -Htan state connected exclude time-wait dst 10.81.0.0/16 and not dport = :$COLLECTOR_INGEST_PORT)\" ]"
 done
 
 # --- wait until both nodes exported everything -------------------------------------------
-STATS_1=$(node_settled "$NS_A1")
-STATS_2=$(node_settled "$NS_A2")
+STATS_1=$(node_settled "$NS_A1" "$N1")
+STATS_2=$(node_settled "$NS_A2" "$N2")
 log "node 1 export: $(jq -c .export <<<"$STATS_1")"
 log "node 2 export: $(jq -c .export <<<"$STATS_2")"
 # Node 1 settled first; check it again (nothing may have moved meanwhile).
-STATS_1=$(node_settled "$NS_A1")
+STATS_1=$(node_settled "$NS_A1" "$N1")
 
 # --- per node, per connection: history = node live (= workload) --------------------------
 check_node()

@@ -64,8 +64,8 @@ done
 for r in unparsable flow_map_full ipv6_disabled; do
 	assert_jq "/api/stats .lost_packets.$r is a number" "$S" ".lost_packets.$r | type == \"number\""
 done
-assert_jq "/api/stats lost_packets has exactly the known reasons" "$S" \
-	'.lost_packets | keys == ["flow_map_full", "ipv6_disabled", "unparsable"]'
+assert_jq "/api/stats lost_packets: every reason a number" "$S" \
+	'.lost_packets | (type == "object") and ([.[] | type == "number"] | all)'
 assert_jq "/api/stats counts" "$S" '.total_packets == 12 and .total_bytes == 576 and .active_connections == 3'
 assert_jq "/api/stats .runtime is an object" "$S" '.runtime | type == "object"'
 assert_jq "/api/stats .runtime.port" "$S" '.runtime.port == 3001'

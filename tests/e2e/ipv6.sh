@@ -27,10 +27,8 @@ nsx "$NS_B" ping -6 -c 2 -s 56 -i 0.2 -q "$IP6_A" >/dev/null || fail "ping -6 fa
 wait "$SINK" || fail "udp-sink failed"
 wait "$SRV" || fail "tcp-server failed"
 assert_eq "sink received" "received 11" "$(tail -n 1 "$E2E_DIR/sink.log")"
-for ns in "$NS_A" "$NS_B"; do
-	wait_for "TCP closed in $ns" \
-		"[ -z \"\$(ip netns exec $ns ss -Htan state connected exclude time-wait)\" ]"
-done
+wait_tcp_settled "$NS_A"
+wait_tcp_settled "$NS_B"
 pcap_stop
 
 UP_P=$(pcap_count "$PCAP" "ip6 and tcp and src port 40001 and dst port 5001")

@@ -58,7 +58,7 @@ require_env()
 e2e_init()
 {
 	require_root
-	require_tools ip tc curl jq ethtool sysctl
+	require_tools ip tc ss curl jq ethtool sysctl tcpdump
 	require_env
 	E2E_ID="$$$(printf '%04x' $((RANDOM)))"
 	E2E_DIR=$(mktemp -d "/tmp/ayf-e2e-$E2E_NAME.XXXXXX")
@@ -205,6 +205,15 @@ wait_listen()
 	if [ "$proto" = tcp ]; then opt=-Hltn; else opt=-Hlun; fi
 	wait_for "$proto port $port bound in $ns" \
 		"[ -n \"\$(ip netns exec $ns ss $opt 'sport = :$port')\" ]"
+}
+
+# wait_tcp_settled NS: waits until every TCP connection of NS off loopback has finished
+# its closing handshake (nothing left but TIME-WAIT), so no packet of it is still due.
+wait_tcp_settled()
+{
+	local ns=$1
+	wait_for "TCP connections closed in $ns" \
+		"[ -z \"\$(ip netns exec $ns ss -Htan state connected exclude time-wait '( not src 127.0.0.1 and not src [::1] )')\" ]"
 }
 
 # --- the node ----------------------------------------------------------------------

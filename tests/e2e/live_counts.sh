@@ -67,10 +67,8 @@ assert_eq "udp-sink B received" "received 9" "$(tail -n 1 "$E2E_DIR/sink_b.log")
 
 # Every TCP connection has finished its closing handshake (nothing but TIME-WAIT left),
 # so the capture is complete once tcpdump has written what it saw.
-for ns in "$NS_A" "$NS_B"; do
-	wait_for "TCP closed in $ns" \
-		"[ -z \"\$(ip netns exec $ns ss -Htan state connected exclude time-wait)\" ]"
-done
+wait_tcp_settled "$NS_A"
+wait_tcp_settled "$NS_B"
 pcap_stop
 
 # --- ground truth -------------------------------------------------------------------

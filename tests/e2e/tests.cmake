@@ -27,13 +27,14 @@ set(AYAFLOW_E2E_TESTS
 	collector_api
 	cluster_history
 	collector_restart
-	spool_loss)
+	spool_loss
+	cli)
 
 foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${name}.sh)
 	set_tests_properties(e2e.${name} PROPERTIES
-		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>;DROP_BPF_OBJ=${AYAFLOW_DROP_BPF_OBJ}"
+		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>;AYAFLOW_CLI=$<TARGET_FILE:ayaflowctl>;DROP_BPF_OBJ=${AYAFLOW_DROP_BPF_OBJ}"
 		SKIP_RETURN_CODE 77
 		TIMEOUT 180
 		RUN_SERIAL TRUE
