@@ -13,26 +13,26 @@
 #include "version.h"
 
 #define API_LIVE_DEFAULT 50
-#define API_LIVE_MAX 1000
+#define API_LIVE_MAX	 1000
 
 static const char *const api_loss_names[FLOW_LOSS_MAX] = {
-	[FLOW_LOSS_UNPARSABLE] = "unparsable",
-	[FLOW_LOSS_FLOW_MAP_FULL] = "flow_map_full",
-	[FLOW_LOSS_IPV6_DISABLED] = "ipv6_disabled",
+    [FLOW_LOSS_UNPARSABLE] = "unparsable",
+    [FLOW_LOSS_FLOW_MAP_FULL] = "flow_map_full",
+    [FLOW_LOSS_IPV6_DISABLED] = "ipv6_disabled",
 };
 
 static const char *const api_event_names[FLOW_CNT_MAX] = {
-	[FLOW_CNT_NON_IP] = "non_ip",
-	[FLOW_CNT_L4_TRUNCATED] = "l4_truncated",
-	[FLOW_CNT_FRAGMENT] = "fragment",
+    [FLOW_CNT_NON_IP] = "non_ip",
+    [FLOW_CNT_L4_TRUNCATED] = "l4_truncated",
+    [FLOW_CNT_FRAGMENT] = "fragment",
 };
 
 static const char *const api_proto_names[FLOW_PROTO_MAX] = {
-	[FLOW_PROTO_TCP] = "tcp",   [FLOW_PROTO_UDP] = "udp",	  [FLOW_PROTO_ICMP] = "icmp",
-	[FLOW_PROTO_ICMPV6] = "icmpv6", [FLOW_PROTO_OTHER] = "other",
+    [FLOW_PROTO_TCP] = "tcp",	    [FLOW_PROTO_UDP] = "udp",	  [FLOW_PROTO_ICMP] = "icmp",
+    [FLOW_PROTO_ICMPV6] = "icmpv6", [FLOW_PROTO_OTHER] = "other",
 };
 
-static const char *const api_hook_names[FLOW_HOOK_MAX] = { "ingress", "egress" };
+static const char *const api_hook_names[FLOW_HOOK_MAX] = {"ingress", "egress"};
 
 struct api_sums {
 	uint64_t packets;
@@ -41,7 +41,7 @@ struct api_sums {
 
 static struct api_sums api_sum_totals(const struct live_snapshot *s)
 {
-	struct api_sums sum = { 0, 0 };
+	struct api_sums sum = {0, 0};
 
 	for (int i = 0; i < FLOW_TOTAL_SLOTS; i++) {
 		sum.packets += s->totals[i].packets;
@@ -68,25 +68,23 @@ static void api_health(struct node_ctx *ctx, const struct live_snapshot *s,
 }
 
 /* The export counters, or null when no collector is configured. */
-static json_t *api_export_json(const struct live_snapshot *s)
+static json_t *api_export_json(const struct export_stats *x, bool enabled)
 {
-	const struct export_stats *x = &s->export;
-
-	if (!s->export_enabled)
+	if (!enabled)
 		return json_null();
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected",
-			 x->connected, "batches_sent", (json_int_t)x->batches_sent,
-			 "records_sent", (json_int_t)x->records_sent, "batches_acked",
-			 (json_int_t)x->batches_acked, "records_acked",
-			 (json_int_t)x->records_acked, "batches_resent",
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected",
+			 x->connected, "batches_sent", (json_int_t)x->batches_sent, "records_sent",
+			 (json_int_t)x->records_sent, "batches_acked", (json_int_t)x->batches_acked,
+			 "records_acked", (json_int_t)x->records_acked, "batches_resent",
 			 (json_int_t)x->batches_resent, "batches_rejected",
 			 (json_int_t)x->batches_rejected, "batches_duplicate",
-			 (json_int_t)x->batches_duplicate, "spool_bytes",
-			 (json_int_t)x->spool_bytes, "spool_batches", (json_int_t)x->spool_batches);
+			 (json_int_t)x->batches_duplicate, "batches_dropped",
+			 (json_int_t)x->batches_dropped, "spool_bytes", (json_int_t)x->spool_bytes,
+			 "spool_batches", (json_int_t)x->spool_batches);
 }
 
 static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
-		      struct http_reply *reply)
+		      const struct export_stats *x, bool x_enabled, struct http_reply *reply)
 {
 	struct api_sums sum = api_sum_totals(s);
 	json_t *lost = json_object();
@@ -97,11 +95,12 @@ static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 	if (!lost || !events || !runtime)
 		goto oom;
 	for (int i = 0; i < FLOW_LOSS_MAX; i++)
-		json_object_set_new(lost, api_loss_names[i], json_integer((json_int_t)s->counters[i]));
+		json_object_set_new(lost, api_loss_names[i],
+				    json_integer((json_int_t)s->counters[i]));
 	json_object_set_new(lost, "export_spool_full",
-			    json_integer((json_int_t)s->export.lost_spool_full));
+			    json_integer((json_int_t)x->lost_spool_full));
 	json_object_set_new(lost, "collector_rejected",
-			    json_integer((json_int_t)s->export.lost_collector_rejected));
+			    json_integer((json_int_t)x->lost_collector_rejected));
 	for (int i = FLOW_LOSS_MAX; i < FLOW_CNT_MAX; i++)
 		json_object_set_new(events, api_event_names[i],
 				    json_integer((json_int_t)s->counters[i]));
@@ -111,8 +110,8 @@ static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 			 "total_bytes", (json_int_t)sum.bytes, "active_connections",
 			 (json_int_t)s->count, "packets_per_second", s->packets_per_second,
 			 "bytes_per_second", s->bytes_per_second, "lost_packets", lost,
-			 "classifier_events", events, "export", api_export_json(s), "runtime",
-			 runtime);
+			 "classifier_events", events, "export", api_export_json(x, x_enabled),
+			 "runtime", runtime);
 	http_reply_json(reply, 200, body);
 	return;
 oom:
@@ -159,8 +158,8 @@ static void api_live(struct node_ctx *ctx, const struct live_snapshot *s,
 	uint64_t limit;
 	json_t *conns, *body;
 
-	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit,
-				  reply) < 0)
+	if (http_request_arg_uint(req, "limit", API_LIVE_DEFAULT, 1, API_LIVE_MAX, &limit, reply) <
+	    0)
 		return;
 	conns = json_array();
 	if (!conns)
@@ -183,26 +182,24 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
-static void api_metrics_export(struct prom_writer *w, const struct live_snapshot *s)
+static void api_metrics_export(struct prom_writer *w, const struct export_stats *x)
 {
-	const struct export_stats *x = &s->export;
-
 	prom_family(w, "ayaflow_export_batches_total", "counter",
 		    "Flow batches sent to the collector, by outcome.");
-	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_sent, "result", "sent",
-			NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_sent, "result", "sent", NULL);
 	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_acked, "result", "acked",
 			NULL);
-	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_resent, "result",
-			"resent", NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_resent, "result", "resent",
+			NULL);
 	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_rejected, "result",
 			"rejected", NULL);
 	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_duplicate, "result",
 			"duplicate", NULL);
+	prom_sample_u64(w, "ayaflow_export_batches_total", x->batches_dropped, "result", "dropped",
+			NULL);
 	prom_family(w, "ayaflow_export_records_total", "counter",
 		    "Flow records sent to the collector, by outcome.");
-	prom_sample_u64(w, "ayaflow_export_records_total", x->records_sent, "result", "sent",
-			NULL);
+	prom_sample_u64(w, "ayaflow_export_records_total", x->records_sent, "result", "sent", NULL);
 	prom_sample_u64(w, "ayaflow_export_records_total", x->records_acked, "result", "acked",
 			NULL);
 	prom_family(w, "ayaflow_export_spool_bytes", "gauge",
@@ -217,15 +214,16 @@ static void api_metrics_export(struct prom_writer *w, const struct live_snapshot
 }
 
 static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
-			struct http_reply *reply)
+			const struct export_stats *x, struct http_reply *reply)
 {
 	struct prom_writer w;
 	char *text;
 	size_t len;
 
 	prom_init(&w);
-	prom_family(&w, "ayaflow_packets_total", "counter",
-		    "Packets seen by the classifier, by hook and protocol (GSO counted per segment).");
+	prom_family(
+	    &w, "ayaflow_packets_total", "counter",
+	    "Packets seen by the classifier, by hook and protocol (GSO counted per segment).");
 	for (int h = 0; h < FLOW_HOOK_MAX; h++)
 		for (int p = 0; p < FLOW_PROTO_MAX; p++)
 			prom_sample_u64(&w, "ayaflow_packets_total",
@@ -238,8 +236,7 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 			prom_sample_u64(&w, "ayaflow_bytes_total",
 					s->totals[FLOW_TOTAL_INDEX(h, p)].bytes, "direction",
 					api_hook_names[h], "protocol", api_proto_names[p], NULL);
-	prom_family(&w, "ayaflow_active_connections", "gauge",
-		    "Connections in the live table.");
+	prom_family(&w, "ayaflow_active_connections", "gauge", "Connections in the live table.");
 	prom_sample_u64(&w, "ayaflow_active_connections", s->count, NULL);
 	prom_family(&w, "ayaflow_flow_map_entries", "gauge",
 		    "Entries in the kernel flow map at the last drain.");
@@ -251,11 +248,11 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 	for (int i = 0; i < FLOW_LOSS_MAX; i++)
 		prom_sample_u64(&w, "ayaflow_lost_packets_total", s->counters[i], "reason",
 				api_loss_names[i], NULL);
-	prom_sample_u64(&w, "ayaflow_lost_packets_total", s->export.lost_spool_full, "reason",
+	prom_sample_u64(&w, "ayaflow_lost_packets_total", x->lost_spool_full, "reason",
 			"export_spool_full", NULL);
-	prom_sample_u64(&w, "ayaflow_lost_packets_total", s->export.lost_collector_rejected,
-			"reason", "collector_rejected", NULL);
-	api_metrics_export(&w, s);
+	prom_sample_u64(&w, "ayaflow_lost_packets_total", x->lost_collector_rejected, "reason",
+			"collector_rejected", NULL);
+	api_metrics_export(&w, x);
 	prom_family(&w, "ayaflow_classifier_events_total", "counter",
 		    "Packets the classifier handled specially: non-IP frames, L4 header cut "
 		    "short, non-first fragments (the last two still counted by addresses).");
@@ -283,12 +280,13 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 
 void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
 {
-	static const char *const routes[] = { "/api/health", "/api/stats", "/api/live",
-					      "/metrics" };
+	static const char *const routes[] = {"/api/health", "/api/stats", "/api/live", "/metrics"};
 	struct node_ctx *ctx = arg;
 	const char *path = http_request_path(req);
 	const char *method = http_request_method(req);
 	struct live_snapshot *s;
+	struct export_stats x;
+	bool x_enabled;
 	int route = -1;
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -304,6 +302,7 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 				 routes[route]);
 		return;
 	}
+	x_enabled = live_publisher_get_export(&ctx->publisher, &x);
 	s = live_publisher_get(&ctx->publisher);
 	if (!s) {
 		http_reply_error(reply, 503, "starting up");
@@ -314,13 +313,13 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 		api_health(ctx, s, reply);
 		break;
 	case 1:
-		api_stats(ctx, s, reply);
+		api_stats(ctx, s, &x, x_enabled, reply);
 		break;
 	case 2:
 		api_live(ctx, s, req, reply);
 		break;
 	default:
-		api_metrics(ctx, s, reply);
+		api_metrics(ctx, s, &x, reply);
 	}
 	live_publisher_put(&ctx->publisher, s);
 }

@@ -22,7 +22,7 @@ struct attach_set {
 	struct attach_iface ifaces[];
 };
 
-static const enum bpf_tc_attach_point attach_points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+static const enum bpf_tc_attach_point attach_points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
 
 static void attach_undo(struct attach_iface *ifc)
 {
@@ -86,7 +86,7 @@ static int attach_one(struct attach_iface *ifc, const int fds[2], char *err, siz
 struct attach_set *attach_new(char *const *ifnames, size_t n, int fd_ingress, int fd_egress,
 			      char *err, size_t errlen)
 {
-	const int fds[2] = { fd_ingress, fd_egress };
+	const int fds[2] = {fd_ingress, fd_egress};
 	struct attach_set *set;
 	int rc = 0;
 

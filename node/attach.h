@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define ATTACH_TC_PRIORITY 1
-#define ATTACH_TC_HANDLE 0xaf10
+#define ATTACH_TC_HANDLE   0xaf10
 
 struct attach_set;
 

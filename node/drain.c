@@ -16,10 +16,10 @@ struct drain {
 	int counters_fd;
 	size_t max_flows;
 	int ncpus;
-	struct flow_key *keys; /* DRAIN_BATCH */
-	struct flow_value *vals; /* DRAIN_BATCH */
+	struct flow_key *keys;	  /* DRAIN_BATCH */
+	struct flow_value *vals;  /* DRAIN_BATCH */
 	struct flow_key *expired; /* max_flows */
-	void *percpu; /* ncpus * largest per-CPU value */
+	void *percpu;		  /* ncpus * largest per-CPU value */
 };
 
 struct drain *drain_new(int flows_fd, int totals_fd, int counters_fd, size_t max_flows)
@@ -94,8 +94,7 @@ int drain_read_flows(struct drain *d, struct live_table *t)
 	return total;
 }
 
-static int drain_sum_percpu(struct drain *d, int fd, __u32 slots, size_t value_size,
-			    uint64_t *out)
+static int drain_sum_percpu(struct drain *d, int fd, __u32 slots, size_t value_size, uint64_t *out)
 {
 	/* Values of a per-CPU array are all u64 fields: sum field by field. */
 	size_t fields = value_size / sizeof(uint64_t);
@@ -124,8 +123,7 @@ int drain_read_totals(struct drain *d, struct flow_total totals[FLOW_TOTAL_SLOTS
 	err = drain_sum_percpu(d, d->totals_fd, FLOW_TOTAL_SLOTS, sizeof(struct flow_total),
 			       (uint64_t *)totals);
 	if (!err)
-		err = drain_sum_percpu(d, d->counters_fd, FLOW_CNT_MAX, sizeof(uint64_t),
-				       counters);
+		err = drain_sum_percpu(d, d->counters_fd, FLOW_CNT_MAX, sizeof(uint64_t), counters);
 	if (err)
 		log_error("reading classifier counters: %s", strerror(-err));
 	return err;

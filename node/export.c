@@ -23,19 +23,31 @@ struct export_done {
 	struct wire_ack ack;
 };
 
-struct export {
+/* A batch dropped from the full spool while in flight: its reply decides whether its
+ * packets were stored (acknowledged) or lost. */
+struct export_limbo {
+	uint64_t seq;
+	uint64_t packets;
+	uint64_t records;
+};
+
+struct export
+{
 	struct export_config cfg;
 	char boot_id[WIRE_BOOT_ID_MAX + 1];
 	uint64_t next_seq;
-	uint64_t window_start_ms; /* of the window being filled */
-	struct wire_batch batch; /* header of the next batch; records below */
+	uint64_t window_start_ms;    /* of the window being filled */
+	struct wire_batch batch;     /* header of the next batch; records below */
 	struct wire_record *records; /* EXPORT_BATCH_RECORDS */
 	size_t nrecords;
-	uint64_t record_packets; /* packets in records[] */
+	uint64_t record_packets;		    /* packets in records[] */
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* latest cumulative, for mid-window batches */
 	uint64_t counters[FLOW_CNT_MAX];
 	uint64_t active;
 	struct spool *spool;
+	struct export_limbo *limbo; /* main thread; grows with the batches in flight */
+	size_t nlimbo;
+	size_t limbo_cap;
 	struct transport_client *client;
 	struct export_stats stats; /* main thread */
 	int efd;
@@ -50,7 +62,7 @@ struct export {
 static void export_on_reply(void *arg, uint64_t token, int err, const uint8_t *buf, size_t len)
 {
 	struct export *x = arg;
-	struct export_done d = { .seq = token, .err = err };
+	struct export_done d = {.seq = token, .err = err};
 	uint64_t one = 1;
 
 	if (!err && wire_decode_ack(buf, len, &d.ack) < 0)
@@ -162,6 +174,7 @@ void export_free(struct export *x)
 	pthread_mutex_destroy(&x->lock);
 	close(x->efd);
 	spool_free(x->spool);
+	free(x->limbo);
 	free(x->records);
 	free(x->done);
 	free(x);
@@ -196,16 +209,65 @@ static void export_send_queued(struct export *x)
 	}
 }
 
+static void export_on_drop(void *arg, const struct spool_entry *e)
+{
+	struct export *x = arg;
+
+	if (e->in_flight) {
+		if (x->nlimbo == x->limbo_cap) {
+			size_t cap = x->limbo_cap ? x->limbo_cap * 2 : 16;
+			struct export_limbo *p = realloc(x->limbo, cap * sizeof(*p));
+
+			if (p) {
+				x->limbo = p;
+				x->limbo_cap = cap;
+			}
+		}
+		if (x->nlimbo < x->limbo_cap) {
+			x->limbo[x->nlimbo++] =
+			    (struct export_limbo){e->seq, e->packets, e->records};
+			return;
+		}
+	}
+	x->stats.lost_spool_full += e->packets;
+	x->stats.batches_dropped++;
+}
+
+/* The reply to a batch dropped while in flight settles its packets. */
+static void export_settle_limbo(struct export *x, const struct export_done *d)
+{
+	for (size_t i = 0; i < x->nlimbo; i++) {
+		struct export_limbo l = x->limbo[i];
+
+		if (l.seq != d->seq)
+			continue;
+		x->limbo[i] = x->limbo[--x->nlimbo];
+		if (!d->err && d->ack.ok) {
+			x->stats.batches_acked++;
+			x->stats.records_acked += l.records;
+			if (d->ack.duplicate)
+				x->stats.batches_duplicate++;
+		} else if (!d->err && d->ack.reason != WIRE_REJECT_STORE) {
+			x->stats.batches_rejected++;
+			x->stats.lost_collector_rejected += l.packets;
+		} else {
+			x->stats.lost_spool_full += l.packets;
+			x->stats.batches_dropped++;
+		}
+		return;
+	}
+}
+
 /* Encodes the pending records as one batch into the spool. */
 static void export_flush(struct export *x, uint64_t end_ms)
 {
 	static const int loss_map[FLOW_LOSS_MAX] = {
-		[FLOW_LOSS_UNPARSABLE] = WIRE_LOSS_UNPARSABLE,
-		[FLOW_LOSS_FLOW_MAP_FULL] = WIRE_LOSS_FLOW_MAP_FULL,
-		[FLOW_LOSS_IPV6_DISABLED] = WIRE_LOSS_IPV6_DISABLED,
+	    [FLOW_LOSS_UNPARSABLE] = WIRE_LOSS_UNPARSABLE,
+	    [FLOW_LOSS_FLOW_MAP_FULL] = WIRE_LOSS_FLOW_MAP_FULL,
+	    [FLOW_LOSS_IPV6_DISABLED] = WIRE_LOSS_IPV6_DISABLED,
 	};
 	struct wire_batch *b = &x->batch;
-	struct spool_dropped dropped = { 0 };
+	uint64_t dropped_before = x->stats.batches_dropped;
 	uint8_t *buf;
 	size_t len;
 	int rc;
@@ -236,14 +298,14 @@ static void export_flush(struct export *x, uint64_t end_ms)
 		log_error("export: encoding batch %llu: %s", (unsigned long long)b->seq,
 			  strerror(-rc));
 		x->stats.lost_spool_full += x->record_packets;
+		x->stats.batches_dropped++;
 	} else {
-		spool_push(x->spool, b->seq, buf, len, x->record_packets, x->nrecords, &dropped);
-		if (dropped.batches) {
-			x->stats.lost_spool_full += dropped.packets;
-			log_warn("export: spool full, dropped %llu batches (%llu packets)",
-				 (unsigned long long)dropped.batches,
-				 (unsigned long long)dropped.packets);
-		}
+		spool_push(x->spool, b->seq, buf, len, x->record_packets, x->nrecords,
+			   export_on_drop, x);
+		if (x->stats.batches_dropped != dropped_before)
+			log_warn("export: spool full, %llu batches dropped so far (%llu packets)",
+				 (unsigned long long)x->stats.batches_dropped,
+				 (unsigned long long)x->stats.lost_spool_full);
 	}
 	x->nrecords = 0;
 	x->record_packets = 0;
@@ -320,7 +382,7 @@ int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uin
 		  int64_t boot_to_unix_ns, const struct flow_total *totals,
 		  const uint64_t *counters)
 {
-	struct export_walk w = { x, boot_to_unix_ns };
+	struct export_walk w = {x, boot_to_unix_ns};
 
 	if (x->window_start_ms == 0)
 		x->window_start_ms = start_ms;
@@ -366,8 +428,10 @@ void export_process(struct export *x)
 			struct export_done *d = &done[i];
 			struct spool_entry *e = spool_find(x->spool, d->seq);
 
-			if (!e) /* dropped from a full spool while in flight */
+			if (!e) { /* dropped from a full spool while in flight */
+				export_settle_limbo(x, d);
 				continue;
+			}
 			if (d->err) {
 				log_debug("export: batch %llu: %s (will resend)",
 					  (unsigned long long)d->seq, strerror(-d->err));

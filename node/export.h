@@ -20,9 +20,9 @@ struct live_conn;
 struct export_config {
 	char *const *urls; /* collector URLs (tcp://host:7400) */
 	size_t nurls;
-	size_t spool_bytes; /* --spool-size */
+	size_t spool_bytes;    /* --spool-size */
 	unsigned int inflight; /* requests in flight */
-	uint32_t timeout_ms; /* a batch not acknowledged by then is resent */
+	uint32_t timeout_ms;   /* a batch not acknowledged by then is resent */
 	const char *node_name;
 	const char *agent_version;
 	/* The interface name of an ifindex, for records (may return NULL). */
@@ -37,9 +37,10 @@ struct export_stats {
 	uint64_t batches_acked;
 	uint64_t records_acked;
 	uint64_t batches_resent;
-	uint64_t batches_rejected; /* the collector refused them: dropped */
-	uint64_t batches_duplicate; /* acknowledged as already stored */
-	uint64_t lost_spool_full; /* packets: the loss ledger's export_spool_full */
+	uint64_t batches_rejected;	  /* the collector refused them: dropped */
+	uint64_t batches_duplicate;	  /* acknowledged as already stored */
+	uint64_t batches_dropped;	  /* by the full spool (and not stored after all) */
+	uint64_t lost_spool_full;	  /* packets: the loss ledger's export_spool_full */
 	uint64_t lost_collector_rejected; /* packets: collector_rejected */
 	uint64_t spool_bytes;
 	uint64_t spool_batches;

@@ -132,8 +132,7 @@ int live_table_remove(struct live_table *t, const struct flow_key *key)
 	return 0;
 }
 
-void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c),
-			void *arg)
+void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c), void *arg)
 {
 	for (size_t i = 0; i <= t->mask; i++) {
 		if (t->slots[i].used)
@@ -241,6 +240,8 @@ static void live_snapshot_free(struct live_snapshot *s)
 int live_publisher_init(struct live_publisher *p)
 {
 	p->current = NULL;
+	p->export_enabled = false;
+	memset(&p->export, 0, sizeof(p->export));
 	return -pthread_mutex_init(&p->lock, NULL);
 }
 
@@ -287,4 +288,23 @@ void live_publisher_put(struct live_publisher *p, struct live_snapshot *snap)
 	pthread_mutex_unlock(&p->lock);
 	if (last)
 		live_snapshot_free(snap);
+}
+
+void live_publisher_set_export(struct live_publisher *p, const struct export_stats *x)
+{
+	pthread_mutex_lock(&p->lock);
+	p->export = *x;
+	p->export_enabled = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool live_publisher_get_export(struct live_publisher *p, struct export_stats *out)
+{
+	bool enabled;
+
+	pthread_mutex_lock(&p->lock);
+	*out = p->export;
+	enabled = p->export_enabled;
+	pthread_mutex_unlock(&p->lock);
+	return enabled;
 }

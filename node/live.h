@@ -17,7 +17,7 @@
 
 struct live_conn {
 	struct flow_key key;
-	struct flow_value val; /* cumulative, as last read from the kernel */
+	struct flow_value val;	    /* cumulative, as last read from the kernel */
 	struct flow_value exported; /* counters at the last window export (0 when new) */
 };
 
@@ -56,15 +56,13 @@ void live_conn_orient(const struct live_conn *c, struct live_orient *o);
 
 /* What the HTTP thread reads: taken once per drain tick by the main thread. */
 struct live_snapshot {
-	int refs; /* under live_publisher.lock */
-	uint64_t taken_ms; /* Unix ms */
+	int refs;		 /* under live_publisher.lock */
+	uint64_t taken_ms;	 /* Unix ms */
 	int64_t boot_to_unix_ns; /* add to a bpf_ktime_get_boot_ns() value for Unix ns */
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* summed over CPUs */
 	uint64_t counters[FLOW_CNT_MAX];
 	double packets_per_second; /* over the last aggregation window */
 	double bytes_per_second;
-	bool export_enabled;
-	struct export_stats export; /* when export_enabled */
 	size_t count;
 	struct live_conn *conns; /* count entries, most packets first */
 };
@@ -75,6 +73,9 @@ struct live_snapshot *live_table_snapshot(const struct live_table *t);
 struct live_publisher {
 	pthread_mutex_t lock;
 	struct live_snapshot *current;
+	/* The export counters change with every acknowledgement, between snapshots. */
+	bool export_enabled;
+	struct export_stats export;
 };
 
 int live_publisher_init(struct live_publisher *p);
@@ -84,5 +85,9 @@ void live_publisher_set(struct live_publisher *p, struct live_snapshot *snap);
 /* A reference to the current snapshot (NULL before the first), released with put. */
 struct live_snapshot *live_publisher_get(struct live_publisher *p);
 void live_publisher_put(struct live_publisher *p, struct live_snapshot *snap);
+/* Publishes the export counters (main thread) / copies them out (readers); get returns
+ * false, leaving *out zeroed, while no collector is configured. */
+void live_publisher_set_export(struct live_publisher *p, const struct export_stats *x);
+bool live_publisher_get_export(struct live_publisher *p, struct export_stats *out);
 
 #endif

@@ -26,11 +26,11 @@
 #include "privs.h"
 #include "version.h"
 
-#define NODE_TICK_S 1
+#define NODE_TICK_S	 1
 #define NODE_EXIT_CONFIG 2
 
-#define OPT(field) offsetof(struct node_opts, field)
-#define NODE_EXPORT_INFLIGHT 8
+#define OPT(field)	       offsetof(struct node_opts, field)
+#define NODE_EXPORT_INFLIGHT   8
 #define NODE_EXPORT_TIMEOUT_MS 10000
 
 static int node_check_url(const char *value, char *err, size_t errlen)
@@ -43,34 +43,33 @@ static int node_check_url(const char *value, char *err, size_t errlen)
 }
 
 const struct config_option node_options[] = {
-	{ "config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
-	  "YAML file with these options (keys use '_' for '-'); flags override it", NULL },
-	{ "interface", 'i', CONFIG_LIST, OPT(interface), NULL, 0, 0, "IFACES",
-	  "interfaces to watch, comma-separated (default: the default route's)", NULL },
-	{ "port", 'p', CONFIG_UINT, OPT(port), "3001", 1, 65535, "PORT", "HTTP API port", NULL },
-	{ "connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400,
-	  "SECONDS", "idle connections leave the live table after this", NULL },
-	{ "closed-timeout", 0, CONFIG_UINT, OPT(closed_timeout), "5", 0, 86400, "SECONDS",
-	  "closed TCP connections (FIN both ways, RST) leave after this", NULL },
-	{ "aggregation-window", 0, CONFIG_UINT, OPT(aggregation_window), "5", 1, 3600,
-	  "SECONDS", "window of flow records and of the per-second rates", NULL },
-	{ "enable-ipv6", 0, CONFIG_BOOL, OPT(enable_ipv6), NULL, 0, 0, NULL,
-	  "capture IPv6 too (else IPv6 packets are counted as lost: ipv6_disabled)", NULL },
-	{ "allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
-	  "clients allowed to use the HTTP API (default: everybody)", cidr_check },
-	{ "node-name", 0, CONFIG_STRING, OPT(node_name), NULL, 0, 0, "NAME",
-	  "name of this node (default: $NODE_NAME, else the host name)", NULL },
-	{ "max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
-	  "capacity of the kernel flow map; more flows are counted as lost", NULL },
-	{ "collector", 0, CONFIG_LIST, OPT(collector), NULL, 0, 0, "URL",
-	  "send flow records to this collector (tcp://host:7400); repeatable", node_check_url },
-	{ "spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 1024, 4294967296ull,
-	  "BYTES", "batches kept until the collector acknowledges them", NULL },
-	{ "quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL },
-	{ "verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages",
-	  NULL },
-	{ "help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL },
-	{ "version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL },
+    {"config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
+     "YAML file with these options (keys use '_' for '-'); flags override it", NULL},
+    {"interface", 'i', CONFIG_LIST, OPT(interface), NULL, 0, 0, "IFACES",
+     "interfaces to watch, comma-separated (default: the default route's)", NULL},
+    {"port", 'p', CONFIG_UINT, OPT(port), "3001", 1, 65535, "PORT", "HTTP API port", NULL},
+    {"connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400, "SECONDS",
+     "idle connections leave the live table after this", NULL},
+    {"closed-timeout", 0, CONFIG_UINT, OPT(closed_timeout), "5", 0, 86400, "SECONDS",
+     "closed TCP connections (FIN both ways, RST) leave after this", NULL},
+    {"aggregation-window", 0, CONFIG_UINT, OPT(aggregation_window), "5", 1, 3600, "SECONDS",
+     "window of flow records and of the per-second rates", NULL},
+    {"enable-ipv6", 0, CONFIG_BOOL, OPT(enable_ipv6), NULL, 0, 0, NULL,
+     "capture IPv6 too (else IPv6 packets are counted as lost: ipv6_disabled)", NULL},
+    {"allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
+     "clients allowed to use the HTTP API (default: everybody)", cidr_check},
+    {"node-name", 0, CONFIG_STRING, OPT(node_name), NULL, 0, 0, "NAME",
+     "name of this node (default: $NODE_NAME, else the host name)", NULL},
+    {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
+     "capacity of the kernel flow map; more flows are counted as lost", NULL},
+    {"collector", 0, CONFIG_LIST, OPT(collector), NULL, 0, 0, "URL",
+     "send flow records to this collector (tcp://host:7400); repeatable", node_check_url},
+    {"spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 1024, 4294967296ull, "BYTES",
+     "batches kept until the collector acknowledges them", NULL},
+    {"quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL},
+    {"verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages", NULL},
+    {"help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL},
+    {"version", 0, CONFIG_ACTION_VERSION, 0, NULL, 0, 0, NULL, "show the version", NULL},
 };
 const size_t node_options_count = sizeof(node_options) / sizeof(node_options[0]);
 
@@ -98,7 +97,7 @@ struct node_main {
 };
 
 static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -150,6 +149,17 @@ static const char *node_ifname(void *arg, unsigned int ifindex)
 	return m->ctx.attach ? attach_name_of(m->ctx.attach, ifindex) : NULL;
 }
 
+/* Handles the collector's replies and publishes the export counters at once, so the API
+ * shows an acknowledgement without waiting for the next snapshot. */
+static void node_process_export(struct node_main *m)
+{
+	struct export_stats x;
+
+	export_process(m->export);
+	export_get_stats(m->export, &x);
+	live_publisher_set_export(&m->ctx.publisher, &x);
+}
+
 /* One drain tick: kernel maps -> live table -> a new snapshot for the API. */
 static int node_tick(struct node_main *m)
 {
@@ -186,7 +196,7 @@ static int node_tick(struct node_main *m)
 				      m->boot_to_unix_ns, totals, counters);
 			m->window_start_ms = now_ms;
 		}
-		export_process(m->export);
+		node_process_export(m);
 	}
 
 	snap = live_table_snapshot(m->live);
@@ -194,10 +204,7 @@ static int node_tick(struct node_main *m)
 		return -ENOMEM;
 	snap->taken_ms = unix_ns / 1000000;
 	snap->boot_to_unix_ns = m->boot_to_unix_ns;
-	if (m->export) {
-		snap->export_enabled = true;
-		export_get_stats(m->export, &snap->export);
-	}
+
 	memcpy(snap->totals, totals, sizeof(totals));
 	memcpy(snap->counters, counters, sizeof(counters));
 
@@ -206,7 +213,7 @@ static int node_tick(struct node_main *m)
 		bytes += totals[i].bytes;
 	}
 	now = &m->rates[m->rates_next];
-	*now = (struct node_rate_sample){ boot_ns, packets, bytes };
+	*now = (struct node_rate_sample){boot_ns, packets, bytes};
 	m->rates_next = (m->rates_next + 1) % m->rates_len;
 	if (m->rates_used < m->rates_len)
 		m->rates_used++;
@@ -224,7 +231,7 @@ static int node_tick(struct node_main *m)
 
 static int node_loop(struct node_main *m)
 {
-	struct itimerspec its = { .it_interval = { NODE_TICK_S, 0 }, .it_value = { NODE_TICK_S, 0 } };
+	struct itimerspec its = {.it_interval = {NODE_TICK_S, 0}, .it_value = {NODE_TICK_S, 0}};
 	struct epoll_event ev, events[4];
 	sigset_t mask;
 	int ep = -1, tfd = -1, sfd = -1, err = 0;
@@ -240,14 +247,14 @@ static int node_loop(struct node_main *m)
 		log_error("event loop setup: %s", strerror(-err));
 		goto out;
 	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = sfd};
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) < 0)
 		goto fail_errno;
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = tfd };
+	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = tfd};
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0)
 		goto fail_errno;
 	if (m->export) {
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = export_fd(m->export) };
+		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = export_fd(m->export)};
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, export_fd(m->export), &ev) < 0)
 			goto fail_errno;
 	}
@@ -269,7 +276,7 @@ static int node_loop(struct node_main *m)
 					goto out;
 				}
 			} else if (m->export && events[i].data.fd == export_fd(m->export)) {
-				export_process(m->export);
+				node_process_export(m);
 			} else {
 				uint64_t expirations;
 
@@ -408,14 +415,13 @@ int main(int argc, char **argv)
 	m.rates_len = ctx->opts.aggregation_window / NODE_TICK_S + 1;
 	m.rates = calloc(m.rates_len, sizeof(*m.rates));
 	if (!m.live || !m.drain || !m.rates) {
-		log_error("out of memory for %llu flows",
-			  (unsigned long long)ctx->opts.max_flows);
+		log_error("out of memory for %llu flows", (unsigned long long)ctx->opts.max_flows);
 		goto out_drain;
 	}
 
 	/* Bind the port before touching any interface: a busy port leaves nothing behind. */
-	m.http = http_server_new((uint16_t)ctx->opts.port, m.allow, api_handle, ctx, err,
-				 sizeof(err));
+	m.http =
+	    http_server_new((uint16_t)ctx->opts.port, m.allow, api_handle, ctx, err, sizeof(err));
 	if (!m.http) {
 		log_error("HTTP API: %s", err);
 		goto out_drain;
@@ -436,15 +442,15 @@ int main(int argc, char **argv)
 		log_warn("cannot drop capabilities: %s", strerror(-rc));
 	if (ctx->opts.collector.count) {
 		struct export_config xc = {
-			.urls = ctx->opts.collector.items,
-			.nurls = ctx->opts.collector.count,
-			.spool_bytes = ctx->opts.spool_size,
-			.inflight = NODE_EXPORT_INFLIGHT,
-			.timeout_ms = NODE_EXPORT_TIMEOUT_MS,
-			.node_name = ctx->node_name,
-			.agent_version = AYAFLOW_VERSION,
-			.ifname = node_ifname,
-			.ifname_arg = &m,
+		    .urls = ctx->opts.collector.items,
+		    .nurls = ctx->opts.collector.count,
+		    .spool_bytes = ctx->opts.spool_size,
+		    .inflight = NODE_EXPORT_INFLIGHT,
+		    .timeout_ms = NODE_EXPORT_TIMEOUT_MS,
+		    .node_name = ctx->node_name,
+		    .agent_version = AYAFLOW_VERSION,
+		    .ifname = node_ifname,
+		    .ifname_arg = &m,
 		};
 
 		m.export = export_new(&xc, err, sizeof(err));

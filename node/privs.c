@@ -10,11 +10,11 @@
 
 int privs_drop(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-	struct __user_cap_data_struct data[2] = { 0 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2] = {0};
 	/* CAP_BPF too: kernels before 6.5 refuse every bpf() call, map reads included,
 	 * without it when unprivileged BPF is disabled (the default). */
-	const unsigned int keep[2] = { CAP_NET_ADMIN, CAP_BPF };
+	const unsigned int keep[2] = {CAP_NET_ADMIN, CAP_BPF};
 
 	if (syscall(SYS_capget, &hdr, data) < 0)
 		return -errno;

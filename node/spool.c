@@ -41,7 +41,7 @@ void spool_free(struct spool *s)
 	free(s);
 }
 
-static void spool_drop_oldest(struct spool *s, struct spool_dropped *dropped)
+static void spool_drop_oldest(struct spool *s, spool_drop_fn on_drop, void *arg)
 {
 	struct spool_entry *e = s->head;
 
@@ -50,34 +50,25 @@ static void spool_drop_oldest(struct spool *s, struct spool_dropped *dropped)
 		s->tail = NULL;
 	s->bytes -= e->len;
 	s->count--;
-	dropped->batches++;
-	dropped->records += e->records;
-	dropped->packets += e->packets;
+	on_drop(arg, e);
 	spool_entry_free(e);
 }
 
 int spool_push(struct spool *s, uint64_t seq, uint8_t *buf, size_t len, uint64_t packets,
-	       uint64_t records, struct spool_dropped *dropped)
+	       uint64_t records, spool_drop_fn on_drop, void *arg)
 {
-	struct spool_entry *e;
+	struct spool_entry *e = len <= s->max_bytes ? calloc(1, sizeof(*e)) : NULL;
 
-	if (len > s->max_bytes) {
-		free(buf);
-		dropped->batches++;
-		dropped->records += records;
-		dropped->packets += packets;
-		return -E2BIG;
-	}
-	e = calloc(1, sizeof(*e));
 	if (!e) {
+		struct spool_entry lost = {
+		    .seq = seq, .len = len, .packets = packets, .records = records};
+
 		free(buf);
-		dropped->batches++;
-		dropped->records += records;
-		dropped->packets += packets;
-		return -ENOMEM;
+		on_drop(arg, &lost);
+		return len > s->max_bytes ? -E2BIG : -ENOMEM;
 	}
 	while (s->head && s->bytes + len > s->max_bytes)
-		spool_drop_oldest(s, dropped);
+		spool_drop_oldest(s, on_drop, arg);
 	e->seq = seq;
 	e->buf = buf;
 	e->len = len;

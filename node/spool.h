@@ -1,7 +1,8 @@
 /* spool.h - the node's bounded export spool: encoded batches wait here until the
  * collector acknowledges them (at-least-once). When a new batch does not fit, the
  * oldest batches are dropped and their packets reported so that the caller counts them
- * in the loss ledger (export_spool_full). Main thread only. */
+ * in the loss ledger (export_spool_full) - or, for a batch that was in flight, decided
+ * by its reply. Main thread only. */
 #ifndef AYAFLOW_NODE_SPOOL_H
 #define AYAFLOW_NODE_SPOOL_H
 
@@ -21,11 +22,8 @@ struct spool_entry {
 	struct spool_entry *next; /* oldest first */
 };
 
-struct spool_dropped {
-	uint64_t batches;
-	uint64_t records;
-	uint64_t packets;
-};
+/* Called for each batch the spool drops, just before it is freed. */
+typedef void (*spool_drop_fn)(void *arg, const struct spool_entry *e);
 
 struct spool;
 
@@ -33,10 +31,11 @@ struct spool *spool_new(size_t max_bytes);
 /* Frees every entry. Accepts NULL. */
 void spool_free(struct spool *s);
 /* Appends a batch; the spool takes buf (malloc'd) in every case. Oldest batches are
- * dropped (in flight or not) until it fits, and added to *dropped; a batch larger than
- * the whole spool is itself dropped (-E2BIG). 0 or -E2BIG. */
+ * dropped (in flight or not) until it fits, each passed to on_drop; a batch larger than
+ * the whole spool (or one there is no memory for) is itself passed to on_drop and not
+ * kept. 0, -E2BIG or -ENOMEM. */
 int spool_push(struct spool *s, uint64_t seq, uint8_t *buf, size_t len, uint64_t packets,
-	       uint64_t records, struct spool_dropped *dropped);
+	       uint64_t records, spool_drop_fn on_drop, void *arg);
 /* The oldest batch not in flight, or NULL. */
 struct spool_entry *spool_next_queued(struct spool *s);
 /* The batch with this seq, or NULL (dropped meanwhile). */

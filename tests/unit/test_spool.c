@@ -7,6 +7,23 @@
 #include "node/spool.h"
 #include "tests/unit/check.h"
 
+struct dropped {
+	uint64_t batches;
+	uint64_t records;
+	uint64_t packets;
+	uint64_t in_flight; /* of those batches */
+};
+
+static void on_drop(void *arg, const struct spool_entry *e)
+{
+	struct dropped *d = arg;
+
+	d->batches++;
+	d->records += e->records;
+	d->packets += e->packets;
+	d->in_flight += e->in_flight;
+}
+
 static uint8_t *blob(size_t len)
 {
 	uint8_t *b = malloc(len);
@@ -18,12 +35,12 @@ static uint8_t *blob(size_t len)
 static void test_fifo(void)
 {
 	struct spool *s = spool_new(1000);
-	struct spool_dropped d = { 0 };
+	struct dropped d = { 0 };
 	struct spool_entry *e;
 
-	CHECK_EQ_INT(spool_push(s, 1, blob(100), 100, 10, 1, &d), 0);
-	CHECK_EQ_INT(spool_push(s, 2, blob(200), 200, 20, 2, &d), 0);
-	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 30, 3, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 1, blob(100), 100, 10, 1, on_drop, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 2, blob(200), 200, 20, 2, on_drop, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 30, 3, on_drop, &d), 0);
 	CHECK_EQ_U64(spool_bytes(s), 600);
 	CHECK_EQ_U64(spool_count(s), 3);
 	e = spool_next_queued(s);
@@ -37,7 +54,7 @@ static void test_fifo(void)
 	CHECK_EQ_INT(spool_remove(s, 2), -ENOENT);
 	CHECK_EQ_U64(spool_bytes(s), 400);
 	CHECK_EQ_INT(spool_remove(s, 3), 0); /* the tail */
-	CHECK_EQ_INT(spool_push(s, 4, blob(50), 50, 5, 1, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 4, blob(50), 50, 5, 1, on_drop, &d), 0);
 	CHECK_EQ_U64(spool_count(s), 2);
 	CHECK_EQ_U64(spool_next_queued(s)->seq, 4);
 	CHECK_EQ_U64(d.batches, 0);
@@ -47,26 +64,28 @@ static void test_fifo(void)
 static void test_full(void)
 {
 	struct spool *s = spool_new(1000);
-	struct spool_dropped d = { 0 };
+	struct dropped d = { 0 };
 
-	CHECK_EQ_INT(spool_push(s, 1, blob(400), 400, 40, 4, &d), 0);
-	CHECK_EQ_INT(spool_push(s, 2, blob(400), 400, 41, 5, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 1, blob(400), 400, 40, 4, on_drop, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 2, blob(400), 400, 41, 5, on_drop, &d), 0);
 	spool_find(s, 1)->in_flight = true; /* in flight is dropped too */
 	/* 800 + 300 > 1000: the oldest (seq 1) goes. */
-	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 42, 6, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 3, blob(300), 300, 42, 6, on_drop, &d), 0);
 	CHECK_EQ_U64(d.batches, 1);
 	CHECK_EQ_U64(d.packets, 40);
 	CHECK_EQ_U64(d.records, 4);
+	CHECK_EQ_U64(d.in_flight, 1);
 	CHECK(spool_find(s, 1) == NULL);
 	CHECK_EQ_U64(spool_bytes(s), 700);
 	/* 700 + 1000: everything older goes, then it fits exactly. */
-	CHECK_EQ_INT(spool_push(s, 4, blob(1000), 1000, 100, 10, &d), 0);
+	CHECK_EQ_INT(spool_push(s, 4, blob(1000), 1000, 100, 10, on_drop, &d), 0);
 	CHECK_EQ_U64(d.batches, 3);
 	CHECK_EQ_U64(d.packets, 40 + 41 + 42);
+	CHECK_EQ_U64(d.in_flight, 1);
 	CHECK_EQ_U64(spool_count(s), 1);
 	CHECK_EQ_U64(spool_bytes(s), 1000);
 	/* Larger than the spool: dropped itself, the rest stays. */
-	CHECK_EQ_INT(spool_push(s, 5, blob(1001), 1001, 7, 1, &d), -E2BIG);
+	CHECK_EQ_INT(spool_push(s, 5, blob(1001), 1001, 7, 1, on_drop, &d), -E2BIG);
 	CHECK_EQ_U64(d.batches, 4);
 	CHECK_EQ_U64(d.packets, 40 + 41 + 42 + 7);
 	CHECK_EQ_U64(spool_count(s), 1);
