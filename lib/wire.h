@@ -17,6 +17,8 @@
 #define WIRE_IFNAME_MAX 16
 #define WIRE_MAX_RECORDS 10000 /* per batch; larger windows are split */
 #define WIRE_MAX_BATCH_BYTES (4u * 1024 * 1024) /* encoded; larger is rejected */
+#define WIRE_MAX_DNS 2000 /* DNS records per batch */
+#define WIRE_DNS_MAX_ANSWERS 8 /* answers kept per DNS record */
 
 /* The loss ledger: one counter per reason a packet is not in a flow record. */
 enum wire_loss {
@@ -48,7 +50,35 @@ struct wire_record {
 	uint64_t first_seen_ms; /* the connection's first packet, Unix ms */
 	uint64_t last_seen_ms; /* its last packet so far */
 	char interface[WIRE_IFNAME_MAX];
-	char domain[WIRE_NAME_MAX + 1]; /* "" when unknown */
+	char domain[WIRE_NAME_MAX + 1]; /* "" when unknown: TLS SNI, else DNS answer */
+	char src_hostname[WIRE_NAME_MAX + 1]; /* reverse DNS (PTR) of src, "" when unknown */
+	char dst_hostname[WIRE_NAME_MAX + 1];
+};
+
+/* One answer of a DNS response: an address (A, AAAA) or a name (CNAME). */
+struct wire_dns_answer {
+	uint16_t type; /* 1 A, 28 AAAA, 5 CNAME */
+	uint32_t ttl; /* seconds */
+	uint8_t addr[16]; /* A: ::ffff:a.b.c.d, AAAA: 16 bytes; zero for CNAME */
+	char target[WIRE_NAME_MAX + 1]; /* CNAME target; "" otherwise */
+};
+
+/* One DNS exchange the node saw: a query, its response, or both matched (by id and
+ * addresses), with the latency between them. */
+struct wire_dns {
+	uint64_t ts_ms; /* the query, or the response when no query was seen */
+	char name[WIRE_NAME_MAX + 1]; /* the queried name, lower case, no trailing dot */
+	uint16_t qtype;
+	uint8_t rcode; /* meaningful when answered */
+	uint8_t answered; /* 1: a response was seen */
+	uint32_t latency_us; /* query -> response; 0 when either was not seen */
+	uint8_t ip_version; /* 4 or 6 */
+	uint8_t client_addr[16]; /* the side that asked */
+	uint8_t server_addr[16];
+	uint16_t client_port;
+	uint16_t server_port;
+	size_t nanswers; /* <= WIRE_DNS_MAX_ANSWERS */
+	struct wire_dns_answer answers[WIRE_DNS_MAX_ANSWERS];
 };
 
 struct wire_batch {
@@ -65,6 +95,8 @@ struct wire_batch {
 	uint64_t lost[WIRE_LOSS_MAX];
 	size_t nrecords;
 	struct wire_record *records; /* owned (malloc); wire_batch_fini frees it */
+	size_t ndns;
+	struct wire_dns *dns; /* owned (malloc); wire_batch_fini frees it */
 };
 
 /* Why a batch was rejected: counted per reason on the collector's /metrics. */
