@@ -37,6 +37,7 @@
 
 /* Set by user space through the skeleton's rodata before load. */
 const volatile __u8 cfg_enable_ipv6 = 0;
+const volatile __u8 cfg_deep_inspect = 0; /* off: the snippet code is dead and dropped */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -59,6 +60,12 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Deep inspection snippets; resized by user space (a single page when off). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} snippets SEC(".maps");
+
 /* What the parser learned about one packet. */
 struct pkt_info {
 	struct flow_key key; /* still in packet order (a = sender) until canonicalised */
@@ -68,6 +75,7 @@ struct pkt_info {
 	__u32 l4_hdr_len; /* TCP/UDP header length, for GSO byte accounting */
 	__u8 tcp_flags;
 	__u8 has_ports;
+	__u32 payload_off; /* L4 payload, valid when has_ports */
 };
 
 static __always_inline void count(__u32 which)
@@ -230,6 +238,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt_info *pi)
 			return -1;
 		pi->tcp_flags = l4[13];
 		pi->l4_hdr_len = (l4[12] >> 4) * 4;
+		if (pi->l4_hdr_len < 20)
+			return -1;
 		break;
 	case IPPROTO_UDP:
 		if (bpf_skb_load_bytes(skb, pi->l4_off, l4, 8) < 0)
@@ -242,7 +252,70 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt_info *pi)
 	pi->key.port_a = ((__u16)l4[0] << 8) | l4[1];
 	pi->key.port_b = ((__u16)l4[2] << 8) | l4[3];
 	pi->has_ports = 1;
+	pi->payload_off = pi->l4_off + pi->l4_hdr_len;
 	return 0;
+}
+
+/* Deep inspection: copies the start of DNS payloads and TLS ClientHellos into the ring
+ * buffer, with the flow's canonical key and the packet's way. */
+static __always_inline void snippet(struct __sk_buff *skb, struct pkt_info *pi, __u32 way)
+{
+	struct flow_snippet *sn;
+	__u32 payload_len, len, kind = 0;
+	__u64 flags;
+
+	if (!pi->has_ports)
+		return;
+	/* Payload length from the IP length: Ethernet padding is not payload. */
+	if (pi->l3_off + pi->ip_len <= pi->payload_off)
+		return;
+	payload_len = pi->l3_off + pi->ip_len - pi->payload_off;
+	if (pi->key.port_a == 53 || pi->key.port_b == 53) {
+		kind = pi->key.proto == IPPROTO_UDP ? FLOW_SNIPPET_DNS_UDP : FLOW_SNIPPET_DNS_TCP;
+	} else if (pi->key.proto == IPPROTO_TCP && payload_len >= 6) {
+		__u8 h[6];
+
+		/* A TLS handshake record (22, version 3.x) holding a ClientHello (1). */
+		if (bpf_skb_load_bytes(skb, pi->payload_off, h, sizeof(h)) < 0)
+			return;
+		if (h[0] == 22 && h[1] == 3 && h[5] == 1)
+			kind = FLOW_SNIPPET_TLS;
+	}
+	if (!kind)
+		return;
+	len = payload_len;
+	if (len > skb->len - pi->payload_off)
+		len = skb->len - pi->payload_off;
+	if (len > FLOW_SNIPPET_MAX)
+		len = FLOW_SNIPPET_MAX;
+	if (len == 0)
+		return;
+
+	sn = bpf_ringbuf_reserve(&snippets, sizeof(*sn), 0);
+	if (!sn) {
+		count(FLOW_LOSS_PAYLOAD_RINGBUF_FULL);
+		return;
+	}
+	if (bpf_skb_load_bytes(skb, pi->payload_off, sn->data, len) < 0) {
+		/* len is within skb->len, so this does not happen; if it did, the snippet
+		 * is lost like one without room. */
+		bpf_ringbuf_discard(sn, BPF_RB_NO_WAKEUP);
+		count(FLOW_LOSS_PAYLOAD_RINGBUF_FULL);
+		return;
+	}
+	sn->key = pi->key;
+	sn->ts_ns = bpf_ktime_get_boot_ns();
+	sn->way = way;
+	sn->kind = kind;
+	sn->len = len;
+	sn->payload_len = payload_len > 0xffff ? 0xffff : payload_len;
+	count(FLOW_CNT_SNIPPET);
+	/* Batched wakeups: user space polls the ring every 100 ms anyway; wake it early
+	 * only when a good part of the ring is used. */
+	flags = bpf_ringbuf_query(&snippets, BPF_RB_AVAIL_DATA) >= FLOW_SNIPPET_WAKEUP_BYTES
+		    ? BPF_RB_FORCE_WAKEUP
+		    : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(sn, flags);
 }
 
 /* Orders the endpoints so both directions share one key; returns the way of this packet. */
@@ -365,6 +438,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 hook)
 	way = canonicalise(&pi.key);
 	count_total(hook, pi.key.proto, pi.key.ip_version, packets, bytes);
 	update_flow(&pi, way, packets, bytes);
+	if (cfg_deep_inspect)
+		snippet(skb, &pi, way);
 	return TC_ACT_UNSPEC;
 }
 

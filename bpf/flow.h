@@ -40,18 +40,20 @@ enum flow_way {
  * record is one of the FLOW_LOSS_* slots; together they form the kernel's part of the
  * loss ledger. FLOW_CNT_NON_IP is not a loss: such frames carry no flow at all. */
 enum flow_counter {
-	FLOW_LOSS_UNPARSABLE = 0, /* truncated or malformed L2/L3 header */
-	FLOW_LOSS_FLOW_MAP_FULL, /* no room for a new flow entry */
-	FLOW_LOSS_IPV6_DISABLED, /* IPv6 packet while --enable-ipv6 is off */
+	FLOW_LOSS_UNPARSABLE = 0,	/* truncated or malformed L2/L3 header */
+	FLOW_LOSS_FLOW_MAP_FULL,	/* no room for a new flow entry */
+	FLOW_LOSS_IPV6_DISABLED,	/* IPv6 packet while --enable-ipv6 is off */
+	FLOW_LOSS_PAYLOAD_RINGBUF_FULL, /* deep inspection: no room for the snippet */
 	FLOW_LOSS_MAX,
 	FLOW_CNT_NON_IP = FLOW_LOSS_MAX, /* ARP, LLDP, ... */
-	FLOW_CNT_L4_TRUNCATED, /* counted by addresses only: L4 header cut short */
-	FLOW_CNT_FRAGMENT, /* non-first fragment: counted by addresses only */
+	FLOW_CNT_L4_TRUNCATED,		 /* counted by addresses only: L4 header cut short */
+	FLOW_CNT_FRAGMENT,		 /* non-first fragment: counted by addresses only */
+	FLOW_CNT_SNIPPET, /* deep inspection: payload snippets handed to user space */
 	FLOW_CNT_MAX,
 };
 
 /* Flags in flow_value.flags. */
-#define FLOW_F_INITIATOR_BA (1u << 0) /* b started the flow (else a) */
+#define FLOW_F_INITIATOR_BA  (1u << 0) /* b started the flow (else a) */
 #define FLOW_F_INITIATOR_SYN (1u << 1) /* initiator learned from a SYN, final */
 
 /* TCP flag bits as in the TCP header byte 13. */
@@ -71,7 +73,7 @@ struct flow_key {
 	__u16 port_a; /* host byte order; 0 where the protocol has none */
 	__u16 port_b;
 	__u32 ifindex;
-	__u8 proto; /* IP protocol number */
+	__u8 proto;	 /* IP protocol number */
 	__u8 ip_version; /* 4 or 6 */
 	__u8 pad[6];
 };
@@ -79,10 +81,10 @@ struct flow_key {
 struct flow_value {
 	__u64 packets[FLOW_WAY_MAX];
 	__u64 bytes[FLOW_WAY_MAX]; /* IP length: IPv4 total length, IPv6 payload + 40 */
-	__u64 first_seen_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 first_seen_ns;	   /* bpf_ktime_get_boot_ns() */
 	__u64 last_seen_ns;
 	__u32 tcp_flags[FLOW_WAY_MAX]; /* OR of the flags seen per way (u32 for atomics) */
-	__u32 flags; /* FLOW_F_* */
+	__u32 flags;		       /* FLOW_F_* */
 	__u32 pad;
 };
 
@@ -92,8 +94,33 @@ struct flow_total {
 	__u64 bytes;
 };
 
-#define FLOW_TOTAL_INDEX(hook, bucket) ((hook) * FLOW_PROTO_MAX + (bucket))
-#define FLOW_TOTAL_SLOTS (FLOW_HOOK_MAX * FLOW_PROTO_MAX)
+#define FLOW_TOTAL_INDEX(hook, bucket) ((hook)*FLOW_PROTO_MAX + (bucket))
+#define FLOW_TOTAL_SLOTS	       (FLOW_HOOK_MAX * FLOW_PROTO_MAX)
+
+/* Deep inspection (--deep-inspect): the first bytes of the payload of DNS packets (UDP and
+ * TCP port 53) and of TLS ClientHello records go to user space through the `snippets`
+ * ring buffer. */
+enum flow_snippet_kind {
+	FLOW_SNIPPET_DNS_UDP = 1,
+	FLOW_SNIPPET_DNS_TCP = 2, /* with the 2-byte length prefix */
+	FLOW_SNIPPET_TLS = 3,	  /* starts at the TLS record header */
+};
+
+#define FLOW_SNIPPET_MAX 512
+
+struct flow_snippet {
+	struct flow_key key; /* canonical: the flow this packet belongs to */
+	__u64 ts_ns;	     /* bpf_ktime_get_boot_ns() */
+	__u8 way;	     /* enum flow_way of this packet */
+	__u8 kind;	     /* enum flow_snippet_kind */
+	__u16 len;	     /* bytes in data[] */
+	__u16 payload_len;   /* the packet's whole L4 payload (may exceed len) */
+	__u8 pad[2];
+	__u8 data[FLOW_SNIPPET_MAX];
+};
+
+/* Snippets wake user space only once this much is waiting (else it polls). */
+#define FLOW_SNIPPET_WAKEUP_BYTES (64 * 1024)
 
 /* IPv6 extension headers walked at most this many times. */
 #define FLOW_MAX_IPV6_EXT 8
@@ -105,5 +132,6 @@ struct flow_total {
 _Static_assert(sizeof(struct flow_key) == 48, "flow_key layout");
 _Static_assert(sizeof(struct flow_value) == 64, "flow_value layout");
 _Static_assert(sizeof(struct flow_total) == 16, "flow_total layout");
+_Static_assert(sizeof(struct flow_snippet) == 48 + 8 + 8 + FLOW_SNIPPET_MAX, "flow_snippet layout");
 
 #endif

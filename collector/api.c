@@ -17,6 +17,7 @@
 #include "prom.h"
 #include "store.h"
 #include "version.h"
+#include "web.h"
 
 #define API_TIME_MAX_MS 253402300799999ull /* 9999-12-31T23:59:59.999Z */
 #define API_OFFSET_MAX	(1ull << 53)
@@ -793,6 +794,32 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 	http_reply_text(reply, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+/* GET / and the dashboard's files (web.h): true when path is one of them (reply filled). */
+static bool api_web(const struct http_request *req, const char *path, struct http_reply *reply)
+{
+	const char *method = http_request_method(req), *type;
+	const uint8_t *data;
+	size_t len;
+	char *copy;
+
+	if (web_find(path, &data, &len, &type) < 0)
+		return false;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		http_reply_error(reply, 405, "method %.16s not allowed on %s (use GET)", method,
+				 path);
+		return true;
+	}
+	copy = malloc(len ? len : 1); /* the server frees the body after sending */
+	if (!copy) {
+		http_reply_error(reply, 500, "out of memory");
+		return true;
+	}
+	memcpy(copy, data, len);
+	http_reply_text(reply, 200, type, copy, len);
+	reply->content_security_policy = WEB_CONTENT_SECURITY_POLICY;
+	return true;
+}
+
 void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
 {
 	static const char *const routes[] = {"/api/health", "/api/stats",   "/api/nodes",
@@ -806,6 +833,8 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 		if (strcmp(path, routes[i]) == 0)
 			route = (int)i;
 	}
+	if (route < 0 && api_web(req, path, reply))
+		return;
 	if (route < 0) {
 		http_reply_error(reply, 404, "no such endpoint: %.128s", path);
 		return;

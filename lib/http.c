@@ -168,6 +168,11 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_reply
 	if (reply->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (reply->content_security_policy) {
+		MHD_add_response_header(resp, "Content-Security-Policy",
+					reply->content_security_policy);
+		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	}
 	ret = MHD_queue_response(conn, reply->status ? reply->status : 500, resp);
 	MHD_destroy_response(resp);
 	return ret;

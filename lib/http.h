@@ -20,6 +20,9 @@ struct http_reply {
 	char *body; /* malloc'd; the server frees it after sending */
 	size_t len;
 	const char *content_type; /* static string */
+	/* Content-Security-Policy header (static string), or NULL for none: set by routes
+	 * that serve a page. */
+	const char *content_security_policy;
 };
 
 /* Fills reply; called once per request, on a server thread. */

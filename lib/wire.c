@@ -98,6 +98,9 @@ void wire_batch_fini(struct wire_batch *b)
 	free(b->records);
 	b->records = NULL;
 	b->nrecords = 0;
+	free(b->dns);
+	b->dns = NULL;
+	b->ndns = 0;
 }
 
 /* --- the unpacker's allocator: a size header in front of every block, and a budget --- */
@@ -288,16 +291,14 @@ static int wire_take_rec_str(struct wire_err *e, size_t i, const char *field, co
 	return 0;
 }
 
-/* Copies a 4- or 16-byte wire address into the 16-byte form (IPv4 as ::ffff:a.b.c.d). */
-static int wire_take_addr(struct wire_err *e, size_t i, const char *field,
-			  const ProtobufCBinaryData *a, uint32_t ip_version, uint8_t dst[16])
+/* Copies a 4-byte (ip_version 4) or 16-byte wire address into the 16-byte form (IPv4 as
+ * ::ffff:a.b.c.d); false when the length does not match ip_version. */
+static bool wire_addr16(const ProtobufCBinaryData *a, uint32_t ip_version, uint8_t dst[16])
 {
 	size_t want = ip_version == 4 ? 4 : 16;
 
 	if (a->len != want)
-		return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
-				 "records[%zu].%s: %zu bytes, want %zu for ip_version %u", i, field,
-				 a->len, want, (unsigned int)ip_version);
+		return false;
 	if (want == 4) {
 		memset(dst, 0, 10);
 		dst[10] = 0xff;
@@ -306,6 +307,17 @@ static int wire_take_addr(struct wire_err *e, size_t i, const char *field,
 	} else {
 		memcpy(dst, a->data, 16);
 	}
+	return true;
+}
+
+/* Copies a 4- or 16-byte wire address into the 16-byte form (IPv4 as ::ffff:a.b.c.d). */
+static int wire_take_addr(struct wire_err *e, const char *list, size_t i, const char *field,
+			  const ProtobufCBinaryData *a, uint32_t ip_version, uint8_t dst[16])
+{
+	if (!wire_addr16(a, ip_version, dst))
+		return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
+				 "%s[%zu].%s: %zu bytes, want %u for ip_version %u", list, i, field,
+				 a->len, ip_version == 4 ? 4u : 16u, (unsigned int)ip_version);
 	return 0;
 }
 
@@ -327,10 +339,12 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 		return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
 				 "records[%zu].ip_version: %u, want 4 or 6", i,
 				 (unsigned int)m->ip_version);
-	err = wire_take_addr(e, i, "src_addr", &m->src_addr, m->ip_version, r->src_addr);
+	err = wire_take_addr(e, "records", i, "src_addr", &m->src_addr, m->ip_version,
+			     r->src_addr);
 	if (err)
 		return err;
-	err = wire_take_addr(e, i, "dst_addr", &m->dst_addr, m->ip_version, r->dst_addr);
+	err = wire_take_addr(e, "records", i, "dst_addr", &m->dst_addr, m->ip_version,
+			     r->dst_addr);
 	if (err)
 		return err;
 	if (m->src_port > 65535)
@@ -367,6 +381,14 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 	err = wire_take_rec_str(e, i, "domain", m->domain, unset.domain, r->domain, WIRE_NAME_MAX);
 	if (err)
 		return err;
+	err = wire_take_rec_str(e, i, "src_hostname", m->src_hostname, unset.src_hostname,
+				r->src_hostname, WIRE_NAME_MAX);
+	if (err)
+		return err;
+	err = wire_take_rec_str(e, i, "dst_hostname", m->dst_hostname, unset.dst_hostname,
+				r->dst_hostname, WIRE_NAME_MAX);
+	if (err)
+		return err;
 	r->src_port = (uint16_t)m->src_port;
 	r->dst_port = (uint16_t)m->dst_port;
 	r->proto = (uint8_t)m->protocol;
@@ -378,6 +400,116 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 	r->bytes_received = m->bytes_received;
 	r->first_seen_ms = m->first_seen_ms;
 	r->last_seen_ms = m->last_seen_ms;
+	return 0;
+}
+
+/* One DNS answer: A needs a 4-byte address, AAAA 16 bytes, CNAME a target and no
+ * address; no other type is sent. */
+static int wire_take_dns_answer(struct wire_err *e, size_t i, size_t j,
+				const Ayaflow__V1__DnsAnswer *m, struct wire_dns_answer *a)
+{
+	static const Ayaflow__V1__DnsAnswer unset = AYAFLOW__V1__DNS_ANSWER__INIT;
+	const char *why;
+	size_t len;
+
+	memset(a, 0, sizeof(*a));
+	if (m->type != 1 && m->type != 28 && m->type != 5)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD,
+				 "dns[%zu].answers[%zu].type: %u, want 1 (A), 28 (AAAA) or 5 (CNAME)",
+				 i, j, (unsigned int)m->type);
+	why = wire_str_problem(m->target, unset.target, WIRE_NAME_MAX, &len);
+	if (why != NULL)
+		return wire_fail(e, WIRE_REJECT_BAD_STRING,
+				 "dns[%zu].answers[%zu].target: %s (%zu bytes, at most %u)", i, j,
+				 why, len, WIRE_NAME_MAX);
+	if (m->type == 5) {
+		if (m->addr.len != 0)
+			return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
+					 "dns[%zu].answers[%zu].addr: %zu bytes on a CNAME, want 0",
+					 i, j, m->addr.len);
+		if (len == 0)
+			return wire_fail(e, WIRE_REJECT_BAD_RECORD,
+					 "dns[%zu].answers[%zu].target: missing on a CNAME", i, j);
+		memcpy(a->target, m->target, len);
+		a->target[len] = '\0';
+	} else {
+		if (!wire_addr16(&m->addr, m->type == 1 ? 4 : 6, a->addr))
+			return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
+					 "dns[%zu].answers[%zu].addr: %zu bytes, want %u for type %u",
+					 i, j, m->addr.len, m->type == 1 ? 4u : 16u,
+					 (unsigned int)m->type);
+		if (len != 0)
+			return wire_fail(e, WIRE_REJECT_BAD_RECORD,
+					 "dns[%zu].answers[%zu].target: set on type %u", i, j,
+					 (unsigned int)m->type);
+	}
+	a->type = (uint16_t)m->type;
+	a->ttl = m->ttl;
+	return 0;
+}
+
+static int wire_take_dns(struct wire_err *e, size_t i, const Ayaflow__V1__DnsRecord *m,
+			 struct wire_dns *d)
+{
+	static const Ayaflow__V1__DnsRecord unset = AYAFLOW__V1__DNS_RECORD__INIT;
+	const char *why;
+	size_t len;
+	int err;
+
+	if (m->ts_ms == 0)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].ts_ms: missing (0)", i);
+	if (m->ip_version != 4 && m->ip_version != 6)
+		return wire_fail(e, WIRE_REJECT_BAD_ADDRESS, "dns[%zu].ip_version: %u, want 4 or 6",
+				 i, (unsigned int)m->ip_version);
+	err = wire_take_addr(e, "dns", i, "client_addr", &m->client_addr, m->ip_version,
+			     d->client_addr);
+	if (err)
+		return err;
+	err = wire_take_addr(e, "dns", i, "server_addr", &m->server_addr, m->ip_version,
+			     d->server_addr);
+	if (err)
+		return err;
+	if (m->client_port > 65535)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].client_port: %u > 65535", i,
+				 (unsigned int)m->client_port);
+	if (m->server_port > 65535)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].server_port: %u > 65535", i,
+				 (unsigned int)m->server_port);
+	if (m->qtype > 65535)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].qtype: %u > 65535", i,
+				 (unsigned int)m->qtype);
+	if (m->rcode > 15)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].rcode: %u > 15", i,
+				 (unsigned int)m->rcode);
+	/* Without a response there is no rcode, latency or answer to report. */
+	if (!m->answered && (m->rcode != 0 || m->latency_us != 0 || m->n_answers != 0))
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD,
+				 "dns[%zu].answered: false with rcode %u, latency_us %u, %zu answers",
+				 i, (unsigned int)m->rcode, (unsigned int)m->latency_us,
+				 m->n_answers);
+	if (m->n_answers > WIRE_DNS_MAX_ANSWERS)
+		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].answers: %zu, at most %u", i,
+				 m->n_answers, WIRE_DNS_MAX_ANSWERS);
+	why = wire_str_problem(m->name, unset.name, WIRE_NAME_MAX, &len);
+	if (why != NULL)
+		return wire_fail(e, WIRE_REJECT_BAD_STRING, "dns[%zu].name: %s (%zu bytes, at most %u)",
+				 i, why, len, WIRE_NAME_MAX);
+	memcpy(d->name, len ? m->name : "", len);
+	d->name[len] = '\0';
+	for (size_t j = 0; j < m->n_answers; j++) {
+		err = wire_take_dns_answer(e, i, j, m->answers[j], &d->answers[j]);
+		if (err)
+			return err;
+	}
+	d->nanswers = m->n_answers;
+	d->ts_ms = m->ts_ms;
+	d->qtype = (uint16_t)m->qtype;
+	d->rcode = (uint8_t)m->rcode;
+	d->answered = m->answered ? 1 : 0;
+	d->latency_us = m->latency_us;
+	d->ip_version = (uint8_t)m->ip_version;
+	d->client_port = (uint16_t)m->client_port;
+	d->server_port = (uint16_t)m->server_port;
 	return 0;
 }
 
@@ -395,6 +527,9 @@ static int wire_take_batch(struct wire_err *e, const Ayaflow__V1__FlowBatch *m,
 	if (m->n_records > WIRE_MAX_RECORDS)
 		return wire_fail(e, WIRE_REJECT_TOO_LARGE, "records: %zu, at most %u", m->n_records,
 				 WIRE_MAX_RECORDS);
+	if (m->n_dns > WIRE_MAX_DNS)
+		return wire_fail(e, WIRE_REJECT_TOO_LARGE, "dns: %zu, at most %u", m->n_dns,
+				 WIRE_MAX_DNS);
 	if (wire_str_wire_len(m->node, unset.node) == 0)
 		return wire_fail(e, WIRE_REJECT_MISSING_FIELD, "node: missing");
 	if (wire_str_wire_len(m->boot_id, unset.boot_id) == 0)
@@ -446,24 +581,38 @@ static int wire_take_batch(struct wire_err *e, const Ayaflow__V1__FlowBatch *m,
 	}
 	if (m->n_records > 0) {
 		b.records = calloc(m->n_records, sizeof(*b.records));
-		if (b.records == NULL) {
-			if (e->reason != NULL)
-				*e->reason = WIRE_REJECT_STORE;
-			if (e->buf != NULL && e->len > 0)
-				snprintf(e->buf, e->len, "records: out of memory");
-			return -ENOMEM;
-		}
+		if (b.records == NULL)
+			goto oom;
 		b.nrecords = m->n_records;
+	}
+	if (m->n_dns > 0) {
+		b.dns = calloc(m->n_dns, sizeof(*b.dns));
+		if (b.dns == NULL)
+			goto oom;
+		b.ndns = m->n_dns;
 	}
 	for (i = 0; i < m->n_records; i++) {
 		err = wire_take_record(e, i, m->records[i], &b.records[i]);
-		if (err) {
-			free(b.records);
-			return err;
-		}
+		if (err)
+			goto fail;
+	}
+	for (i = 0; i < m->n_dns; i++) {
+		err = wire_take_dns(e, i, m->dns[i], &b.dns[i]);
+		if (err)
+			goto fail;
 	}
 	*out = b;
 	return 0;
+oom:
+	if (e->reason != NULL)
+		*e->reason = WIRE_REJECT_STORE;
+	if (e->buf != NULL && e->len > 0)
+		snprintf(e->buf, e->len, "%s: out of memory",
+			 m->n_records > 0 && b.records == NULL ? "records" : "dns");
+	err = -ENOMEM;
+fail:
+	wire_batch_fini(&b);
+	return err;
 }
 
 int wire_decode_batch(const uint8_t *buf, size_t len, struct wire_batch *b,
@@ -542,7 +691,9 @@ static int wire_put_record(const struct wire_record *r, Ayaflow__V1__FlowRecord 
 	if (r->ip_version != 4 && r->ip_version != 6)
 		return -EINVAL;
 	if (!wire_terminated(r->interface, sizeof(r->interface)) ||
-	    !wire_terminated(r->domain, sizeof(r->domain)))
+	    !wire_terminated(r->domain, sizeof(r->domain)) ||
+	    !wire_terminated(r->src_hostname, sizeof(r->src_hostname)) ||
+	    !wire_terminated(r->dst_hostname, sizeof(r->dst_hostname)))
 		return -EINVAL;
 	err = wire_put_addr(r->src_addr, r->ip_version, &m->src_addr);
 	if (err)
@@ -563,6 +714,54 @@ static int wire_put_record(const struct wire_record *r, Ayaflow__V1__FlowRecord 
 	m->last_seen_ms = r->last_seen_ms;
 	m->interface = (char *)r->interface;
 	m->domain = (char *)r->domain;
+	m->src_hostname = (char *)r->src_hostname;
+	m->dst_hostname = (char *)r->dst_hostname;
+	return 0;
+}
+
+/* d's answers go into ans[] (WIRE_DNS_MAX_ANSWERS of them) and ansp[]. */
+static int wire_put_dns(const struct wire_dns *d, Ayaflow__V1__DnsRecord *m,
+			Ayaflow__V1__DnsAnswer *ans, Ayaflow__V1__DnsAnswer **ansp)
+{
+	int err;
+
+	if (d->ip_version != 4 && d->ip_version != 6)
+		return -EINVAL;
+	if (d->nanswers > WIRE_DNS_MAX_ANSWERS || !wire_terminated(d->name, sizeof(d->name)))
+		return -EINVAL;
+	err = wire_put_addr(d->client_addr, d->ip_version, &m->client_addr);
+	if (err)
+		return err;
+	err = wire_put_addr(d->server_addr, d->ip_version, &m->server_addr);
+	if (err)
+		return err;
+	for (size_t j = 0; j < d->nanswers; j++) {
+		const struct wire_dns_answer *a = &d->answers[j];
+
+		ayaflow__v1__dns_answer__init(&ans[j]);
+		if (!wire_terminated(a->target, sizeof(a->target)))
+			return -EINVAL;
+		ans[j].type = a->type;
+		ans[j].ttl = a->ttl;
+		if (a->type == 1 || a->type == 28) {
+			err = wire_put_addr(a->addr, a->type == 1 ? 4 : 6, &ans[j].addr);
+			if (err)
+				return err;
+		}
+		ans[j].target = (char *)a->target;
+		ansp[j] = &ans[j];
+	}
+	m->ts_ms = d->ts_ms;
+	m->name = (char *)d->name;
+	m->qtype = d->qtype;
+	m->rcode = d->rcode;
+	m->answered = d->answered ? 1 : 0;
+	m->latency_us = d->latency_us;
+	m->ip_version = d->ip_version;
+	m->client_port = d->client_port;
+	m->server_port = d->server_port;
+	m->n_answers = d->nanswers;
+	m->answers = ansp;
 	return 0;
 }
 
@@ -594,12 +793,16 @@ int wire_encode_batch(const struct wire_batch *b, uint8_t **out, size_t *len)
 	Ayaflow__V1__LossCount *lostp[WIRE_LOSS_MAX];
 	Ayaflow__V1__FlowRecord *recs = NULL;
 	Ayaflow__V1__FlowRecord **recp = NULL;
+	Ayaflow__V1__DnsRecord *dns = NULL;
+	Ayaflow__V1__DnsRecord **dnsp = NULL;
+	Ayaflow__V1__DnsAnswer *ans = NULL;
+	Ayaflow__V1__DnsAnswer **ansp = NULL;
 	size_t i;
 	int err;
 
 	if (b == NULL || out == NULL || len == NULL)
 		return -EINVAL;
-	if (b->nrecords > 0 && b->records == NULL)
+	if ((b->nrecords > 0 && b->records == NULL) || (b->ndns > 0 && b->dns == NULL))
 		return -EINVAL;
 	if (!wire_terminated(b->node, sizeof(b->node)) ||
 	    !wire_terminated(b->boot_id, sizeof(b->boot_id)) ||
@@ -646,8 +849,33 @@ int wire_encode_batch(const struct wire_batch *b, uint8_t **out, size_t *len)
 	m.n_records = b->nrecords;
 	m.records = recp;
 
+	if (b->ndns > 0) {
+		dns = calloc(b->ndns, sizeof(*dns));
+		dnsp = calloc(b->ndns, sizeof(*dnsp));
+		ans = calloc(b->ndns * WIRE_DNS_MAX_ANSWERS, sizeof(*ans));
+		ansp = calloc(b->ndns * WIRE_DNS_MAX_ANSWERS, sizeof(*ansp));
+		if (dns == NULL || dnsp == NULL || ans == NULL || ansp == NULL) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < b->ndns; i++) {
+		ayaflow__v1__dns_record__init(&dns[i]);
+		err = wire_put_dns(&b->dns[i], &dns[i], &ans[i * WIRE_DNS_MAX_ANSWERS],
+				   &ansp[i * WIRE_DNS_MAX_ANSWERS]);
+		if (err)
+			goto out;
+		dnsp[i] = &dns[i];
+	}
+	m.n_dns = b->ndns;
+	m.dns = dnsp;
+
 	err = wire_pack(&m.base, WIRE_MAX_BATCH_BYTES, out, len);
 out:
+	free(ansp);
+	free(ans);
+	free(dnsp);
+	free(dns);
 	free(recp);
 	free(recs);
 	return err;

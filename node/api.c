@@ -19,12 +19,14 @@ static const char *const api_loss_names[FLOW_LOSS_MAX] = {
     [FLOW_LOSS_UNPARSABLE] = "unparsable",
     [FLOW_LOSS_FLOW_MAP_FULL] = "flow_map_full",
     [FLOW_LOSS_IPV6_DISABLED] = "ipv6_disabled",
+    [FLOW_LOSS_PAYLOAD_RINGBUF_FULL] = "payload_ringbuf_full",
 };
 
 static const char *const api_event_names[FLOW_CNT_MAX] = {
     [FLOW_CNT_NON_IP] = "non_ip",
     [FLOW_CNT_L4_TRUNCATED] = "l4_truncated",
     [FLOW_CNT_FRAGMENT] = "fragment",
+    [FLOW_CNT_SNIPPET] = "snippet",
 };
 
 static const char *const api_proto_names[FLOW_PROTO_MAX] = {

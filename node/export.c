@@ -265,6 +265,7 @@ static void export_flush(struct export *x, uint64_t end_ms)
 	    [FLOW_LOSS_UNPARSABLE] = WIRE_LOSS_UNPARSABLE,
 	    [FLOW_LOSS_FLOW_MAP_FULL] = WIRE_LOSS_FLOW_MAP_FULL,
 	    [FLOW_LOSS_IPV6_DISABLED] = WIRE_LOSS_IPV6_DISABLED,
+	    [FLOW_LOSS_PAYLOAD_RINGBUF_FULL] = WIRE_LOSS_PAYLOAD_RINGBUF_FULL,
 	};
 	struct wire_batch *b = &x->batch;
 	uint64_t dropped_before = x->stats.batches_dropped;

@@ -1,59 +1,30 @@
 /* live.c - live connection table and snapshots (see live.h).
- * The table is an open-addressing hash (linear probing, backward-shift deletion) sized
- * to twice the capacity, so probes stay short and nothing is allocated after start. */
+ * The table is a kvmap sized at start: nothing is allocated while capturing. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "kvmap.h"
 #include "live.h"
 
-struct live_slot {
-	bool used;
-	struct live_conn conn;
-};
-
+/* The map's value is the whole live_conn (its key repeated) so that callers get one
+ * pointer with both. */
 struct live_table {
-	size_t max;
-	size_t count;
-	size_t mask; /* slots - 1, slots a power of two */
-	struct live_slot *slots;
+	struct kvmap *map;
 };
-
-static uint64_t live_hash(const struct flow_key *k)
-{
-	/* FNV-1a over the key bytes: keys are small and fixed, this is cheap enough. */
-	const uint8_t *p = (const uint8_t *)k;
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < sizeof(*k); i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
 
 struct live_table *live_table_new(size_t max)
 {
-	struct live_table *t;
-	size_t slots = 16;
+	struct live_table *t = calloc(1, sizeof(*t));
 
-	if (max == 0 || max > (SIZE_MAX / 4) / sizeof(struct live_slot)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	while (slots < max * 2)
-		slots <<= 1;
-	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->slots = calloc(slots, sizeof(*t->slots));
-	if (!t->slots) {
+	t->map = kvmap_new(sizeof(struct flow_key), sizeof(struct live_conn), max);
+	if (!t->map) {
 		free(t);
 		return NULL;
 	}
-	t->max = max;
-	t->mask = slots - 1;
 	return t;
 }
 
@@ -61,91 +32,57 @@ void live_table_free(struct live_table *t)
 {
 	if (!t)
 		return;
-	free(t->slots);
+	kvmap_free(t->map);
 	free(t);
 }
 
 size_t live_table_count(const struct live_table *t)
 {
-	return t->count;
-}
-
-static size_t live_find(const struct live_table *t, const struct flow_key *key, bool *found)
-{
-	size_t i = live_hash(key) & t->mask;
-
-	while (t->slots[i].used) {
-		if (memcmp(&t->slots[i].conn.key, key, sizeof(*key)) == 0) {
-			*found = true;
-			return i;
-		}
-		i = (i + 1) & t->mask;
-	}
-	*found = false;
-	return i;
+	return kvmap_count(t->map);
 }
 
 int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val)
 {
-	bool found;
-	size_t i = live_find(t, key, &found);
+	bool created;
+	struct live_conn *c = kvmap_put(t->map, key, &created);
 
-	if (!found) {
-		if (t->count >= t->max)
-			return -ENOSPC;
-		t->slots[i].used = true;
-		t->slots[i].conn.key = *key;
-		memset(&t->slots[i].conn.exported, 0, sizeof(t->slots[i].conn.exported));
-		t->count++;
-	}
-	t->slots[i].conn.val = *val;
+	if (!c)
+		return -ENOSPC;
+	if (created)
+		c->key = *key;
+	c->val = *val;
 	return 0;
 }
 
 int live_table_remove(struct live_table *t, const struct flow_key *key)
 {
-	bool found;
-	size_t i = live_find(t, key, &found);
-	size_t j;
+	return kvmap_del(t->map, key);
+}
 
-	if (!found)
-		return -ENOENT;
-	t->slots[i].used = false;
-	t->count--;
-	/* Backward-shift: move later members of the probe run into the hole. */
-	j = i;
-	for (;;) {
-		size_t home;
+struct live_foreach {
+	void (*fn)(void *arg, struct live_conn *c);
+	void *arg;
+};
 
-		j = (j + 1) & t->mask;
-		if (!t->slots[j].used)
-			break;
-		home = live_hash(&t->slots[j].conn.key) & t->mask;
-		/* Move j to i if its home is not cyclically within (i, j]. */
-		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-			t->slots[i] = t->slots[j];
-			t->slots[j].used = false;
-			i = j;
-		}
-	}
-	return 0;
+static void live_foreach_one(void *arg, const void *key, void *val)
+{
+	struct live_foreach *f = arg;
+
+	(void)key;
+	f->fn(f->arg, val);
 }
 
 void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c), void *arg)
 {
-	for (size_t i = 0; i <= t->mask; i++) {
-		if (t->slots[i].used)
-			fn(arg, &t->slots[i].conn);
-	}
+	struct live_foreach f = {fn, arg};
+
+	kvmap_foreach(t->map, live_foreach_one, &f);
 }
 
 struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key)
 {
-	bool found;
-	size_t i = live_find(t, key, &found);
-
-	return found ? &t->slots[i].conn : NULL;
+	return kvmap_get(t->map, key);
 }
 
 void live_conn_orient(const struct live_conn *c, struct live_orient *o)
@@ -166,22 +103,33 @@ bool live_conn_closed(const struct flow_value *val)
 	return ((ab | ba) & FLOW_TCP_RST) || ((ab & FLOW_TCP_FIN) && (ba & FLOW_TCP_FIN));
 }
 
+struct live_expired {
+	uint64_t now_ns, idle_ns, closed_ns;
+	struct flow_key *out;
+	size_t max, n;
+};
+
+static void live_expired_one(void *arg, const void *key, void *val)
+{
+	struct live_expired *e = arg;
+	const struct live_conn *c = val;
+	uint64_t quiet;
+
+	(void)key;
+	if (e->n >= e->max)
+		return;
+	quiet = e->now_ns > c->val.last_seen_ns ? e->now_ns - c->val.last_seen_ns : 0;
+	if (quiet >= e->idle_ns || (quiet >= e->closed_ns && live_conn_closed(&c->val)))
+		e->out[e->n++] = c->key;
+}
+
 size_t live_table_expired(const struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
 			  uint64_t closed_ns, struct flow_key *out, size_t max)
 {
-	size_t n = 0;
+	struct live_expired e = {now_ns, idle_ns, closed_ns, out, max, 0};
 
-	for (size_t i = 0; i <= t->mask && n < max; i++) {
-		const struct live_conn *c = &t->slots[i].conn;
-		uint64_t quiet;
-
-		if (!t->slots[i].used)
-			continue;
-		quiet = now_ns > c->val.last_seen_ns ? now_ns - c->val.last_seen_ns : 0;
-		if (quiet >= idle_ns || (quiet >= closed_ns && live_conn_closed(&c->val)))
-			out[n++] = c->key;
-	}
-	return n;
+	kvmap_foreach(t->map, live_expired_one, &e);
+	return e.n;
 }
 
 static uint64_t live_packets(const struct live_conn *c)
@@ -203,29 +151,41 @@ static int live_cmp_packets_desc(const void *a, const void *b)
 	return memcmp(&ca->key, &cb->key, sizeof(ca->key));
 }
 
+struct live_copy {
+	struct live_conn *out;
+	size_t n;
+};
+
+static void live_copy_one(void *arg, const void *key, void *val)
+{
+	struct live_copy *c = arg;
+
+	(void)key;
+	c->out[c->n++] = *(const struct live_conn *)val;
+}
+
 struct live_snapshot *live_table_snapshot(const struct live_table *t)
 {
 	struct live_snapshot *s;
-	size_t n = 0;
+	struct live_copy copy = {NULL, 0};
+	size_t count = kvmap_count(t->map);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->refs = 1;
-	if (t->count) {
-		s->conns = malloc(t->count * sizeof(*s->conns));
+	if (count) {
+		s->conns = malloc(count * sizeof(*s->conns));
 		if (!s->conns) {
 			free(s);
 			return NULL;
 		}
 	}
-	for (size_t i = 0; i <= t->mask; i++) {
-		if (t->slots[i].used)
-			s->conns[n++] = t->slots[i].conn;
-	}
-	s->count = n;
-	if (n > 1)
-		qsort(s->conns, n, sizeof(*s->conns), live_cmp_packets_desc);
+	copy.out = s->conns;
+	kvmap_foreach(t->map, live_copy_one, &copy);
+	s->count = copy.n;
+	if (copy.n > 1)
+		qsort(s->conns, copy.n, sizeof(*s->conns), live_cmp_packets_desc);
 	return s;
 }
 

@@ -14,7 +14,7 @@ PKGS=(
 	libprotobuf-c-dev protobuf-c-compiler
 	libnng-dev
 	libsqlite3-dev sqlite3
-	libmicrohttpd-dev
+	libmicrohttpd-dev libgnutls28-dev
 	libyaml-dev
 	libjansson-dev
 	libcurl4-openssl-dev

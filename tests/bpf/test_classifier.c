@@ -491,9 +491,11 @@ static const char *const counter_names[FLOW_CNT_MAX] = {
     [FLOW_LOSS_UNPARSABLE] = "FLOW_LOSS_UNPARSABLE",
     [FLOW_LOSS_FLOW_MAP_FULL] = "FLOW_LOSS_FLOW_MAP_FULL",
     [FLOW_LOSS_IPV6_DISABLED] = "FLOW_LOSS_IPV6_DISABLED",
+    [FLOW_LOSS_PAYLOAD_RINGBUF_FULL] = "FLOW_LOSS_PAYLOAD_RINGBUF_FULL",
     [FLOW_CNT_NON_IP] = "FLOW_CNT_NON_IP",
     [FLOW_CNT_L4_TRUNCATED] = "FLOW_CNT_L4_TRUNCATED",
     [FLOW_CNT_FRAGMENT] = "FLOW_CNT_FRAGMENT",
+    [FLOW_CNT_SNIPPET] = "FLOW_CNT_SNIPPET",
 };
 
 /* Checks every counter, every totals slot and the number of flows, then unloads. */

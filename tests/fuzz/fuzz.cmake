@@ -14,6 +14,13 @@ add_test(NAME fuzz.wire_corpus
 	COMMAND fuzz_wire_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/wire)
 set_tests_properties(fuzz.wire_corpus PROPERTIES TIMEOUT 120)
 
+# The same for the WebSocket frame decoder (lib/ws.c): fuzz.ws_corpus over corpus/ws.
+add_executable(fuzz_ws_corpus fuzz/fuzz_ws.c fuzz/fuzz_main.c)
+target_link_libraries(fuzz_ws_corpus PRIVATE ayaflow_lib)
+add_test(NAME fuzz.ws_corpus
+	COMMAND fuzz_ws_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/ws)
+set_tests_properties(fuzz.ws_corpus PROPERTIES TIMEOUT 120)
+
 if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
 	set(AYAFLOW_FUZZ_FLAGS -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
 	# A private copy of the generated code (same rule as proto/proto.cmake), so that the
@@ -32,6 +39,11 @@ if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
 	target_compile_options(fuzz_wire PRIVATE ${AYAFLOW_FUZZ_FLAGS})
 	target_link_options(fuzz_wire PRIVATE ${AYAFLOW_FUZZ_FLAGS})
 	target_link_libraries(fuzz_wire PRIVATE PkgConfig::PROTOBUFC)
+	#   fuzz_ws -max_total_time=60 <scratch copy of tests/fuzz/corpus/ws>
+	add_executable(fuzz_ws fuzz/fuzz_ws.c ${CMAKE_SOURCE_DIR}/lib/ws.c)
+	target_compile_options(fuzz_ws PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	target_link_options(fuzz_ws PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	target_link_libraries(fuzz_ws PRIVATE PkgConfig::GNUTLS)
 elseif(AYAFLOW_FUZZ)
-	message(WARNING "AYAFLOW_FUZZ needs clang (CC=clang); fuzz_wire is not built")
+	message(WARNING "AYAFLOW_FUZZ needs clang (CC=clang); fuzz_wire and fuzz_ws are not built")
 endif()

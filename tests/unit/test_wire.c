@@ -3,7 +3,8 @@
  * every validation rule of wire_decode_batch rejected with its reason and a message
  * naming the field, and hostile input (every truncation of a valid batch, random bytes,
  * mutations, too many records, too many bytes) that must be rejected without a crash
- * or a leak.
+ * or a leak. DNS records and reverse-DNS host names ride in the same batches and are
+ * checked the same way.
  *
  * Invalid batches the encoder cannot produce are written by a tiny protobuf writer
  * below (the test must not include the generated header: only lib/wire.c does).
@@ -100,6 +101,28 @@ struct tb_rec {
 	const char *domain;
 	const char *domain_raw; /* when set, domain_raw_len bytes (may hold NUL) */
 	size_t domain_raw_len;
+	const char *src_hostname; /* NULL: absent */
+	const char *dst_hostname;
+};
+
+/* One DnsAnswer as fields. */
+struct tb_ans {
+	uint64_t type, ttl;
+	const uint8_t *addr;
+	size_t addr_len;
+	const char *target; /* NULL: absent */
+};
+
+/* One DnsRecord as fields. */
+struct tb_dns {
+	uint64_t ts_ms, qtype, rcode, answered, latency_us, ip_version, client_port, server_port;
+	const char *name; /* NULL: absent */
+	const uint8_t *client;
+	size_t client_len;
+	const uint8_t *server;
+	size_t server_len;
+	struct tb_ans ans[WIRE_DNS_MAX_ANSWERS + 1];
+	size_t nans;
 };
 
 struct tb_loss {
@@ -117,12 +140,15 @@ struct tb_batch {
 	size_t nlost;
 	struct tb_rec rec[2];
 	size_t nrec;
+	struct tb_dns dns[2];
+	size_t ndns;
 };
 
 static const uint8_t tb_v4_src[4] = {10, 1, 2, 3};
 static const uint8_t tb_v4_dst[4] = {93, 184, 216, 34};
 static const uint8_t tb_v6_src[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
 static const uint8_t tb_v6_dst[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 2};
+static const uint8_t tb_v4_dns[4] = {10, 1, 0, 53};
 
 /* A valid batch with one IPv4 record and one loss entry. */
 static struct tb_batch tb_valid(void)
@@ -159,9 +185,31 @@ static struct tb_batch tb_valid(void)
 	    .last_seen_ms = 1700000009000ull,
 	    .interface = "eth0",
 	    .domain = "example.com",
+	    .src_hostname = "laptop.lan",
+	    .dst_hostname = "edge-1.example.net",
+	};
+	struct tb_dns d = {
+	    .ts_ms = 1700000001000ull,
+	    .name = "example.com",
+	    .qtype = 1,
+	    .rcode = 0,
+	    .answered = 1,
+	    .latency_us = 1500,
+	    .ip_version = 4,
+	    .client = tb_v4_src,
+	    .client_len = 4,
+	    .server = tb_v4_dns,
+	    .server_len = 4,
+	    .client_port = 40123,
+	    .server_port = 53,
+	    .ans = {{.type = 5, .ttl = 60, .target = "edge.example.net"},
+		    {.type = 1, .ttl = 300, .addr = tb_v4_dst, .addr_len = 4}},
+	    .nans = 2,
 	};
 
 	t.rec[0] = r;
+	t.dns[0] = d;
+	t.ndns = 1;
 	return t;
 }
 
@@ -185,6 +233,34 @@ static void tb_encode_rec(struct pb *p, const struct tb_rec *r)
 		pb_bytes(p, 15, r->domain_raw, r->domain_raw_len);
 	else
 		pb_str(p, 15, r->domain);
+	pb_str(p, 16, r->src_hostname);
+	pb_str(p, 17, r->dst_hostname);
+}
+
+static void tb_encode_dns(struct pb *p, const struct tb_dns *d)
+{
+	struct pb sub = {0};
+	size_t j;
+
+	pb_uint(p, 1, d->ts_ms);
+	pb_str(p, 2, d->name);
+	pb_uint(p, 3, d->qtype);
+	pb_uint(p, 4, d->rcode);
+	pb_uint(p, 5, d->answered);
+	pb_uint(p, 6, d->latency_us);
+	pb_uint(p, 7, d->ip_version);
+	pb_bytes(p, 8, d->client, d->client_len);
+	pb_bytes(p, 9, d->server, d->server_len);
+	pb_uint(p, 10, d->client_port);
+	pb_uint(p, 11, d->server_port);
+	for (j = 0; j < d->nans; j++) {
+		pb_uint(&sub, 1, d->ans[j].type);
+		pb_uint(&sub, 2, d->ans[j].ttl);
+		if (d->ans[j].addr_len > 0)
+			pb_bytes(&sub, 3, d->ans[j].addr, d->ans[j].addr_len);
+		pb_str(&sub, 4, d->ans[j].target);
+		pb_sub(p, 12, &sub);
+	}
 }
 
 /* Encodes t into p (p->data is malloc'd; the caller frees it). */
@@ -216,6 +292,10 @@ static void tb_encode(struct pb *p, const struct tb_batch *t)
 	for (i = 0; i < t->nrec; i++) {
 		tb_encode_rec(&sub, &t->rec[i]);
 		pb_sub(p, 9, &sub);
+	}
+	for (i = 0; i < t->ndns; i++) {
+		tb_encode_dns(&sub, &t->dns[i]);
+		pb_sub(p, 10, &sub);
 	}
 }
 
@@ -264,7 +344,10 @@ static void test_expect_tb_reject(const struct tb_batch *t, enum wire_reject wan
 	free(p.data);
 }
 
-/* A batch of two records, every field set (IPv4 and IPv6). */
+/* The DNS records of test_full_batch (one batch at a time uses them). */
+static struct wire_dns test_dns[3];
+
+/* A batch of two records and three DNS records, every field set (IPv4 and IPv6). */
 static void test_full_batch(struct wire_batch *b, struct wire_record recs[2])
 {
 	static const uint8_t v6_src[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
@@ -319,9 +402,64 @@ static void test_full_batch(struct wire_batch *b, struct wire_record recs[2])
 	strcpy(recs[1].interface, "vethabcdef12345");
 	strcpy(recs[1].domain, "b\xc3\xbc"
 			       "cher.example"); /* UTF-8 is allowed */
+	strcpy(recs[0].src_hostname, "laptop.lan");
+	strcpy(recs[0].dst_hostname, "edge-1.example.net");
+	strcpy(recs[1].dst_hostname, "router.local"); /* src unknown: "" */
 
 	b->nrecords = 2;
 	b->records = recs;
+
+	/* An A query answered through a CNAME, an AAAA query over IPv6, an unanswered one. */
+	memset(test_dns, 0, sizeof(test_dns));
+	test_dns[0].ts_ms = 1700000001000ull;
+	strcpy(test_dns[0].name, "www.example.com");
+	test_dns[0].qtype = 1;
+	test_dns[0].rcode = 0;
+	test_dns[0].answered = 1;
+	test_dns[0].latency_us = 1500;
+	test_dns[0].ip_version = 4;
+	test_v4_mapped(test_dns[0].client_addr, tb_v4_src);
+	test_v4_mapped(test_dns[0].server_addr, tb_v4_dns);
+	test_dns[0].client_port = 40123;
+	test_dns[0].server_port = 53;
+	test_dns[0].nanswers = 3;
+	test_dns[0].answers[0].type = 5;
+	test_dns[0].answers[0].ttl = 60;
+	strcpy(test_dns[0].answers[0].target, "edge.example.net");
+	test_dns[0].answers[1].type = 1;
+	test_dns[0].answers[1].ttl = 300;
+	test_v4_mapped(test_dns[0].answers[1].addr, tb_v4_dst);
+	test_dns[0].answers[2].type = 1;
+	test_dns[0].answers[2].ttl = 0;
+	test_v4_mapped(test_dns[0].answers[2].addr, tb_v4_src);
+
+	test_dns[1].ts_ms = 1700000002000ull;
+	strcpy(test_dns[1].name, "ipv6.example.org");
+	test_dns[1].qtype = 28;
+	test_dns[1].rcode = 3; /* NXDOMAIN */
+	test_dns[1].answered = 1;
+	test_dns[1].latency_us = 250;
+	test_dns[1].ip_version = 6;
+	memcpy(test_dns[1].client_addr, v6_src, 16);
+	memcpy(test_dns[1].server_addr, v6_dst, 16);
+	test_dns[1].client_port = 5353;
+	test_dns[1].server_port = 53;
+	test_dns[1].nanswers = 1;
+	test_dns[1].answers[0].type = 28;
+	test_dns[1].answers[0].ttl = 3600;
+	memcpy(test_dns[1].answers[0].addr, v6_dst, 16);
+
+	test_dns[2].ts_ms = 1700000003000ull;
+	strcpy(test_dns[2].name, "lost.example");
+	test_dns[2].qtype = 16;
+	test_dns[2].ip_version = 4;
+	test_v4_mapped(test_dns[2].client_addr, tb_v4_src);
+	test_v4_mapped(test_dns[2].server_addr, tb_v4_dns);
+	test_dns[2].client_port = 1;
+	test_dns[2].server_port = 53;
+
+	b->ndns = 3;
+	b->dns = test_dns;
 }
 
 static void test_same_record(const struct wire_record *got, const struct wire_record *want)
@@ -341,6 +479,33 @@ static void test_same_record(const struct wire_record *got, const struct wire_re
 	CHECK_EQ_U64(got->last_seen_ms, want->last_seen_ms);
 	CHECK_EQ_STR(got->interface, want->interface);
 	CHECK_EQ_STR(got->domain, want->domain);
+	CHECK_EQ_STR(got->src_hostname, want->src_hostname);
+	CHECK_EQ_STR(got->dst_hostname, want->dst_hostname);
+}
+
+static void test_same_dns(const struct wire_dns *got, const struct wire_dns *want)
+{
+	size_t j;
+
+	CHECK_EQ_U64(got->ts_ms, want->ts_ms);
+	CHECK_EQ_STR(got->name, want->name);
+	CHECK_EQ_INT(got->qtype, want->qtype);
+	CHECK_EQ_INT(got->rcode, want->rcode);
+	CHECK_EQ_INT(got->answered, want->answered);
+	CHECK_EQ_U64(got->latency_us, want->latency_us);
+	CHECK_EQ_INT(got->ip_version, want->ip_version);
+	CHECK(memcmp(got->client_addr, want->client_addr, 16) == 0);
+	CHECK(memcmp(got->server_addr, want->server_addr, 16) == 0);
+	CHECK_EQ_INT(got->client_port, want->client_port);
+	CHECK_EQ_INT(got->server_port, want->server_port);
+	if (!CHECK_EQ_U64(got->nanswers, want->nanswers))
+		return;
+	for (j = 0; j < got->nanswers; j++) {
+		CHECK_EQ_INT(got->answers[j].type, want->answers[j].type);
+		CHECK_EQ_U64(got->answers[j].ttl, want->answers[j].ttl);
+		CHECK(memcmp(got->answers[j].addr, want->answers[j].addr, 16) == 0);
+		CHECK_EQ_STR(got->answers[j].target, want->answers[j].target);
+	}
 }
 
 static void test_same_batch(const struct wire_batch *got, const struct wire_batch *want)
@@ -362,6 +527,10 @@ static void test_same_batch(const struct wire_batch *got, const struct wire_batc
 		return;
 	for (i = 0; i < got->nrecords; i++)
 		test_same_record(&got->records[i], &want->records[i]);
+	if (!CHECK_EQ_U64(got->ndns, want->ndns))
+		return;
+	for (i = 0; i < got->ndns; i++)
+		test_same_dns(&got->dns[i], &want->dns[i]);
 }
 
 /* Encodes b, decodes it back and compares. */
@@ -389,6 +558,7 @@ static void test_round_trip(const struct wire_batch *b)
 	test_same_batch(&got, b);
 	wire_batch_fini(&got);
 	CHECK(got.records == NULL && got.nrecords == 0);
+	CHECK(got.dns == NULL && got.ndns == 0);
 }
 
 /* --- round trips --- */
@@ -522,9 +692,9 @@ static void test_unknown_fields_are_ignored(void)
 	char err[128];
 	struct pb p;
 
-	/* A newer node may send fields this collector does not know (field 10: DNS). */
+	/* A newer node may send fields this collector does not know (field 11 and up). */
 	tb_encode(&p, &t);
-	pb_bytes(&p, 10, "future", 6);
+	pb_bytes(&p, 11, "future", 6);
 	pb_uint(&p, 99, 12345);
 	CHECK_EQ_INT(wire_decode_batch(p.data, p.len, &got, &reason, err, sizeof(err)), 0);
 	CHECK_EQ_U64(got.nrecords, 1);
