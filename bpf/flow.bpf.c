@@ -283,6 +283,9 @@ static __always_inline void snippet(struct __sk_buff *skb, struct pkt_info *pi, 
 	}
 	if (!kind)
 		return;
+	/* A cut-short frame may end before the payload (a data offset past its end). */
+	if (skb->len <= pi->payload_off)
+		return;
 	len = payload_len;
 	if (len > skb->len - pi->payload_off)
 		len = skb->len - pi->payload_off;
@@ -307,6 +310,8 @@ static __always_inline void snippet(struct __sk_buff *skb, struct pkt_info *pi, 
 	sn->ts_ns = bpf_ktime_get_boot_ns();
 	sn->way = way;
 	sn->kind = kind;
+	sn->pad[0] = 0; /* ring memory is reused: no stale bytes to user space */
+	sn->pad[1] = 0;
 	sn->len = len;
 	sn->payload_len = payload_len > 0xffff ? 0xffff : payload_len;
 	count(FLOW_CNT_SNIPPET);

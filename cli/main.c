@@ -59,6 +59,12 @@ struct ctl_view {
 	size_t ncols;
 	const char *const *csv_keys;
 	size_t ncsv_keys;
+	/* true: when a row has src_hostname or dst_hostname, the table shows them after
+	 * DST and the CSV ends with them (so that replies without names look as before) */
+	bool hosts;
+	/* NULL, or the rows the table shows: a new array of the objects with members for
+	 * what the columns cannot compute (e.g. a list of answers as one text) */
+	json_t *(*table_rows)(const json_t *rows);
 };
 
 struct ctl;
@@ -113,6 +119,27 @@ static const struct output_column ctl_stats_cols[] = {
     {"BYTES/S", "bytes_per_second", NULL, OUTPUT_BYTE_RATE, 1, 0},
     {"LOST", "lost_packets", NULL, OUTPUT_SUM, 0, 0},
     {"DB", "db_bytes", NULL, OUTPUT_BYTES, 3, 0},
+};
+
+/* The messages of /api/stream: the cluster sums and compact per-node objects. */
+static const struct output_column ctl_stream_cols[] = {
+    {"UPTIME", "uptime_seconds", NULL, OUTPUT_DURATION, 0, 0},
+    {"NODES", "nodes_connected", NULL, OUTPUT_INT, 2, 0},
+    {"CONNS", "active_connections", NULL, OUTPUT_COUNT, 0, 0},
+    {"PACKETS", "total_packets", NULL, OUTPUT_COUNT, 0, 0},
+    {"BYTES", "total_bytes", NULL, OUTPUT_BYTES, 0, 0},
+    {"PKT/S", "packets_per_second", NULL, OUTPUT_RATE, 1, 0},
+    {"BYTES/S", "bytes_per_second", NULL, OUTPUT_BYTE_RATE, 1, 0},
+};
+
+static const struct output_column ctl_stream_node_cols[] = {
+    {"NODE", "name", NULL, OUTPUT_TEXT, 0, 8},
+    {"CONNECTED", "connected", NULL, OUTPUT_BOOL, 0, 0},
+    {"CONNS", "active_connections", NULL, OUTPUT_COUNT, 0, 0},
+    {"PACKETS", "packets", NULL, OUTPUT_COUNT, 0, 0},
+    {"BYTES", "bytes", NULL, OUTPUT_BYTES, 0, 0},
+    {"PKT/S", "packets_per_second", NULL, OUTPUT_RATE, 1, 0},
+    {"BYTES/S", "bytes_per_second", NULL, OUTPUT_BYTE_RATE, 1, 0},
 };
 
 static const struct output_column ctl_ledger_cols[] = {
@@ -233,12 +260,72 @@ static const char *const ctl_history_csv[] = {
     "tcp_flags",	"domain",     "first_seen",	"last_seen",	"interface",
 };
 
-static const struct ctl_view ctl_nodes_view = {"nodes", ctl_nodes_cols, CTL_N(ctl_nodes_cols),
-					       ctl_nodes_csv, CTL_N(ctl_nodes_csv)};
-static const struct ctl_view ctl_live_view = {"connections", ctl_live_cols, CTL_N(ctl_live_cols),
-					      ctl_live_csv, CTL_N(ctl_live_csv)};
-static const struct ctl_view ctl_history_view = {"items", ctl_history_cols, CTL_N(ctl_history_cols),
-						 ctl_history_csv, CTL_N(ctl_history_csv)};
+static const struct output_column ctl_domains_cols[] = {
+    {"DOMAIN", "domain", NULL, OUTPUT_TEXT, 0, 16},
+    {"BYTES", "bytes", NULL, OUTPUT_BYTES, 0, 0},
+    {"PACKETS", "packets", NULL, OUTPUT_COUNT, 0, 0},
+    {"FLOWS", "flows", NULL, OUTPUT_COUNT, 0, 0},
+};
+
+static const char *const ctl_domains_csv[] = {"domain", "bytes", "packets", "flows"};
+
+/* latency_text and answers_text are made by ctl_dns_rows. */
+static const struct output_column ctl_dns_cols[] = {
+    {"TIME", "timestamp", NULL, OUTPUT_TIME, 0, 0},
+    {"NODE", "node", NULL, OUTPUT_TEXT, 2, 6},
+    {"CLIENT", "client_ip", "client_port", OUTPUT_ENDPOINT, 0, 0},
+    {"NAME", "name", NULL, OUTPUT_TEXT, 0, 16},
+    {"TYPE", "type", NULL, OUTPUT_TEXT, 0, 0},
+    {"RCODE", "rcode", NULL, OUTPUT_TEXT, 0, 0},
+    {"LATENCY", "latency_text", NULL, OUTPUT_TEXT, 1, 0},
+    {"ANSWERS", "answers_text", NULL, OUTPUT_TEXT, 3, 12},
+};
+
+static const char *const ctl_dns_csv[] = {
+    "timestamp",  "node",	"name",	     "type",	    "qtype",	 "rcode",	"answered",
+    "latency_us", "latency_ms", "client_ip", "client_port", "server_ip", "server_port", "answers",
+};
+
+static json_t *ctl_dns_rows(const json_t *rows);
+
+static const struct ctl_view ctl_nodes_view = {
+    .array = "nodes",
+    .cols = ctl_nodes_cols,
+    .ncols = CTL_N(ctl_nodes_cols),
+    .csv_keys = ctl_nodes_csv,
+    .ncsv_keys = CTL_N(ctl_nodes_csv),
+};
+static const struct ctl_view ctl_live_view = {
+    .array = "connections",
+    .cols = ctl_live_cols,
+    .ncols = CTL_N(ctl_live_cols),
+    .csv_keys = ctl_live_csv,
+    .ncsv_keys = CTL_N(ctl_live_csv),
+    .hosts = true,
+};
+static const struct ctl_view ctl_history_view = {
+    .array = "items",
+    .cols = ctl_history_cols,
+    .ncols = CTL_N(ctl_history_cols),
+    .csv_keys = ctl_history_csv,
+    .ncsv_keys = CTL_N(ctl_history_csv),
+    .hosts = true,
+};
+static const struct ctl_view ctl_domains_view = {
+    .array = "domains",
+    .cols = ctl_domains_cols,
+    .ncols = CTL_N(ctl_domains_cols),
+    .csv_keys = ctl_domains_csv,
+    .ncsv_keys = CTL_N(ctl_domains_csv),
+};
+static const struct ctl_view ctl_dns_view = {
+    .array = "items",
+    .cols = ctl_dns_cols,
+    .ncols = CTL_N(ctl_dns_cols),
+    .csv_keys = ctl_dns_csv,
+    .ncsv_keys = CTL_N(ctl_dns_csv),
+    .table_rows = ctl_dns_rows,
+};
 
 /* --- options of each subcommand --- */
 
@@ -262,6 +349,27 @@ static const struct ctl_option ctl_history_opts[] = {
     {"since", "TIME", "start_time", CTL_OPT_TIME,
      "from TIME: a duration ago (30s, 15m, 2h, 7d, 1h30m), Unix ms or RFC 3339"},
     {"until", "TIME", "end_time", CTL_OPT_TIME, "up to TIME (same forms as --since)"},
+    {"limit", "N", "limit", CTL_OPT_UINT, "at most N records (collector default 100)"},
+    {"offset", "N", "offset", CTL_OPT_UINT, "skip the first N records (paging)"},
+};
+
+static const struct ctl_option ctl_domains_opts[] = {
+    {"since", "TIME", "start_time", CTL_OPT_TIME,
+     "from TIME: a duration ago (30s, 15m, 2h, 7d, 1h30m), Unix ms or RFC 3339 "
+     "(default: one hour before --until)"},
+    {"until", "TIME", "end_time", CTL_OPT_TIME, "up to TIME (default: now)"},
+    {"node", "NAME", "node", CTL_OPT_PARAM, "the flows of this node"},
+    {"limit", "N", "limit", CTL_OPT_UINT, "the top N domains (collector default 10, at most 1000)"},
+};
+
+static const struct ctl_option ctl_dns_opts[] = {
+    {"since", "TIME", "start_time", CTL_OPT_TIME,
+     "from TIME: a duration ago (30s, 15m, 2h, 7d, 1h30m), Unix ms or RFC 3339"},
+    {"until", "TIME", "end_time", CTL_OPT_TIME, "up to TIME (same forms as --since)"},
+    {"node", "NAME", "node", CTL_OPT_PARAM, "queries seen by this node"},
+    {"client", "ADDR", "client", CTL_OPT_PARAM, "queries asked by this IPv4 or IPv6 address"},
+    {"name", "NAME", "name", CTL_OPT_PARAM,
+     "queries for this name, or with a leading dot (.example.com) for it and its subdomains"},
     {"limit", "N", "limit", CTL_OPT_UINT, "at most N records (collector default 100)"},
     {"offset", "N", "offset", CTL_OPT_UINT, "skip the first N records (paging)"},
 };
@@ -366,18 +474,115 @@ static int ctl_render_stats(const struct ctl *ctl, const json_t *body, FILE *out
 	return err;
 }
 
+/* The DNS rows with latency_text ("1.5 ms", null when not measured) and answers_text
+ * (the addresses and CNAME targets, comma-separated; null when none). */
+static json_t *ctl_dns_rows(const json_t *rows)
+{
+	json_t *out = json_array();
+	const json_t *row;
+	size_t i;
+
+	json_array_foreach((json_t *)rows, i, row)
+	{
+		json_t *copy = json_copy((json_t *)row), *lat = json_object_get(row, "latency_us");
+		const json_t *answers = json_object_get(row, "answers"), *a;
+		char text[2048] = "", latency[32];
+		size_t used = 0, j;
+
+		if (!out || !copy) {
+			json_decref(copy);
+			json_decref(out);
+			return NULL;
+		}
+		json_array_foreach((json_t *)answers, j, a)
+		{
+			const json_t *v = json_object_get(a, "address");
+
+			if (!json_is_string(v))
+				v = json_object_get(a, "target");
+			if (json_is_string(v) && used < sizeof(text))
+				used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s",
+							 used ? "," : "", json_string_value(v));
+		}
+		snprintf(latency, sizeof(latency), "%.1f ms",
+			 (double)json_integer_value(lat) / 1000.0);
+		if (json_object_set_new(copy, "answers_text",
+					used ? json_string(text) : json_null()) < 0 ||
+		    json_object_set_new(copy, "latency_text",
+					json_integer_value(lat) > 0 ? json_string(latency)
+								    : json_null()) < 0 ||
+		    json_array_append_new(out, copy) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+/* Does a row have a reverse-DNS name? */
+static bool ctl_rows_have_hosts(const json_t *rows)
+{
+	const json_t *row;
+	size_t i;
+
+	json_array_foreach((json_t *)rows, i, row)
+	{
+		if (json_is_string(json_object_get(row, "src_hostname")) ||
+		    json_is_string(json_object_get(row, "dst_hostname")))
+			return true;
+	}
+	return false;
+}
+
+#define CTL_VIEW_COLS_MAX 24
+
 static int ctl_render_view(const struct ctl *ctl, const json_t *body, FILE *out)
 {
+	static const struct output_column host_cols[] = {
+	    {"SRC HOST", "src_hostname", NULL, OUTPUT_TEXT, 3, 10},
+	    {"DST HOST", "dst_hostname", NULL, OUTPUT_TEXT, 3, 10},
+	};
+	static const char *const host_keys[] = {"src_hostname", "dst_hostname"};
 	const struct ctl_view *v = ctl->cmd->view;
 	const json_t *rows = json_object_get(body, v->array);
+	struct output_column cols[CTL_VIEW_COLS_MAX];
+	const char *keys[CTL_VIEW_COLS_MAX];
+	size_t ncols = 0, nkeys = 0;
+	json_t *shown;
+	int err;
 
 	if (!json_is_array(rows)) {
 		fprintf(stderr, "ayaflowctl: collector: reply has no '%s' array\n", v->array);
 		return -EPROTO;
 	}
+	if (!v->hosts || !ctl_rows_have_hosts(rows) || v->ncols + 2 > CTL_VIEW_COLS_MAX ||
+	    v->ncsv_keys + 2 > CTL_VIEW_COLS_MAX) {
+		if (ctl->format == OUTPUT_CSV)
+			return output_csv(out, v->csv_keys, v->ncsv_keys, rows);
+		if (!v->table_rows)
+			return output_table(out, v->cols, v->ncols, rows, ctl->width);
+		shown = v->table_rows(rows);
+		if (!shown)
+			return -ENOMEM;
+		err = output_table(out, v->cols, v->ncols, shown, ctl->width);
+		json_decref(shown);
+		return err;
+	}
+	/* the host names: after DST in the table, at the end of the CSV */
+	for (size_t i = 0; i < v->ncsv_keys; i++)
+		keys[nkeys++] = v->csv_keys[i];
+	keys[nkeys++] = host_keys[0];
+	keys[nkeys++] = host_keys[1];
 	if (ctl->format == OUTPUT_CSV)
-		return output_csv(out, v->csv_keys, v->ncsv_keys, rows);
-	return output_table(out, v->cols, v->ncols, rows, ctl->width);
+		return output_csv(out, keys, nkeys, rows);
+	for (size_t i = 0; i < v->ncols; i++) {
+		cols[ncols++] = v->cols[i];
+		if (strcmp(v->cols[i].key, "dst_ip") == 0) {
+			cols[ncols++] = host_cols[0];
+			cols[ncols++] = host_cols[1];
+		}
+	}
+	return output_table(out, cols, ncols, rows, ctl->width);
 }
 
 /* --- talking to the collector --- */
@@ -464,7 +669,7 @@ static int ctl_run_once(struct ctl *ctl)
 	if (ctl_fetch(ctl, &resp, &json) < 0)
 		return CTL_EXIT_FAIL;
 	err = ctl_render(ctl, &resp, json, stdout);
-	if (!err && ctl->cmd->view == &ctl_history_view)
+	if (!err && (ctl->cmd->view == &ctl_history_view || ctl->cmd->view == &ctl_dns_view))
 		ctl_history_hint(ctl, json);
 	json_decref(json);
 	http_client_response_fini(&resp);
@@ -495,7 +700,7 @@ static void ctl_sleep_until(const struct timespec *deadline)
 /* One update of the live view: totals and the nodes (a table), the body (json, one line
  * each), or one CSV row under a header written once. */
 static int ctl_watch_update(struct ctl *ctl, const struct http_client_response *resp,
-			    const json_t *json, unsigned long n, bool tty)
+			    const json_t *json, unsigned long n, bool tty, bool stream)
 {
 	int err;
 
@@ -519,6 +724,18 @@ static int ctl_watch_update(struct ctl *ctl, const struct http_client_response *
 	} else if (n > 0) {
 		fputc('\n', stdout);
 	}
+	if (stream) {
+		const json_t *nodes = json_object_get(json, "nodes");
+
+		err = ctl_table_object(json, ctl_stream_cols, CTL_N(ctl_stream_cols), ctl->width,
+				       stdout);
+		if (!err && json_is_array(nodes)) {
+			fputc('\n', stdout);
+			err = output_table(stdout, ctl_stream_node_cols,
+					   CTL_N(ctl_stream_node_cols), nodes, ctl->width);
+		}
+		return err;
+	}
 	err = ctl_table_object(json, ctl_stats_cols, CTL_N(ctl_stats_cols), ctl->width, stdout);
 	if (!err) {
 		fputc('\n', stdout);
@@ -527,10 +744,106 @@ static int ctl_watch_update(struct ctl *ctl, const struct http_client_response *
 	return err;
 }
 
-/* Follows the collector until interrupted (exit 0) or --count updates. The collector's
- * WebSocket /api/stream does not exist yet, so this polls /api/stats once a second.
- * A failure before the first update is an error (exit 2); later ones are reported and
- * retried, so that a collector restart does not end the view. */
+/* Shows one update and counts it; 1 when --count is reached, -1 when the view cannot be
+ * written (reported), else 0. */
+static int ctl_watch_show(struct ctl *ctl, const struct http_client_response *resp,
+			  const json_t *json, unsigned long *n, bool tty, bool stream)
+{
+	int err = ctl_watch_update(ctl, resp, json, *n, tty, stream);
+
+	if (err || fflush(stdout) != 0) {
+		fprintf(stderr, "ayaflowctl: writing the view: %s\n", strerror(err ? -err : errno));
+		return -1;
+	}
+	(*n)++;
+	return ctl->count && *n >= ctl->count ? 1 : 0;
+}
+
+/* Follows /api/stream: one update per message. Returns 0 when done (interrupted or
+ * --count), -EPROTO when the collector refuses the upgrade (older collector: the caller
+ * polls instead), -1 on a failure to report as exit 2. A broken stream after the first
+ * update is reported and reopened a second later. */
+static int ctl_watch_stream(struct ctl *ctl, bool tty, unsigned long *n)
+{
+	char err[HTTP_CLIENT_ERR_LEN];
+	struct http_client_ws *ws = NULL;
+	struct timespec next;
+	long status;
+	int ret;
+
+	while (!ctl_stop) {
+		char *text = NULL;
+		size_t len = 0;
+		json_error_t jerr;
+		json_t *json;
+
+		if (!ws) {
+			ret = http_client_ws_open(ctl->http, "/api/stream", &ws, &status, err,
+						  sizeof(err));
+			if (ret == -EPROTO && *n == 0) {
+				fprintf(stderr,
+					"ayaflowctl: watch: no stream at the collector (HTTP %ld): "
+					"polling /api/stats\n",
+					status);
+				return -EPROTO;
+			}
+			if (ret < 0 && *n == 0) {
+				if (ret == -EINTR)
+					return 0;
+				fprintf(stderr, "ayaflowctl: cannot reach the collector: %s\n",
+					err);
+				return -1;
+			}
+			if (ret < 0)
+				goto retry;
+		}
+		/* a message a second; allow --timeout for one to come */
+		ret = http_client_ws_recv(ws, ctl->timeout_s * 1000 + 1000, &text, &len, err,
+					  sizeof(err));
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			http_client_ws_close(ws);
+			ws = NULL;
+			if (*n == 0) {
+				fprintf(stderr, "ayaflowctl: collector stream: %s\n", err);
+				return -1;
+			}
+			goto retry;
+		}
+		json = json_loadb(text, len, 0, &jerr);
+		if (!json || !json_is_object(json)) {
+			fprintf(stderr, "ayaflowctl: collector: message is not a JSON object: %s\n",
+				jerr.text);
+			json_decref(json);
+			free(text);
+			http_client_ws_close(ws);
+			return -1;
+		}
+		ret = ctl_watch_show(ctl, &(struct http_client_response){200, text, len}, json, n,
+				     tty, true);
+		json_decref(json);
+		free(text);
+		if (ret != 0) {
+			http_client_ws_close(ws);
+			return ret < 0 ? -1 : 0;
+		}
+		continue;
+	retry:
+		fprintf(stderr, "ayaflowctl: collector stream: %s (retrying)\n", err);
+		if (clock_gettime(CLOCK_MONOTONIC, &next) < 0)
+			break;
+		next.tv_sec += CTL_WATCH_MS / 1000;
+		ctl_sleep_until(&next);
+	}
+	http_client_ws_close(ws);
+	return 0;
+}
+
+/* Follows the collector until interrupted (exit 0) or --count updates: its WebSocket
+ * /api/stream, or, when the collector has none (older versions), /api/stats polled once
+ * a second. A failure before the first update is an error (exit 2); later ones are
+ * reported and retried, so that a collector restart does not end the view. */
 static int ctl_run_watch(struct ctl *ctl)
 {
 	struct sigaction sa = {.sa_handler = ctl_on_signal};
@@ -544,6 +857,14 @@ static int ctl_run_watch(struct ctl *ctl)
 		fprintf(stderr, "ayaflowctl: watch: %s\n", strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
+	switch (ctl_watch_stream(ctl, tty, &n)) {
+	case 0:
+		return CTL_EXIT_OK;
+	case -EPROTO:
+		break; /* poll /api/stats as older versions did */
+	default:
+		return CTL_EXIT_FAIL;
+	}
 	while (!ctl_stop) {
 		struct http_client_response resp;
 		json_t *json = NULL;
@@ -553,16 +874,12 @@ static int ctl_run_watch(struct ctl *ctl)
 			if (n == 0)
 				return CTL_EXIT_FAIL;
 		} else {
-			err = ctl_watch_update(ctl, &resp, json, n, tty);
+			err = ctl_watch_show(ctl, &resp, json, &n, tty, false);
 			json_decref(json);
 			http_client_response_fini(&resp);
-			if (err || fflush(stdout) != 0) {
-				fprintf(stderr, "ayaflowctl: writing the view: %s\n",
-					strerror(err ? -err : errno));
+			if (err < 0)
 				return CTL_EXIT_FAIL;
-			}
-			n++;
-			if (ctl->count && n >= ctl->count)
+			if (err > 0)
 				break;
 		}
 		next.tv_sec += CTL_WATCH_MS / 1000;
@@ -584,6 +901,10 @@ static const struct ctl_command ctl_commands[] = {
      CTL_N(ctl_live_opts), &ctl_live_view, NULL, NULL},
     {"history", "stored flow records, newest first, filtered", "/api/history", ctl_history_opts,
      CTL_N(ctl_history_opts), &ctl_history_view, NULL, NULL},
+    {"domains", "the top domains by bytes over a time range (default: the last hour)",
+     "/api/domains", ctl_domains_opts, CTL_N(ctl_domains_opts), &ctl_domains_view, NULL, NULL},
+    {"dns", "stored DNS queries and answers, newest first, filtered", "/api/dns", ctl_dns_opts,
+     CTL_N(ctl_dns_opts), &ctl_dns_view, NULL, NULL},
     {"watch", "a live view of the totals and nodes, redrawn every second", "/api/stats",
      ctl_watch_opts, CTL_N(ctl_watch_opts), NULL, NULL, ctl_run_watch},
 };

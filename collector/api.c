@@ -1,7 +1,8 @@
 /* api.c - routes of the collector's HTTP API (see api.h). Field and metric names follow
  * the node's API (and ayaFlow) so that a dashboard can point at either. Every query
- * parameter is checked here; a bad one is a 400 naming it, and /api/history refuses
- * parameters it does not know, so a typo never silently widens a query. */
+ * parameter is checked here; a bad one is a 400 naming it, and /api/history, /api/dns and
+ * /api/domains refuse parameters they do not know, so a typo never silently widens a
+ * query. The three share the parsing of their parameters (api_args_*, api_arg_*). */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -159,11 +160,12 @@ static json_t *api_ingest_json(const struct ingest_stats *st)
 		json_object_set_new(reasons, wire_reject_name((enum wire_reject)i),
 				    json_integer((json_int_t)st->by_reason[i]));
 	return json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "batches_received",
+	    "{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "batches_received",
 	    (json_int_t)st->received, "batches_stored", (json_int_t)st->stored, "batches_duplicate",
 	    (json_int_t)st->duplicate, "batches_rejected", (json_int_t)st->rejected,
 	    "batches_retry", (json_int_t)st->retry, "rejected_by_reason", reasons, "records_stored",
-	    (json_int_t)st->records_stored, "queue_depth", (json_int_t)st->queue_depth,
+	    (json_int_t)st->records_stored, "dns_records_stored",
+	    (json_int_t)st->dns_records_stored, "queue_depth", (json_int_t)st->queue_depth,
 	    "queue_capacity", (json_int_t)INGEST_QUEUE_MAX, "queue_full",
 	    (json_int_t)st->queue_full, "retention_deleted", (json_int_t)st->retention_deleted);
 }
@@ -279,6 +281,19 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
+/* Adds "src_hostname" and "dst_hostname" (null when "") to the object o, which it
+ * returns; NULL (o released) when o is NULL or on ENOMEM. */
+static json_t *api_with_hostnames(json_t *o, const char *src, const char *dst)
+{
+	if (o &&
+	    (json_object_set_new(o, "src_hostname", src[0] ? json_string(src) : json_null()) < 0 ||
+	     json_object_set_new(o, "dst_hostname", dst[0] ? json_string(dst) : json_null()) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static void api_live(struct api *api, const struct http_request *req, struct http_reply *reply)
 {
 	const char *node = http_request_arg(req, "node");
@@ -329,7 +344,9 @@ static void api_live(struct api *api, const struct http_request *req, struct htt
 
 		memcpy(v.src_addr, l->src_addr, 16);
 		memcpy(v.dst_addr, l->dst_addr, 16);
-		if (json_array_append_new(arr, flowfmt_conn_json(&v)) < 0)
+		if (json_array_append_new(arr,
+					  api_with_hostnames(flowfmt_conn_json(&v), l->src_hostname,
+							     l->dst_hostname)) < 0)
 			goto oom;
 	}
 	if (http_reply_json(reply, 200,
@@ -552,12 +569,56 @@ static int api_arg_name(const struct http_request *req, const char *name, const 
 
 	if (!s)
 		return 0;
-	if (!*s || strlen(s) > WIRE_NAME_MAX || (strcmp(name, "domain") == 0 && !strcmp(s, "."))) {
+	/* domain and name: a lone "." would be the suffix of nothing */
+	if (!*s || strlen(s) > WIRE_NAME_MAX ||
+	    ((strcmp(name, "domain") == 0 || strcmp(name, "name") == 0) && !strcmp(s, "."))) {
 		http_reply_error(reply, 400, "parameter '%s': empty or longer than %d bytes", name,
 				 WIRE_NAME_MAX);
 		return -EINVAL;
 	}
 	*out = s;
+	return 0;
+}
+
+/* A parameter none of the known ones is a 400 naming it and listing the known ones. */
+static int api_args_known(const struct http_request *req, const char *const *known, size_t n,
+			  struct http_reply *reply)
+{
+	const char *unknown = http_request_unknown_arg(req, known, n);
+	char list[256];
+	size_t used = 0;
+
+	if (!unknown)
+		return 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+					 known[i]);
+	http_reply_error(reply, 400, "unknown parameter '%.64s' (known: %s)", unknown, list);
+	return -EINVAL;
+}
+
+/* limit (1.., default def, larger clamped to max) and offset: the paging of history and
+ * DNS queries. */
+static int api_args_page(const struct http_request *req, uint64_t def, unsigned max,
+			 unsigned *limit, uint64_t *offset, struct http_reply *reply)
+{
+	uint64_t l;
+
+	if (http_request_arg_uint(req, "limit", def, 1, UINT64_MAX, &l, reply) < 0 ||
+	    http_request_arg_uint(req, "offset", 0, 0, API_OFFSET_MAX, offset, reply) < 0)
+		return -EINVAL;
+	*limit = l > max ? max : (unsigned)l;
+	return 0;
+}
+
+/* start_time and end_time, each optional. */
+static int api_args_range(const struct http_request *req, bool *has_start, uint64_t *start,
+			  bool *has_end, uint64_t *end, struct http_reply *reply)
+{
+	if (api_arg_time(req, "start_time", has_start, start, reply) < 0 ||
+	    api_arg_time(req, "end_time", has_end, end, reply) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -568,27 +629,14 @@ static int api_history_filter(const struct http_request *req, struct store_filte
 	    "limit",  "offset", "start_time", "end_time", "node",     "ip",	"src_ip",
 	    "dst_ip", "port",	"src_port",   "dst_port", "protocol", "domain",
 	};
-	const char *unknown, *proto;
-	uint64_t limit, offset;
+	const char *proto;
 
-	unknown = http_request_unknown_arg(req, known, sizeof(known) / sizeof(known[0]));
-	if (unknown) {
-		http_reply_error(reply, 400,
-				 "unknown parameter '%.64s' (known: limit, offset, start_time, "
-				 "end_time, node, ip, src_ip, dst_ip, port, src_port, dst_port, "
-				 "protocol, domain)",
-				 unknown);
+	if (api_args_known(req, known, sizeof(known) / sizeof(known[0]), reply) < 0)
 		return -EINVAL;
-	}
 	memset(f, 0, sizeof(*f));
-	if (http_request_arg_uint(req, "limit", API_HISTORY_DEFAULT, 1, UINT64_MAX, &limit, reply) <
+	if (api_args_page(req, API_HISTORY_DEFAULT, API_HISTORY_MAX, &f->limit, &f->offset, reply) <
 		0 ||
-	    http_request_arg_uint(req, "offset", 0, 0, API_OFFSET_MAX, &offset, reply) < 0)
-		return -EINVAL;
-	f->limit = limit > API_HISTORY_MAX ? API_HISTORY_MAX : (unsigned)limit;
-	f->offset = offset;
-	if (api_arg_time(req, "start_time", &f->has_start, &f->start_ms, reply) < 0 ||
-	    api_arg_time(req, "end_time", &f->has_end, &f->end_ms, reply) < 0 ||
+	    api_args_range(req, &f->has_start, &f->start_ms, &f->has_end, &f->end_ms, reply) < 0 ||
 	    api_arg_name(req, "node", &f->node, reply) < 0 ||
 	    api_arg_name(req, "domain", &f->domain, reply) < 0 ||
 	    api_arg_ip(req, "ip", &f->has_ip, f->ip, reply) < 0 ||
@@ -616,25 +664,27 @@ static json_t *api_history_item(const struct store_flow *fl)
 {
 	const struct wire_record *r = &fl->rec;
 	char src[FLOWFMT_ADDR_LEN], dst[FLOWFMT_ADDR_LEN], proto[8], flags[FLOWFMT_FLAGS_LEN];
+	json_t *o;
 
 	flowfmt_addr(r->src_addr, r->ip_version, src, sizeof(src));
 	flowfmt_addr(r->dst_addr, r->ip_version, dst, sizeof(dst));
 	flowfmt_proto(r->proto, proto, sizeof(proto));
 	flowfmt_tcp_flags(r->tcp_flags, flags, sizeof(flags));
-	return json_pack("{s:I, s:I, s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:s, s:s?, s:I, s:I, s:s?}",
-			 "timestamp", (json_int_t)fl->ts_ms, "window_end",
-			 (json_int_t)fl->window_end_ms, "node", fl->node, "protocol", proto,
-			 "ip_version", (int)r->ip_version, "src_ip", src, "src_port",
-			 (int)r->src_port, "dst_ip", dst, "dst_port", (int)r->dst_port,
-			 "packets_sent", (json_int_t)r->packets_sent, "packets_received",
-			 (json_int_t)r->packets_received, "bytes_sent", (json_int_t)r->bytes_sent,
-			 "bytes_received", (json_int_t)r->bytes_received, "packet_count",
-			 (json_int_t)(r->packets_sent + r->packets_received), "length",
-			 (json_int_t)(r->bytes_sent + r->bytes_received), "tcp_flags", flags,
-			 "domain", r->domain[0] ? r->domain : NULL, "first_seen",
-			 (json_int_t)r->first_seen_ms, "last_seen", (json_int_t)r->last_seen_ms,
-			 "interface", r->interface[0] ? r->interface : NULL);
+	o = json_pack("{s:I, s:I, s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:I, s:I, s:I, s:I, s:I,"
+		      " s:I, s:s, s:s?, s:I, s:I, s:s?}",
+		      "timestamp", (json_int_t)fl->ts_ms, "window_end",
+		      (json_int_t)fl->window_end_ms, "node", fl->node, "protocol", proto,
+		      "ip_version", (int)r->ip_version, "src_ip", src, "src_port", (int)r->src_port,
+		      "dst_ip", dst, "dst_port", (int)r->dst_port, "packets_sent",
+		      (json_int_t)r->packets_sent, "packets_received",
+		      (json_int_t)r->packets_received, "bytes_sent", (json_int_t)r->bytes_sent,
+		      "bytes_received", (json_int_t)r->bytes_received, "packet_count",
+		      (json_int_t)(r->packets_sent + r->packets_received), "length",
+		      (json_int_t)(r->bytes_sent + r->bytes_received), "tcp_flags", flags, "domain",
+		      r->domain[0] ? r->domain : NULL, "first_seen", (json_int_t)r->first_seen_ms,
+		      "last_seen", (json_int_t)r->last_seen_ms, "interface",
+		      r->interface[0] ? r->interface : NULL);
+	return api_with_hostnames(o, r->src_hostname, r->dst_hostname);
 }
 
 static void api_history(struct api *api, const struct http_request *req, struct http_reply *reply)
@@ -683,6 +733,255 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
+/* --- /api/dns and /api/domains --- */
+
+#define API_DNS_DEFAULT	     100
+#define API_DNS_MAX	     1000 /* larger limits are clamped to this */
+#define API_DOMAINS_DEFAULT  10
+#define API_DOMAINS_RANGE_MS (3600ull * 1000) /* default range: the last hour */
+
+/* "A", "AAAA", ...; other types as RFC 3597's "TYPE<n>". */
+static const char *api_dns_type(unsigned int type, char *buf, size_t len)
+{
+	static const struct {
+		unsigned int type;
+		const char *name;
+	} names[] = {
+	    {1, "A"},	    {2, "NS"},	  {5, "CNAME"},	 {6, "SOA"},	{12, "PTR"},  {15, "MX"},
+	    {16, "TXT"},    {28, "AAAA"}, {33, "SRV"},	 {35, "NAPTR"}, {43, "DS"},   {46, "RRSIG"},
+	    {48, "DNSKEY"}, {64, "SVCB"}, {65, "HTTPS"}, {99, "SPF"},	{255, "ANY"}, {257, "CAA"},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].type == type)
+			return names[i].name;
+	}
+	snprintf(buf, len, "TYPE%u", type);
+	return buf;
+}
+
+/* "noerror", "nxdomain", ... (RFC 1035, 2136, 8490); others "rcode<n>". */
+static const char *api_dns_rcode(unsigned int rcode, char *buf, size_t len)
+{
+	static const char *const names[] = {
+	    "noerror",	"formerr", "servfail", "nxdomain", "notimp",  "refused",
+	    "yxdomain", "yxrrset", "nxrrset",  "notauth",  "notzone", "dsotypeni",
+	};
+
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		return names[rcode];
+	snprintf(buf, len, "rcode%u", rcode);
+	return buf;
+}
+
+static json_t *api_dns_answers(const struct wire_dns *d)
+{
+	json_t *arr = json_array();
+
+	for (size_t j = 0; arr && j < d->nanswers; j++) {
+		const struct wire_dns_answer *a = &d->answers[j];
+		char tbuf[16], addr[FLOWFMT_ADDR_LEN];
+		const char *type = api_dns_type(a->type, tbuf, sizeof(tbuf));
+		json_t *o;
+
+		if (a->type == 1 || a->type == 28) {
+			flowfmt_addr(a->addr, a->type == 1 ? 4 : 6, addr, sizeof(addr));
+			o = json_pack("{s:s, s:I, s:s}", "type", type, "ttl", (json_int_t)a->ttl,
+				      "address", addr);
+		} else {
+			o = json_pack("{s:s, s:I, s:s}", "type", type, "ttl", (json_int_t)a->ttl,
+				      "target", a->target);
+		}
+		if (json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *api_dns_item(const struct store_dns_row *row)
+{
+	const struct wire_dns *d = &row->dns;
+	char client[FLOWFMT_ADDR_LEN], server[FLOWFMT_ADDR_LEN], tbuf[16], rbuf[16];
+	json_t *latency_ms;
+
+	flowfmt_addr(d->client_addr, d->ip_version, client, sizeof(client));
+	flowfmt_addr(d->server_addr, d->ip_version, server, sizeof(server));
+	/* null when not measured (no query or no response seen) */
+	latency_ms = d->latency_us ? json_real(d->latency_us / 1000.0) : json_null();
+	return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s?, s:b, s:o, s:I, s:i, s:s, s:i, s:s, s:i,"
+			 " s:o}",
+			 "timestamp", (json_int_t)d->ts_ms, "node", row->node, "name", d->name,
+			 "type", api_dns_type(d->qtype, tbuf, sizeof(tbuf)), "qtype", (int)d->qtype,
+			 "rcode", d->answered ? api_dns_rcode(d->rcode, rbuf, sizeof(rbuf)) : NULL,
+			 "answered", (int)d->answered, "latency_ms", latency_ms, "latency_us",
+			 (json_int_t)d->latency_us, "ip_version", (int)d->ip_version, "client_ip",
+			 client, "client_port", (int)d->client_port, "server_ip", server,
+			 "server_port", (int)d->server_port, "answers", api_dns_answers(d));
+}
+
+static int api_dns_filter(const struct http_request *req, struct store_dns_filter *f,
+			  struct http_reply *reply)
+{
+	static const char *const known[] = {
+	    "limit", "offset", "start_time", "end_time", "node", "client", "name",
+	};
+
+	if (api_args_known(req, known, sizeof(known) / sizeof(known[0]), reply) < 0)
+		return -EINVAL;
+	memset(f, 0, sizeof(*f));
+	if (api_args_page(req, API_DNS_DEFAULT, API_DNS_MAX, &f->limit, &f->offset, reply) < 0 ||
+	    api_args_range(req, &f->has_start, &f->start_ms, &f->has_end, &f->end_ms, reply) < 0 ||
+	    api_arg_name(req, "node", &f->node, reply) < 0 ||
+	    api_arg_name(req, "name", &f->name, reply) < 0 ||
+	    api_arg_ip(req, "client", &f->has_client, f->client_ip, reply) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static void api_dns(struct api *api, const struct http_request *req, struct http_reply *reply)
+{
+	struct store_dns_result res = {0};
+	struct store_dns_filter f;
+	struct store_reader *r;
+	json_t *items;
+	int err;
+
+	if (api_dns_filter(req, &f, reply) < 0)
+		return;
+	r = api_reader(api, reply);
+	if (!r)
+		return;
+	err = store_query_dns(r, &f, &res);
+	if (err == -EINVAL) {
+		http_reply_error(reply, 400, "invalid query: %s", store_reader_last_error(r));
+		return;
+	}
+	if (err) {
+		log_error("DNS query: %s", store_reader_last_error(r));
+		http_reply_error(reply, 500, "DNS query failed: %s", store_reader_last_error(r));
+		return;
+	}
+	items = json_array();
+	if (!items)
+		goto oom;
+	for (size_t i = 0; i < res.n; i++) {
+		if (json_array_append_new(items, api_dns_item(&res.rows[i])) < 0) {
+			json_decref(items);
+			goto oom;
+		}
+	}
+	if (http_reply_json(reply, 200,
+			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "items", items, "limit",
+				      (json_int_t)f.limit, "offset", (json_int_t)f.offset,
+				      "returned", (json_int_t)res.n, "total", (json_int_t)res.total,
+				      "has_more", (int)(f.offset + res.n < res.total))) < 0)
+		goto oom;
+	store_dns_result_fini(&res);
+	return;
+oom:
+	store_dns_result_fini(&res);
+	http_reply_error(reply, 500, "out of memory");
+}
+
+static void api_domains(struct api *api, const struct http_request *req, struct http_reply *reply)
+{
+	static const char *const known[] = {"start_time", "end_time", "node", "limit"};
+	struct store_domains d = {0};
+	uint64_t start = 0, end = api_now_ms(), limit;
+	bool has_start = false, has_end = false;
+	const char *node = NULL;
+	struct store_reader *r;
+	json_t *arr;
+	int err;
+
+	if (api_args_known(req, known, sizeof(known) / sizeof(known[0]), reply) < 0 ||
+	    api_args_range(req, &has_start, &start, &has_end, &end, reply) < 0 ||
+	    api_arg_name(req, "node", &node, reply) < 0 ||
+	    http_request_arg_uint(req, "limit", API_DOMAINS_DEFAULT, 1, STORE_DOMAINS_LIMIT_MAX,
+				  &limit, reply) < 0)
+		return;
+	/* The default range is the hour up to end_time (or now). */
+	if (!has_start)
+		start = end > API_DOMAINS_RANGE_MS ? end - API_DOMAINS_RANGE_MS : 0;
+	if (start >= end) {
+		http_reply_error(reply, 400, "parameter 'end_time': not after start_time");
+		return;
+	}
+	r = api_reader(api, reply);
+	if (!r)
+		return;
+	err = store_query_domains(r, start, end, node, (unsigned)limit, &d);
+	if (err) {
+		log_error("domains query: %s", store_reader_last_error(r));
+		http_reply_error(reply, err == -EINVAL ? 400 : 500, "domains query failed: %s",
+				 store_reader_last_error(r));
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr && i < d.n; i++) {
+		const struct store_domain *x = &d.rows[i];
+
+		if (json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I}", "domain",
+							 x->domain, "bytes", (json_int_t)x->bytes,
+							 "packets", (json_int_t)x->packets, "flows",
+							 (json_int_t)x->flows)) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (!arr || http_reply_json(reply, 200,
+				    json_pack("{s:o, s:I, s:I, s:b}", "domains", arr, "start_time",
+					      (json_int_t)start, "end_time", (json_int_t)end,
+					      "truncated", (int)d.truncated)) < 0)
+		http_reply_error(reply, 500, "out of memory");
+	store_domains_fini(&d);
+}
+
+/* --- /api/stream --- */
+
+/* One WebSocket message a second: the cluster sums of /api/stats and one compact object
+ * per node (the keys of /api/stats' nodes). Runs on lib/http.c's stream thread; the live
+ * view copies out under its own lock. */
+static json_t *api_stream_message(void *arg)
+{
+	struct api *api = arg;
+	uint64_t now = api_now_ms();
+	struct api_cluster c;
+	json_t *nodes, *msg;
+
+	if (api_cluster_get(api, now, &c) < 0)
+		return NULL;
+	nodes = json_array();
+	for (size_t i = 0; nodes && i < c.n; i++) {
+		const struct live_node_info *n = &c.nodes[i];
+
+		if (json_array_append_new(
+			nodes, json_pack("{s:s, s:b, s:I, s:I, s:I, s:f, s:f}", "name", n->name,
+					 "connected", (int)n->connected, "active_connections",
+					 (json_int_t)n->active_connections, "packets",
+					 (json_int_t)n->total_packets, "bytes",
+					 (json_int_t)n->total_bytes, "packets_per_second",
+					 n->packets_per_second, "bytes_per_second",
+					 n->bytes_per_second)) < 0) {
+			json_decref(nodes);
+			nodes = NULL;
+		}
+	}
+	free(c.nodes);
+	if (!nodes)
+		return NULL;
+	msg = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:o}", "timestamp",
+			(json_int_t)now, "uptime_seconds", (json_int_t)api_uptime_s(api, now),
+			"active_connections", (json_int_t)c.active_connections, "total_packets",
+			(json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes,
+			"packets_per_second", c.packets_per_second, "bytes_per_second",
+			c.bytes_per_second, "nodes_connected", (json_int_t)c.connected, "nodes",
+			nodes);
+	return msg; /* nodes stolen by json_pack, also on failure */
+}
+
 /* --- /metrics --- */
 
 static void api_metrics(struct api *api, struct http_reply *reply)
@@ -719,6 +1018,10 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 	prom_family(&w, "ayaflow_collector_records_stored_total", "counter",
 		    "Flow records stored.");
 	prom_sample_u64(&w, "ayaflow_collector_records_stored_total", st.records_stored, NULL);
+	prom_family(&w, "ayaflow_collector_dns_records_stored_total", "counter",
+		    "DNS records stored.");
+	prom_sample_u64(&w, "ayaflow_collector_dns_records_stored_total", st.dns_records_stored,
+			NULL);
 	prom_family(&w, "ayaflow_collector_rejected_batches_total", "counter",
 		    "Batches answered with ok=0, by reason (store: retried by the node).");
 	for (int i = WIRE_REJECT_NONE + 1; i < WIRE_REJECT_MAX; i++)
@@ -823,7 +1126,8 @@ static bool api_web(const struct http_request *req, const char *path, struct htt
 void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
 {
 	static const char *const routes[] = {"/api/health", "/api/stats",   "/api/nodes",
-					     "/api/live",   "/api/history", "/metrics"};
+					     "/api/live",   "/api/history", "/metrics",
+					     "/api/stream", "/api/dns",	    "/api/domains"};
 	struct api *api = arg;
 	const char *path = http_request_path(req);
 	const char *method = http_request_method(req);
@@ -860,7 +1164,17 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 	case 4:
 		api_history(api, req, reply);
 		break;
+	case 6:
+		http_reply_stream(req, reply, api_stream_message, api);
+		break;
+	case 7:
+		api_dns(api, req, reply);
+		break;
+	case 8:
+		api_domains(api, req, reply);
+		break;
 	default:
 		api_metrics(api, reply);
+		http_reply_append_stream_metrics(req, reply);
 	}
 }

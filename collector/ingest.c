@@ -155,9 +155,10 @@ static void ingest_on_request(void *arg, struct transport_request *req, const ui
 	}
 
 	pthread_mutex_lock(&ing->qlock);
-	/* A batch bigger than the record budget still goes through an empty queue. */
+	/* A batch bigger than the record budget still goes through an empty queue. DNS
+	 * records count against the same budget as flow records. */
 	if (ing->qcount >= INGEST_QUEUE_MAX ||
-	    (ing->qcount > 0 && ing->qrecords + b.nrecords > INGEST_QUEUE_MAX_RECORDS)) {
+	    (ing->qcount > 0 && ing->qrecords + b.nrecords + b.ndns > INGEST_QUEUE_MAX_RECORDS)) {
 		full = true;
 	} else {
 		struct ingest_item *it = &ing->queue[(ing->qhead + ing->qcount) % INGEST_QUEUE_MAX];
@@ -165,7 +166,7 @@ static void ingest_on_request(void *arg, struct transport_request *req, const ui
 		it->req = req;
 		it->batch = b; /* the queue owns the records now */
 		ing->qcount++;
-		ing->qrecords += b.nrecords;
+		ing->qrecords += b.nrecords + b.ndns;
 		pthread_cond_signal(&ing->qcond);
 	}
 	pthread_mutex_unlock(&ing->qlock);
@@ -196,7 +197,7 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 {
 	const struct wire_batch *batches[INGEST_GROUP_MAX];
 	bool dup[INGEST_GROUP_MAX];
-	uint64_t now_ms, records = 0, stored = 0, dups = 0;
+	uint64_t now_ms, records = 0, dns = 0, stored = 0, dups = 0;
 	double t0, secs;
 	int err;
 
@@ -237,12 +238,14 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 		}
 		stored++;
 		records += items[i].batch.nrecords;
+		dns += items[i].batch.ndns;
 		live_view_add(ing->live, &items[i].batch, now_ms);
 	}
 	pthread_mutex_lock(&ing->slock);
 	ing->stats.stored += stored;
 	ing->stats.duplicate += dups;
 	ing->stats.records_stored += records;
+	ing->stats.dns_records_stored += dns;
 	ingest_count_commit(ing, secs);
 	pthread_mutex_unlock(&ing->slock);
 
@@ -309,7 +312,7 @@ static void *ingest_writer_main(void *arg)
 			group[n] = ing->queue[ing->qhead];
 			ing->qhead = (ing->qhead + 1) % INGEST_QUEUE_MAX;
 			ing->qcount--;
-			ing->qrecords -= group[n].batch.nrecords;
+			ing->qrecords -= group[n].batch.nrecords + group[n].batch.ndns;
 			n++;
 		}
 		stopping = ing->stopping;

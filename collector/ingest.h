@@ -41,8 +41,9 @@ struct ingest_stats {
 	uint64_t store_errors; /* store_append calls that failed */
 	uint64_t by_reason[WIRE_REJECT_MAX]; /* every answer with ok=0, by reason */
 	uint64_t records_stored;
+	uint64_t dns_records_stored;
 	uint64_t queue_depth;	    /* batches queued now */
-	uint64_t queue_records;	    /* records queued now */
+	uint64_t queue_records;	    /* records queued now (flow and DNS records) */
 	uint64_t retention_deleted; /* rows deleted by retention */
 	int64_t db_bytes;	    /* latest store_db_bytes, -1 before the first */
 	uint64_t commit_buckets[INGEST_COMMIT_BUCKETS + 1]; /* per bucket (not cumulative) */

@@ -29,7 +29,9 @@ struct live_conn {
 	uint64_t first_seen_ms;
 	uint64_t last_seen_ms;
 	char interface[WIRE_IFNAME_MAX];
-	char *domain; /* NULL when unknown; owned */
+	char *domain;	    /* NULL when unknown; owned */
+	char *src_hostname; /* reverse DNS; NULL when unknown; owned */
+	char *dst_hostname;
 };
 
 struct live_node {
@@ -91,6 +93,8 @@ fail:
 static void live_conn_free(struct live_conn *c)
 {
 	free(c->domain);
+	free(c->src_hostname);
+	free(c->dst_hostname);
 	free(c);
 }
 
@@ -180,6 +184,19 @@ static struct live_node *live_node_get(struct live_view *v, const char *name)
 	return n;
 }
 
+/* A name the latest record knows replaces the one kept; "" keeps it. */
+static void live_set_label(char **kept, const char *name)
+{
+	if (name[0] && (!*kept || strcmp(*kept, name) != 0)) {
+		char *d = strdup(name);
+
+		if (d) { /* else keep the old name: only a label is lost */
+			free(*kept);
+			*kept = d;
+		}
+	}
+}
+
 static void live_add_record(struct live_view *v, uint32_t node, const struct wire_record *r)
 {
 	size_t h = live_hash(node, r) & (v->nbuckets - 1);
@@ -222,14 +239,9 @@ static void live_add_record(struct live_view *v, uint32_t node, const struct wir
 		c->last_seen_ms = r->last_seen_ms;
 	memcpy(c->interface, r->interface, sizeof(c->interface));
 	c->interface[sizeof(c->interface) - 1] = '\0';
-	if (r->domain[0] && (!c->domain || strcmp(c->domain, r->domain) != 0)) {
-		char *d = strdup(r->domain);
-
-		if (d) { /* else keep the old name: only a label is lost */
-			free(c->domain);
-			c->domain = d;
-		}
-	}
+	live_set_label(&c->domain, r->domain);
+	live_set_label(&c->src_hostname, r->src_hostname);
+	live_set_label(&c->dst_hostname, r->dst_hostname);
 }
 
 void live_view_add(struct live_view *v, const struct wire_batch *b, uint64_t now_ms)
@@ -449,6 +461,10 @@ int live_view_top(struct live_view *v, const char *node, size_t limit, uint64_t 
 		snprintf(o->node, sizeof(o->node), "%s", v->nodes[c->node].info.name);
 		memcpy(o->interface, c->interface, sizeof(o->interface));
 		snprintf(o->domain, sizeof(o->domain), "%s", c->domain ? c->domain : "");
+		snprintf(o->src_hostname, sizeof(o->src_hostname), "%s",
+			 c->src_hostname ? c->src_hostname : "");
+		snprintf(o->dst_hostname, sizeof(o->dst_hostname), "%s",
+			 c->dst_hostname ? c->dst_hostname : "");
 		memcpy(o->src_addr, c->src_addr, 16);
 		memcpy(o->dst_addr, c->dst_addr, 16);
 		o->src_port = c->src_port;

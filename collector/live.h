@@ -63,7 +63,9 @@ int live_view_nodes(struct live_view *v, uint64_t now_ms, struct live_node_info 
 struct live_conn_info {
 	char node[WIRE_NAME_MAX + 1];
 	char interface[WIRE_IFNAME_MAX];
-	char domain[WIRE_NAME_MAX + 1]; /* "" when unknown */
+	char domain[WIRE_NAME_MAX + 1];	      /* "" when unknown */
+	char src_hostname[WIRE_NAME_MAX + 1]; /* reverse DNS; "" when unknown */
+	char dst_hostname[WIRE_NAME_MAX + 1];
 	uint8_t src_addr[16];
 	uint8_t dst_addr[16];
 	uint16_t src_port;

@@ -24,10 +24,14 @@
 
 /* The schema version this code writes (PRAGMA user_version for SQLite). A database with
  * a newer version is refused; an older one is migrated on store_open. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_HISTORY_LIMIT_DEFAULT 100 /* store_filter.limit == 0 */
 #define STORE_HISTORY_LIMIT_MAX	    10000
+/* store_query_domains: at most this many domains, and at most this many flow rows (the
+ * newest of the range) summed, so that a query over a long range stays bounded. */
+#define STORE_DOMAINS_LIMIT_MAX 1000
+#define STORE_DOMAINS_SCAN_MAX	1000000
 /* store_retention_step never deletes dedup entries younger than this, so that a node
  * retrying a batch within a day is still recognised as a duplicate. */
 #define STORE_DEDUP_WINDOW_MS (24ull * 3600 * 1000)
@@ -45,8 +49,8 @@ void store_close(struct store *s);
 
 /* Stores n batches in one transaction. For each batch, if (node, boot_id, seq) has been
  * stored before, duplicate[i] is set to true and nothing of it is written; otherwise
- * its flow records, the batch's dedup entry and the node's latest state are written and
- * duplicate[i] is false. Returns 0 only once the transaction has committed. On any
+ * its flow records, its DNS records, the batch's dedup entry and the node's latest state
+ * are written and duplicate[i] is false. Returns 0 only once the transaction has committed. On any
  * error nothing of this call is stored, duplicate[] is untouched, and a negative errno
  * is returned (-ENOMEM, -EBUSY: locked by someone else, -ENOSPC: disk full, -EINVAL:
  * a value the schema rejects, -EIO: anything else): the caller nacks every batch.
@@ -55,10 +59,10 @@ int store_append(struct store *s, const struct wire_batch *const *batches, size_
 		 bool *duplicate);
 
 /* One small retention step, cheap enough to run between appends: deletes up to max_rows
- * rows in total, first flow records with ts < older_than_ms (oldest first), then dedup
- * entries stored before both older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives
- * freed pages back to the file system. *deleted is the number of rows deleted: call
- * again while it equals max_rows. */
+ * rows in total, first flow records with ts < older_than_ms (oldest first), then DNS
+ * records with ts < older_than_ms (oldest first), then dedup entries stored before both
+ * older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives freed pages back to the file
+ * system. *deleted is the number of rows deleted: call again while it equals max_rows. */
 int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			 unsigned *deleted);
 
@@ -119,7 +123,7 @@ struct store_flow {
 	uint64_t ts_ms; /* the window's start */
 	uint64_t window_end_ms;
 	char node[WIRE_NAME_MAX + 1];
-	struct wire_record rec; /* as received; rec.domain "" when unknown */
+	struct wire_record rec; /* as received; rec.domain and the host names "" when unknown */
 };
 
 struct store_history {
@@ -140,6 +144,71 @@ void store_history_fini(struct store_history *h);
  * a line). 0, or a negative errno (-ENOSPC if plan is too small). */
 int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
 			  size_t len);
+
+/* A DNS query. Zero-initialised means: no condition, newest STORE_HISTORY_LIMIT_DEFAULT
+ * rows. Every condition set must hold (AND). Strings are borrowed for the call. */
+struct store_dns_filter {
+	bool has_start;
+	bool has_end;
+	uint64_t start_ms; /* ts >= start_ms (ts: the query's time, Unix ms) */
+	uint64_t end_ms;   /* ts < end_ms */
+	const char *node;  /* NULL: any; else the exact node name */
+	bool has_client;
+	uint8_t client_ip[16]; /* the asking side, 16 bytes, IPv4 as ::ffff:a.b.c.d */
+	/* NULL: any; else the queried name, exact or (leading dot) by suffix, as
+	 * store_filter.domain. */
+	const char *name;
+	unsigned limit; /* 0: STORE_HISTORY_LIMIT_DEFAULT; over STORE_HISTORY_LIMIT_MAX: -EINVAL */
+	uint64_t offset;
+};
+
+struct store_dns_row {
+	int64_t id; /* unique; later rows of a batch have higher ids */
+	char node[WIRE_NAME_MAX + 1];
+	struct wire_dns dns; /* as received */
+};
+
+struct store_dns_result {
+	struct store_dns_row *rows; /* newest first: ts descending, then id descending */
+	size_t n;
+	uint64_t total; /* rows matching the filter, ignoring limit and offset */
+};
+
+/* On success fills *out (release it with store_dns_result_fini). -EINVAL for an invalid
+ * filter, else a negative errno. */
+int store_query_dns(struct store_reader *r, const struct store_dns_filter *f,
+		    struct store_dns_result *out);
+void store_dns_result_fini(struct store_dns_result *res);
+/* Test hook: the query plan of store_query_dns's statements, as store_explain_history. */
+int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, char *plan,
+		      size_t len);
+
+/* One domain's traffic over a time range: flow records whose domain is it (compared
+ * without regard to ASCII case; shown in lower case). */
+struct store_domain {
+	char domain[WIRE_NAME_MAX + 1];
+	uint64_t bytes;	  /* bytes_sent + bytes_received */
+	uint64_t packets; /* packets_sent + packets_received */
+	uint64_t flows;	  /* flow records */
+};
+
+struct store_domains {
+	struct store_domain *rows; /* most bytes first; ties by the reversed name */
+	size_t n;
+	/* true: the range held more than STORE_DOMAINS_SCAN_MAX flow records with a
+	 * domain, and only the newest that many were summed. */
+	bool truncated;
+};
+
+/* The top `limit` (1..STORE_DOMAINS_LIMIT_MAX, else -EINVAL) domains by bytes of the
+ * flow records with start_ms <= ts < end_ms that have a domain, of one node (node !=
+ * NULL) or all. Fills *out (release with store_domains_fini). */
+int store_query_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
+			const char *node, unsigned limit, struct store_domains *out);
+void store_domains_fini(struct store_domains *d);
+/* Test hook: the query plan of store_query_domains's statement. */
+int store_explain_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
+			  const char *node, unsigned limit, char *plan, size_t len);
 
 /* A node as last reported: the fields of its newest batch (highest seq of its newest
  * boot), and what the store has seen of it over all boots. */

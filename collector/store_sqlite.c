@@ -8,12 +8,20 @@
  *   node_loss  (node, reason) -> the loss ledger of the node's newest batch
  *   batches    (node, boot_id, seq) of every batch stored: the dedup set
  *   flows      one row per flow record; addresses as 16-byte BLOBs (IPv4 mapped),
- *              domain_rev the domain reversed for suffix search
- * Every history filter has an index (column, ts), so a filter combined with a time
- * range is an index range scan; store_explain_history lets the tests prove it.
+ *              domain_rev the domain reversed for suffix search; src_hostname and
+ *              dst_hostname (reverse DNS, since version 2) NULL when unknown
+ *   dns        one row per DNS record (version 2); client_ip/server_ip as in flows,
+ *              name_rev as domain_rev; answers as compact text, one answer a line:
+ *              "<type> <ttl> <value>", value the address (A, AAAA) or the target
+ *              (CNAME), e.g. "5 60 edge.example.net\n1 300 93.184.216.34" ("" for
+ *              none). Names are validated by lib/wire (no control characters), so a
+ *              line break cannot occur inside a value.
+ * Every history and DNS filter has an index (column, ts), so a filter combined with a
+ * time range is an index range scan; store_explain_* lets the tests prove it.
  *
  * Integers are stored as SQLite's signed 64 bits: uint64_t values round-trip bit for
  * bit; times (Unix ms) are far below 2^63, and filter bounds above it are clamped. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +106,29 @@ static const char *const store_migrations[] = {
     "CREATE INDEX flows_dst_port_ts ON flows(dst_port, ts);"
     "CREATE INDEX flows_proto_ts ON flows(proto, ts);"
     "CREATE INDEX flows_domain_ts ON flows(domain_rev, ts);",
+    /* 2: reverse-DNS host names of flows; DNS records */
+    "ALTER TABLE flows ADD COLUMN src_hostname TEXT;" /* NULL when unknown */
+    "ALTER TABLE flows ADD COLUMN dst_hostname TEXT;"
+    "CREATE TABLE dns ("
+    " id INTEGER PRIMARY KEY,"
+    " ts INTEGER NOT NULL," /* the query (or the lone response), Unix ms */
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " name TEXT NOT NULL,"
+    " name_rev BLOB NOT NULL," /* as flows.domain_rev */
+    " qtype INTEGER NOT NULL CHECK (qtype BETWEEN 0 AND 65535),"
+    " rcode INTEGER NOT NULL CHECK (rcode BETWEEN 0 AND 15),"
+    " answered INTEGER NOT NULL CHECK (answered IN (0, 1)),"
+    " latency_us INTEGER NOT NULL,"
+    " ip_version INTEGER NOT NULL CHECK (ip_version IN (4, 6)),"
+    " client_ip BLOB NOT NULL CHECK (length(client_ip) = 16),"
+    " server_ip BLOB NOT NULL CHECK (length(server_ip) = 16),"
+    " client_port INTEGER NOT NULL,"
+    " server_port INTEGER NOT NULL,"
+    " answers TEXT NOT NULL);" /* "<type> <ttl> <value>" lines, see the top */
+    "CREATE INDEX dns_ts ON dns(ts);"
+    "CREATE INDEX dns_node_ts ON dns(node_id, ts);"
+    "CREATE INDEX dns_client_ts ON dns(client_ip, ts);"
+    "CREATE INDEX dns_name_ts ON dns(name_rev, ts);",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -116,7 +147,9 @@ enum store_stmt {
 	ST_LOSS_UPSERT,
 	ST_BATCH_INSERT,
 	ST_FLOW_INSERT,
+	ST_DNS_INSERT,
 	ST_RETAIN_FLOWS,
+	ST_RETAIN_DNS,
 	ST_RETAIN_BATCHES,
 	ST_VACUUM,
 	ST_DB_BYTES,
@@ -146,11 +179,17 @@ static const char *const store_stmt_sql[ST_MAX] = {
     [ST_FLOW_INSERT] = "INSERT INTO flows (ts, window_end, node_id, proto, ip_version,"
 		       " src_ip, dst_ip, src_port, dst_port, tcp_flags, packets_sent,"
 		       " packets_received, bytes_sent, bytes_received, first_seen,"
-		       " last_seen, interface, domain, domain_rev)"
+		       " last_seen, interface, domain, domain_rev, src_hostname, dst_hostname)"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		       " ?14, ?15, ?16, ?17, ?18, ?19)",
+		       " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    [ST_DNS_INSERT] = "INSERT INTO dns (ts, node_id, name, name_rev, qtype, rcode, answered,"
+		      " latency_us, ip_version, client_ip, server_ip, client_port, server_port,"
+		      " answers)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_RETAIN_FLOWS] = "DELETE FROM flows WHERE id IN"
 			" (SELECT id FROM flows WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+    [ST_RETAIN_DNS] = "DELETE FROM dns WHERE id IN"
+		      " (SELECT id FROM dns WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
     [ST_RETAIN_BATCHES] = "DELETE FROM batches WHERE (node_id, boot_id, seq) IN"
 			  " (SELECT node_id, boot_id, seq FROM batches WHERE stored_ms < ?1"
 			  " ORDER BY stored_ms LIMIT ?2)",
@@ -248,6 +287,15 @@ static void bind_null(sqlite3_stmt *st, int i, int *rc)
 {
 	if (*rc == SQLITE_OK)
 		*rc = sqlite3_bind_null(st, i);
+}
+
+/* NULL for "": unknown. */
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s, size_t max, int *rc)
+{
+	if (s[0])
+		bind_str(st, i, s, max, rc);
+	else
+		bind_null(st, i, rc);
 }
 
 /* out = reverse("." + name), ASCII lower-cased; out has room for len + 1 bytes. */
@@ -646,8 +694,66 @@ static int flow_insert(struct store *s, int64_t node_id, const struct wire_batch
 		bind_null(st, 18, &rc);
 		bind_null(st, 19, &rc);
 	}
+	bind_text_or_null(st, 20, r->src_hostname, sizeof(r->src_hostname), &rc);
+	bind_text_or_null(st, 21, r->dst_hostname, sizeof(r->dst_hostname), &rc);
 	err = bind_done(s, rc, "inserting a flow record");
 	return err ? err : stmt_run(s, ST_FLOW_INSERT, "inserting a flow record");
+}
+
+/* "<type> <ttl> <value>" lines (see the top of the file) into buf. */
+static void dns_answers_text(const struct wire_dns *d, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t j = 0; j < d->nanswers && j < WIRE_DNS_MAX_ANSWERS; j++) {
+		const struct wire_dns_answer *a = &d->answers[j];
+		char value[WIRE_NAME_MAX + 1];
+		int n;
+
+		if (a->type == 1)
+			inet_ntop(AF_INET, a->addr + 12, value, sizeof(value));
+		else if (a->type == 28)
+			inet_ntop(AF_INET6, a->addr, value, sizeof(value));
+		else
+			snprintf(value, sizeof(value), "%s", a->target);
+		n = snprintf(buf + used, len - used, "%s%u %u %s", j ? "\n" : "",
+			     (unsigned int)a->type, (unsigned int)a->ttl, value);
+		if (n < 0 || (size_t)n >= len - used)
+			break; /* cannot happen: len is sized for WIRE_DNS_MAX_ANSWERS */
+		used += (size_t)n;
+	}
+}
+
+/* Room for WIRE_DNS_MAX_ANSWERS lines of "65535 4294967295 <name>\n". */
+#define DNS_ANSWERS_TEXT_LEN (WIRE_DNS_MAX_ANSWERS * (WIRE_NAME_MAX + 20))
+
+static int dns_insert(struct store *s, int64_t node_id, const struct wire_dns *d)
+{
+	sqlite3_stmt *st = s->stmt[ST_DNS_INSERT];
+	uint8_t rev[WIRE_NAME_MAX + 2];
+	char answers[DNS_ANSWERS_TEXT_LEN];
+	size_t nlen = strnlen(d->name, sizeof(d->name));
+	int rc = SQLITE_OK;
+	int err;
+
+	dns_answers_text(d, answers, sizeof(answers));
+	bind_u64(st, 1, d->ts_ms, &rc);
+	bind_i64(st, 2, node_id, &rc);
+	bind_str(st, 3, d->name, sizeof(d->name), &rc);
+	bind_blob(st, 4, rev, domain_reverse(d->name, nlen, rev), &rc);
+	bind_i64(st, 5, d->qtype, &rc);
+	bind_i64(st, 6, d->rcode, &rc);
+	bind_i64(st, 7, d->answered ? 1 : 0, &rc);
+	bind_i64(st, 8, d->latency_us, &rc);
+	bind_i64(st, 9, d->ip_version, &rc);
+	bind_blob(st, 10, d->client_addr, sizeof(d->client_addr), &rc);
+	bind_blob(st, 11, d->server_addr, sizeof(d->server_addr), &rc);
+	bind_i64(st, 12, d->client_port, &rc);
+	bind_i64(st, 13, d->server_port, &rc);
+	bind_str(st, 14, answers, sizeof(answers), &rc);
+	err = bind_done(s, rc, "inserting a DNS record");
+	return err ? err : stmt_run(s, ST_DNS_INSERT, "inserting a DNS record");
 }
 
 static int append_one(struct store *s, const struct wire_batch *b, uint64_t now, bool *dup)
@@ -694,6 +800,11 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 	}
 	for (size_t i = 0; i < b->nrecords; i++) {
 		err = flow_insert(s, id, b, &b->records[i]);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < b->ndns; i++) {
+		err = dns_insert(s, id, &b->dns[i]);
 		if (err)
 			return err;
 	}
@@ -775,6 +886,7 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	uint64_t now = now_ms();
 	uint64_t dedup_before = now > STORE_DEDUP_WINDOW_MS ? now - STORE_DEDUP_WINDOW_MS : 0;
 	unsigned flows = 0;
+	unsigned dns = 0;
 	unsigned dedup = 0;
 	int err;
 
@@ -792,12 +904,18 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	if (err)
 		goto rollback;
 	if (flows < max_rows) {
-		err = retain_delete(s, ST_RETAIN_BATCHES, clamp_i64(dedup_before), max_rows - flows,
-				    &dedup);
+		err = retain_delete(s, ST_RETAIN_DNS, clamp_i64(older_than_ms), max_rows - flows,
+				    &dns);
 		if (err)
 			goto rollback;
 	}
-	if (flows + dedup) {
+	if (flows + dns < max_rows) {
+		err = retain_delete(s, ST_RETAIN_BATCHES, clamp_i64(dedup_before),
+				    max_rows - flows - dns, &dedup);
+		if (err)
+			goto rollback;
+	}
+	if (flows + dns + dedup) {
 		err = stmt_run(s, ST_VACUUM, "incremental vacuum");
 		if (err)
 			goto rollback;
@@ -805,7 +923,7 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	err = stmt_run(s, ST_COMMIT, "committing retention");
 	if (err)
 		goto rollback;
-	*deleted = flows + dedup;
+	*deleted = flows + dns + dedup;
 	return 0;
 rollback:
 	store_rollback(s);
@@ -935,7 +1053,8 @@ static void reader_end(struct store_reader *r)
 		(void)sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
 }
 
-/* ---- history query: SQL assembled from fixed fragments, every value bound ---- */
+/* ---- history, DNS and domain queries: SQL assembled from fixed fragments, every value
+ * bound ---- */
 
 #define HQ_MAX_PARAMS 16
 
@@ -947,12 +1066,15 @@ struct hq_param {
 };
 
 struct hq {
+	const char *rows_sql;  /* a format with one %s: the WHERE clause */
+	const char *count_sql; /* the same for the count; NULL: none */
+	const char *what;      /* "history", "DNS", "domains": for error messages */
 	char where[768];
 	size_t wlen;
 	struct hq_param param[HQ_MAX_PARAMS];
 	int nparam;
-	int64_t limit;
-	int64_t offset;
+	int64_t limit;	 /* rows wanted at most (capacity of the result) */
+	int64_t tail[2]; /* bound after the conditions' values (rows query only) */
 	uint8_t dom_lo[WIRE_NAME_MAX + 2];
 	uint8_t dom_hi[WIRE_NAME_MAX + 2];
 };
@@ -976,13 +1098,64 @@ static void hq_blob(struct hq *q, const void *p, size_t n)
 	q->param[q->nparam++] = (struct hq_param){.blob = true, .p = p, .n = (int)n};
 }
 
+static void hq_text(struct hq *q, const char *s)
+{
+	q->param[q->nparam++] = (struct hq_param){.p = s, .n = (int)strlen(s)};
+}
+
+/* A name condition on col (a *_rev column): name exactly, or with a leading dot, the
+ * name and every name below it. "" and "." are -EINVAL. */
+static int hq_name(struct hq *q, const char *col, const char *name)
+{
+	bool suffix = name[0] == '.';
+	char cond[128];
+	size_t len;
+	size_t n;
+
+	if (suffix)
+		name++;
+	len = strlen(name);
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return -EINVAL;
+	n = domain_reverse(name, len, q->dom_lo);
+	if (!suffix) {
+		snprintf(cond, sizeof(cond), "%s = ?", col);
+		hq_cond(q, cond);
+		hq_blob(q, q->dom_lo, n);
+	} else {
+		/* [ "moc.elpmaxe." , "moc.elpmaxe/" ): example.com and below. The
+		 * likelihood() tells the planner the range is narrow, so that it
+		 * prefers the name index to the time index. */
+		memcpy(q->dom_hi, q->dom_lo, n);
+		q->dom_hi[n - 1] = '.' + 1;
+		snprintf(cond, sizeof(cond),
+			 "likelihood(%s >= ?, 0.01) AND likelihood(%s < ?, 0.01)", col, col);
+		hq_cond(q, cond);
+		hq_blob(q, q->dom_lo, n);
+		hq_blob(q, q->dom_hi, n);
+	}
+	return 0;
+}
+
+#define HQ_ROWS_SQL                                                                                \
+	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
+	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
+	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
+	" f.last_seen, f.interface, f.domain, f.src_hostname, f.dst_hostname FROM flows AS f%s"    \
+	" ORDER BY f.ts DESC, f.id DESC LIMIT ? OFFSET ?"
+#define HQ_COUNT_SQL "SELECT count(*) FROM flows AS f%s"
+
 static int hq_build(const struct store_filter *f, struct hq *q)
 {
 	memset(q, 0, sizeof(*q));
+	q->rows_sql = HQ_ROWS_SQL;
+	q->count_sql = HQ_COUNT_SQL;
+	q->what = "history";
 	if (f->limit > STORE_HISTORY_LIMIT_MAX)
 		return -EINVAL;
 	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
-	q->offset = clamp_i64(f->offset);
+	q->tail[0] = q->limit;
+	q->tail[1] = clamp_i64(f->offset);
 	if (f->has_start) {
 		hq_cond(q, "f.ts >= ?");
 		hq_int(q, clamp_i64(f->start_ms));
@@ -993,7 +1166,7 @@ static int hq_build(const struct store_filter *f, struct hq *q)
 	}
 	if (f->node) {
 		hq_cond(q, "f.node_id = (SELECT id FROM nodes WHERE name = ?)");
-		q->param[q->nparam++] = (struct hq_param){.p = f->node, .n = (int)strlen(f->node)};
+		hq_text(q, f->node);
 	}
 	if (f->has_ip) {
 		/* Served by both address indexes (SQLite's OR optimisation). */
@@ -1026,59 +1199,30 @@ static int hq_build(const struct store_filter *f, struct hq *q)
 		hq_cond(q, "f.proto = ?");
 		hq_int(q, f->proto);
 	}
-	if (f->domain) {
-		const char *d = f->domain;
-		bool suffix = d[0] == '.';
-		size_t len;
-		size_t n;
-
-		if (suffix)
-			d++;
-		len = strlen(d);
-		if (len == 0 || len > WIRE_NAME_MAX)
-			return -EINVAL;
-		n = domain_reverse(d, len, q->dom_lo);
-		if (!suffix) {
-			hq_cond(q, "f.domain_rev = ?");
-			hq_blob(q, q->dom_lo, n);
-		} else {
-			/* [ "moc.elpmaxe." , "moc.elpmaxe/" ): example.com and below. The
-			 * likelihood() tells the planner the range is narrow, so that it
-			 * prefers the domain index to the time index. */
-			memcpy(q->dom_hi, q->dom_lo, n);
-			q->dom_hi[n - 1] = '.' + 1;
-			hq_cond(q, "likelihood(f.domain_rev >= ?, 0.01)"
-				   " AND likelihood(f.domain_rev < ?, 0.01)");
-			hq_blob(q, q->dom_lo, n);
-			hq_blob(q, q->dom_hi, n);
-		}
-	}
+	if (f->domain)
+		return hq_name(q, "f.domain_rev", f->domain);
 	return 0;
 }
-
-#define HQ_ROWS_SQL                                                                                \
-	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
-	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
-	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
-	" f.last_seen, f.interface, f.domain FROM flows AS f%s"                                    \
-	" ORDER BY f.ts DESC, f.id DESC LIMIT ? OFFSET ?"
-#define HQ_COUNT_SQL "SELECT count(*) FROM flows AS f%s"
 
 /* Prepares the rows (count false) or count query of q, prefixed by prefix, and binds. */
 static int hq_prepare(struct store_reader *r, const struct hq *q, bool count, const char *prefix,
 		      sqlite3_stmt **out)
 {
+	const char *tmpl, *at;
 	char sql[2048];
-	char body[1792];
+	char what[48];
 	sqlite3_stmt *st = NULL;
 	int rc;
 	int i;
 
-	snprintf(body, sizeof(body), count ? HQ_COUNT_SQL : HQ_ROWS_SQL, q->where);
-	snprintf(sql, sizeof(sql), "%s%s", prefix, body);
+	/* The template's one "%s" is where the WHERE clause goes. */
+	tmpl = count ? q->count_sql : q->rows_sql;
+	at = strstr(tmpl, "%s");
+	snprintf(sql, sizeof(sql), "%s%.*s%s%s", prefix, (int)(at - tmpl), tmpl, q->where, at + 2);
+	snprintf(what, sizeof(what), "preparing the %s query", q->what);
 	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return reader_fail(r, rc, "preparing the history query");
+		return reader_fail(r, rc, what);
 	for (i = 0; i < q->nparam && rc == SQLITE_OK; i++) {
 		const struct hq_param *p = &q->param[i];
 
@@ -1090,11 +1234,11 @@ static int hq_prepare(struct store_reader *r, const struct hq *q, bool count, co
 			rc = sqlite3_bind_text(st, i + 1, p->p, p->n, SQLITE_STATIC);
 	}
 	if (!count && rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, i + 1, q->limit);
+		rc = sqlite3_bind_int64(st, i + 1, q->tail[0]);
 	if (!count && rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, i + 2, q->offset);
+		rc = sqlite3_bind_int64(st, i + 2, q->tail[1]);
 	if (rc != SQLITE_OK) {
-		int err = reader_fail(r, rc, "binding the history query");
+		int err = reader_fail(r, rc, "binding a query");
 
 		(void)sqlite3_finalize(st);
 		return err;
@@ -1111,8 +1255,9 @@ static int column_addr(sqlite3_stmt *st, int col, uint8_t out[16])
 	return 0;
 }
 
-static int hq_row(struct store_reader *r, sqlite3_stmt *st, struct store_flow *o)
+static int hq_row(struct store_reader *r, sqlite3_stmt *st, void *out)
 {
+	struct store_flow *o = out;
 	struct wire_record *rec = &o->rec;
 
 	memset(o, 0, sizeof(*o));
@@ -1138,6 +1283,8 @@ static int hq_row(struct store_reader *r, sqlite3_stmt *st, struct store_flow *o
 	rec->last_seen_ms = (uint64_t)sqlite3_column_int64(st, 16);
 	copy_text(rec->interface, sizeof(rec->interface), st, 17);
 	copy_text(rec->domain, sizeof(rec->domain), st, 18);
+	copy_text(rec->src_hostname, sizeof(rec->src_hostname), st, 19);
+	copy_text(rec->dst_hostname, sizeof(rec->dst_hostname), st, 20);
 	return 0;
 }
 
@@ -1154,12 +1301,16 @@ static int hq_count(struct store_reader *r, const struct hq *q, uint64_t *total)
 	if (rc == SQLITE_ROW)
 		*total = (uint64_t)sqlite3_column_int64(st, 0);
 	else
-		err = reader_fail(r, rc, "counting history rows");
+		err = reader_fail(r, rc, "counting rows");
 	(void)sqlite3_finalize(st);
 	return err;
 }
 
-static int hq_rows(struct store_reader *r, const struct hq *q, struct store_history *h)
+/* Runs the rows query of q: each row is read by row() into the next element (of size
+ * bytes) of *rows (realloc'd, at most q->limit elements), *n counts them. */
+static int hq_collect(struct store_reader *r, const struct hq *q, size_t size,
+		      int (*row)(struct store_reader *, sqlite3_stmt *, void *), void **rows,
+		      size_t *n)
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
@@ -1170,29 +1321,38 @@ static int hq_rows(struct store_reader *r, const struct hq *q, struct store_hist
 	if (err)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (h->n == cap) {
+		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			struct store_flow *rows;
+			void *grown;
 
 			if (ncap > (size_t)q->limit)
 				ncap = (size_t)q->limit;
-			rows = realloc(h->rows, ncap * sizeof(*rows));
-			if (!rows) {
+			grown = realloc(*rows, ncap * size);
+			if (!grown) {
 				snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
 				err = -ENOMEM;
 				break;
 			}
-			h->rows = rows;
+			*rows = grown;
 			cap = ncap;
 		}
-		err = hq_row(r, st, &h->rows[h->n]);
+		err = row(r, st, (char *)*rows + *n * size);
 		if (err)
 			break;
-		h->n++;
+		(*n)++;
 	}
 	if (!err && rc != SQLITE_DONE)
-		err = reader_fail(r, rc, "reading history rows");
+		err = reader_fail(r, rc, "reading rows");
 	(void)sqlite3_finalize(st);
+	return err;
+}
+
+static int hq_rows(struct store_reader *r, const struct hq *q, struct store_history *h)
+{
+	void *rows = h->rows;
+	int err = hq_collect(r, q, sizeof(*h->rows), hq_row, &rows, &h->n);
+
+	h->rows = rows;
 	return err;
 }
 
@@ -1253,15 +1413,16 @@ static int explain_one(struct store_reader *r, const struct hq *q, bool count, c
 		*used += (size_t)n;
 	}
 	if (!err && rc != SQLITE_DONE)
-		err = reader_fail(r, rc, "explaining the history query");
+		err = reader_fail(r, rc, "explaining a query");
 	(void)sqlite3_finalize(st);
 	return err;
 }
 
+static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len);
+
 int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
 			  size_t len)
 {
-	size_t used = 0;
 	struct hq q;
 	int err;
 
@@ -1271,10 +1432,307 @@ int store_explain_history(struct store_reader *r, const struct store_filter *f, 
 	err = hq_build(f, &q);
 	if (err)
 		return err;
-	err = explain_one(r, &q, false, plan, len, &used);
-	if (!err)
-		err = explain_one(r, &q, true, plan, len, &used);
+	return explain_hq(r, &q, plan, len);
+}
+
+/* Writes the plans of q's rows query and (if any) count query into plan. */
+static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len)
+{
+	size_t used = 0;
+	int err;
+
+	if (len == 0)
+		return -ENOSPC;
+	plan[0] = '\0';
+	err = explain_one(r, q, false, plan, len, &used);
+	if (!err && q->count_sql)
+		err = explain_one(r, q, true, plan, len, &used);
 	return err;
+}
+
+/* ---- DNS records ---- */
+
+#define DQ_ROWS_SQL                                                                                \
+	"SELECT d.id, d.ts, (SELECT name FROM nodes WHERE id = d.node_id), d.name, d.qtype,"       \
+	" d.rcode, d.answered, d.latency_us, d.ip_version, d.client_ip, d.server_ip,"              \
+	" d.client_port, d.server_port, d.answers FROM dns AS d%s"                                 \
+	" ORDER BY d.ts DESC, d.id DESC LIMIT ? OFFSET ?"
+#define DQ_COUNT_SQL "SELECT count(*) FROM dns AS d%s"
+
+static int dq_build(const struct store_dns_filter *f, struct hq *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->rows_sql = DQ_ROWS_SQL;
+	q->count_sql = DQ_COUNT_SQL;
+	q->what = "DNS";
+	if (f->limit > STORE_HISTORY_LIMIT_MAX)
+		return -EINVAL;
+	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
+	q->tail[0] = q->limit;
+	q->tail[1] = clamp_i64(f->offset);
+	if (f->has_start) {
+		hq_cond(q, "d.ts >= ?");
+		hq_int(q, clamp_i64(f->start_ms));
+	}
+	if (f->has_end) {
+		hq_cond(q, "d.ts < ?");
+		hq_int(q, clamp_i64(f->end_ms));
+	}
+	if (f->node) {
+		hq_cond(q, "d.node_id = (SELECT id FROM nodes WHERE name = ?)");
+		hq_text(q, f->node);
+	}
+	if (f->has_client) {
+		hq_cond(q, "d.client_ip = ?");
+		hq_blob(q, f->client_ip, 16);
+	}
+	if (f->name)
+		return hq_name(q, "d.name_rev", f->name);
+	return 0;
+}
+
+/* Parses the answers text (see the top of the file) back into d. */
+static int dns_answers_parse(const char *text, struct wire_dns *d)
+{
+	const char *p = text;
+
+	d->nanswers = 0;
+	while (*p) {
+		struct wire_dns_answer *a;
+		const char *end = strchr(p, '\n');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char line[WIRE_NAME_MAX + 24];
+		unsigned int type, ttl;
+		int used = 0;
+
+		if (d->nanswers >= WIRE_DNS_MAX_ANSWERS || n >= sizeof(line))
+			return -EIO;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		if (sscanf(line, "%u %u %n", &type, &ttl, &used) != 2 || used == 0 || type > 65535)
+			return -EIO;
+		a = &d->answers[d->nanswers];
+		memset(a, 0, sizeof(*a));
+		a->type = (uint16_t)type;
+		a->ttl = ttl;
+		if (type == 1) {
+			a->addr[10] = a->addr[11] = 0xff;
+			if (inet_pton(AF_INET, line + used, a->addr + 12) != 1)
+				return -EIO;
+		} else if (type == 28) {
+			if (inet_pton(AF_INET6, line + used, a->addr) != 1)
+				return -EIO;
+		} else {
+			snprintf(a->target, sizeof(a->target), "%s", line + used);
+		}
+		d->nanswers++;
+		p += n + (end ? 1 : 0);
+	}
+	return 0;
+}
+
+static int dq_row(struct store_reader *r, sqlite3_stmt *st, void *out)
+{
+	struct store_dns_row *o = out;
+	struct wire_dns *d = &o->dns;
+	const unsigned char *answers;
+
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(st, 0);
+	d->ts_ms = (uint64_t)sqlite3_column_int64(st, 1);
+	copy_text(o->node, sizeof(o->node), st, 2);
+	copy_text(d->name, sizeof(d->name), st, 3);
+	d->qtype = (uint16_t)sqlite3_column_int(st, 4);
+	d->rcode = (uint8_t)sqlite3_column_int(st, 5);
+	d->answered = (uint8_t)sqlite3_column_int(st, 6);
+	d->latency_us = (uint32_t)sqlite3_column_int64(st, 7);
+	d->ip_version = (uint8_t)sqlite3_column_int(st, 8);
+	if (column_addr(st, 9, d->client_addr) || column_addr(st, 10, d->server_addr)) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "DNS record %lld: address is not 16 bytes",
+			 (long long)o->id);
+		return -EIO;
+	}
+	d->client_port = (uint16_t)sqlite3_column_int(st, 11);
+	d->server_port = (uint16_t)sqlite3_column_int(st, 12);
+	answers = sqlite3_column_text(st, 13);
+	if (dns_answers_parse(answers ? (const char *)answers : "", d) < 0) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "DNS record %lld: unreadable answers",
+			 (long long)o->id);
+		return -EIO;
+	}
+	return 0;
+}
+
+int store_query_dns(struct store_reader *r, const struct store_dns_filter *f,
+		    struct store_dns_result *out)
+{
+	struct store_dns_result res = {0};
+	void *rows = NULL;
+	struct hq q;
+	int err;
+
+	r->errmsg[0] = '\0';
+	err = dq_build(f, &q);
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "invalid DNS filter (limit or name)");
+		return err;
+	}
+	err = reader_begin(r);
+	if (err)
+		return err;
+	err = hq_count(r, &q, &res.total);
+	if (!err)
+		err = hq_collect(r, &q, sizeof(*res.rows), dq_row, &rows, &res.n);
+	res.rows = rows;
+	reader_end(r);
+	if (err) {
+		store_dns_result_fini(&res);
+		return err;
+	}
+	*out = res;
+	return 0;
+}
+
+void store_dns_result_fini(struct store_dns_result *res)
+{
+	free(res->rows);
+	memset(res, 0, sizeof(*res));
+}
+
+int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, char *plan,
+		      size_t len)
+{
+	struct hq q;
+	int err;
+
+	err = dq_build(f, &q);
+	if (err)
+		return err;
+	return explain_hq(r, &q, plan, len);
+}
+
+/* ---- top domains ---- */
+
+/* The newest STORE_DOMAINS_SCAN_MAX flows of the range with a domain (served by the
+ * time or node index), grouped by the case-folded domain; the window sum counts the
+ * rows summed, to tell a truncated scan. */
+#define TQ_SQL                                                                                     \
+	"SELECT domain_rev, sum(bytes), sum(packets), count(*), sum(count(*)) OVER ()"             \
+	" FROM (SELECT f.domain_rev AS domain_rev, f.bytes_sent + f.bytes_received AS bytes,"      \
+	" f.packets_sent + f.packets_received AS packets FROM flows AS f%s"                        \
+	" ORDER BY f.ts DESC LIMIT ?)"                                                             \
+	" GROUP BY domain_rev ORDER BY 2 DESC, domain_rev LIMIT ?"
+
+static int tq_build(uint64_t start_ms, uint64_t end_ms, const char *node, unsigned limit,
+		    struct hq *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->rows_sql = TQ_SQL;
+	q->what = "domains";
+	if (limit == 0 || limit > STORE_DOMAINS_LIMIT_MAX)
+		return -EINVAL;
+	q->limit = limit;
+	q->tail[0] = STORE_DOMAINS_SCAN_MAX;
+	q->tail[1] = limit;
+	hq_cond(q, "f.ts >= ?");
+	hq_int(q, clamp_i64(start_ms));
+	hq_cond(q, "f.ts < ?");
+	hq_int(q, clamp_i64(end_ms));
+	if (node) {
+		hq_cond(q, "f.node_id = (SELECT id FROM nodes WHERE name = ?)");
+		hq_text(q, node);
+	}
+	hq_cond(q, "f.domain_rev IS NOT NULL");
+	return 0;
+}
+
+/* One row of TQ_SQL; the scanned count goes to the row's flows field of a spare element
+ * (see store_query_domains). */
+struct tq_row {
+	struct store_domain d;
+	uint64_t scanned;
+};
+
+static int tq_row(struct store_reader *r, sqlite3_stmt *st, void *out)
+{
+	struct tq_row *o = out;
+	const uint8_t *rev = sqlite3_column_blob(st, 0);
+	int n = sqlite3_column_bytes(st, 0);
+
+	memset(o, 0, sizeof(*o));
+	/* domain_rev is "." + domain, reversed: reverse it back, without the dot. */
+	if (!rev || n < 2 || n > WIRE_NAME_MAX + 1 || rev[n - 1] != '.') {
+		snprintf(r->errmsg, sizeof(r->errmsg), "a stored domain_rev is malformed");
+		return -EIO;
+	}
+	for (int i = 0; i < n - 1; i++)
+		o->d.domain[i] = (char)rev[n - 2 - i];
+	o->d.domain[n - 1] = '\0';
+	o->d.bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	o->d.packets = (uint64_t)sqlite3_column_int64(st, 2);
+	o->d.flows = (uint64_t)sqlite3_column_int64(st, 3);
+	o->scanned = (uint64_t)sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+int store_query_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
+			const char *node, unsigned limit, struct store_domains *out)
+{
+	struct store_domains res = {0};
+	void *rows = NULL;
+	struct tq_row *t;
+	size_t n = 0;
+	struct hq q;
+	int err;
+
+	r->errmsg[0] = '\0';
+	err = tq_build(start_ms, end_ms, node, limit, &q);
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "invalid domains query (limit)");
+		return err;
+	}
+	err = reader_begin(r);
+	if (err)
+		return err;
+	err = hq_collect(r, &q, sizeof(struct tq_row), tq_row, &rows, &n);
+	reader_end(r);
+	t = rows;
+	if (!err && n > 0) {
+		res.rows = calloc(n, sizeof(*res.rows));
+		if (!res.rows) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+			err = -ENOMEM;
+		}
+	}
+	if (err) {
+		free(rows);
+		return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		res.rows[i] = t[i].d;
+	res.n = n;
+	res.truncated = n > 0 && t[0].scanned >= STORE_DOMAINS_SCAN_MAX;
+	free(rows);
+	*out = res;
+	return 0;
+}
+
+void store_domains_fini(struct store_domains *d)
+{
+	free(d->rows);
+	memset(d, 0, sizeof(*d));
+}
+
+int store_explain_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
+			  const char *node, unsigned limit, char *plan, size_t len)
+{
+	struct hq q;
+	int err;
+
+	err = tq_build(start_ms, end_ms, node, limit, &q);
+	if (err)
+		return err;
+	return explain_hq(r, &q, plan, len);
 }
 
 /* ---- nodes ---- */

@@ -54,8 +54,8 @@ void flowfmt_tcp_flags(uint32_t flags, char *buf, size_t len)
 		uint32_t bit;
 		const char *name;
 	} names[] = {
-		{ 0x02, "SYN" }, { 0x10, "ACK" }, { 0x08, "PSH" }, { 0x20, "URG" },
-		{ 0x40, "ECE" }, { 0x80, "CWR" }, { 0x01, "FIN" }, { 0x04, "RST" },
+	    {0x02, "SYN"}, {0x10, "ACK"}, {0x08, "PSH"}, {0x20, "URG"},
+	    {0x40, "ECE"}, {0x80, "CWR"}, {0x01, "FIN"}, {0x04, "RST"},
 	};
 	size_t used = 0;
 
@@ -92,12 +92,13 @@ json_t *flowfmt_conn_json(const struct flowfmt_conn *c)
 	flowfmt_tcp_flags(c->tcp_flags, flags, sizeof(flags));
 
 	return json_pack("{s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:I, s:I, s:s, s:s?, s:s?, s:s?,"
-			 " s:{s:I, s:I, s:I, s:I, s:I}}",
+			 " s:s?, s:s?, s:{s:I, s:I, s:I, s:I, s:I}}",
 			 "connection", conn, "protocol", proto, "ip_version", c->ip_version,
 			 "src_ip", src, "src_port", c->src_port, "dst_ip", dst, "dst_port",
 			 c->dst_port, "first_seen", (json_int_t)c->first_seen_ms, "last_seen",
 			 (json_int_t)c->last_seen_ms, "tcp_flags", flags, "domain", c->domain,
-			 "node", c->node, "interface", c->interface, "stats", "packets_count",
+			 "src_hostname", c->src_hostname, "dst_hostname", c->dst_hostname, "node",
+			 c->node, "interface", c->interface, "stats", "packets_count",
 			 (json_int_t)(c->packets_sent + c->packets_received), "packets_sent",
 			 (json_int_t)c->packets_sent, "packets_received",
 			 (json_int_t)c->packets_received, "bytes_sent", (json_int_t)c->bytes_sent,

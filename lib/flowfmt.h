@@ -29,6 +29,8 @@ struct flowfmt_conn {
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
 	const char *domain; /* NULL = unknown */
+	const char *src_hostname; /* reverse DNS; NULL = unknown */
+	const char *dst_hostname;
 	const char *node;
 	const char *interface;
 };

@@ -1,7 +1,8 @@
 /* http.h - the HTTP server of every program (the only user of libmicrohttpd):
  * a listening socket we bind ourselves (so "port in use" is a clear error), the CIDR
  * allowlist applied to every request (403), JSON replies and errors in one shape:
- * {"error":{"code":N,"message":"..."}}. Handlers run on libmicrohttpd's threads. */
+ * {"error":{"code":N,"message":"..."}}, and WebSocket streams on the same port. Handlers
+ * run on libmicrohttpd's threads. */
 #ifndef AYAFLOW_HTTP_H
 #define AYAFLOW_HTTP_H
 
@@ -23,6 +24,8 @@ struct http_reply {
 	/* Content-Security-Policy header (static string), or NULL for none: set by routes
 	 * that serve a page. */
 	const char *content_security_policy;
+	/* Set by http_reply_stream: the request becomes a WebSocket of this stream. */
+	struct http_stream *stream;
 };
 
 /* Fills reply; called once per request, on a server thread. */
@@ -53,6 +56,42 @@ void http_reply_text(struct http_reply *reply, unsigned int status, const char *
 void http_reply_error(struct http_reply *reply, unsigned int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* --- WebSocket streams (RFC 6455, framing in ws.h) ---
+ * A route answers with http_reply_stream; the server then checks the upgrade request
+ * (GET, Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13, a valid
+ * Sec-WebSocket-Key; else 400), its room (HTTP_STREAM_CLIENTS_MAX clients, else 503)
+ * and answers 101. The allowlist (403) applies as to every request. From then on one
+ * server thread, the stream thread, owns the socket: once a second it calls build once
+ * per stream and sends the text to every client of that stream; it answers ping with
+ * pong and close with close, and drops clients that send garbage (closing with the
+ * RFC's code), vanish, or cannot take a message at once (a full socket buffer: a slow
+ * client never delays the others). */
+#define HTTP_STREAM_CLIENTS_MAX 256
+#define HTTP_STREAMS_MAX	4 /* distinct (build, ctx) pairs per server */
+
+/* Called on the stream thread, never on libmicrohttpd's, about once a second while the
+ * stream has clients: a new reference to the message to send, or NULL to skip this
+ * second. ctx must stay valid until http_server_free returns. */
+typedef json_t *(*http_stream_fn)(void *ctx);
+
+/* Makes reply a WebSocket upgrade to the stream (build, ctx); the same pair names the same
+ * stream on every call. Fails only when the server already has HTTP_STREAMS_MAX others
+ * (then the reply is a 500). */
+void http_reply_stream(const struct http_request *req, struct http_reply *reply,
+		       http_stream_fn build, void *ctx);
+
+struct http_stream_stats {
+	uint64_t clients;  /* WebSocket clients connected now */
+	uint64_t messages; /* messages sent by the stream thread since start */
+};
+
+/* The stream counters of the server that serves req (for /metrics). */
+void http_request_stream_stats(const struct http_request *req, struct http_stream_stats *out);
+/* Appends them to a 200 /metrics reply in the Prometheus text format:
+ * ayaflow_http_stream_clients (gauge), ayaflow_http_stream_messages_total (counter). Any
+ * other reply is left as it is. 0 or -ENOMEM (the reply is then unchanged). */
+int http_reply_append_stream_metrics(const struct http_request *req, struct http_reply *reply);
+
 /* Binds [::]:port (dual stack; IPv4 only where IPv6 is off) without serving yet, so a
  * busy port is found before anything else is touched and the listening socket exists
  * before privileges are dropped. allow may be NULL or empty (everybody) and must outlive
@@ -62,7 +101,8 @@ struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow
 				    http_handler_fn handler, void *ctx, char *err, size_t errlen);
 /* Starts serving on libmicrohttpd's own thread. 0 or -errno with a message in err. */
 int http_server_start(struct http_server *srv, char *err, size_t errlen);
-/* Stops serving, waits for handlers in flight, closes the socket, frees. Accepts NULL. */
+/* Stops serving: closes every WebSocket client (close 1001) and stops the stream thread,
+ * then waits for handlers in flight, closes the socket, frees. Accepts NULL. */
 void http_server_free(struct http_server *srv);
 
 #endif

@@ -339,12 +339,10 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 		return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
 				 "records[%zu].ip_version: %u, want 4 or 6", i,
 				 (unsigned int)m->ip_version);
-	err = wire_take_addr(e, "records", i, "src_addr", &m->src_addr, m->ip_version,
-			     r->src_addr);
+	err = wire_take_addr(e, "records", i, "src_addr", &m->src_addr, m->ip_version, r->src_addr);
 	if (err)
 		return err;
-	err = wire_take_addr(e, "records", i, "dst_addr", &m->dst_addr, m->ip_version,
-			     r->dst_addr);
+	err = wire_take_addr(e, "records", i, "dst_addr", &m->dst_addr, m->ip_version, r->dst_addr);
 	if (err)
 		return err;
 	if (m->src_port > 65535)
@@ -414,9 +412,10 @@ static int wire_take_dns_answer(struct wire_err *e, size_t i, size_t j,
 
 	memset(a, 0, sizeof(*a));
 	if (m->type != 1 && m->type != 28 && m->type != 5)
-		return wire_fail(e, WIRE_REJECT_BAD_RECORD,
-				 "dns[%zu].answers[%zu].type: %u, want 1 (A), 28 (AAAA) or 5 (CNAME)",
-				 i, j, (unsigned int)m->type);
+		return wire_fail(
+		    e, WIRE_REJECT_BAD_RECORD,
+		    "dns[%zu].answers[%zu].type: %u, want 1 (A), 28 (AAAA) or 5 (CNAME)", i, j,
+		    (unsigned int)m->type);
 	why = wire_str_problem(m->target, unset.target, WIRE_NAME_MAX, &len);
 	if (why != NULL)
 		return wire_fail(e, WIRE_REJECT_BAD_STRING,
@@ -434,10 +433,10 @@ static int wire_take_dns_answer(struct wire_err *e, size_t i, size_t j,
 		a->target[len] = '\0';
 	} else {
 		if (!wire_addr16(&m->addr, m->type == 1 ? 4 : 6, a->addr))
-			return wire_fail(e, WIRE_REJECT_BAD_ADDRESS,
-					 "dns[%zu].answers[%zu].addr: %zu bytes, want %u for type %u",
-					 i, j, m->addr.len, m->type == 1 ? 4u : 16u,
-					 (unsigned int)m->type);
+			return wire_fail(
+			    e, WIRE_REJECT_BAD_ADDRESS,
+			    "dns[%zu].answers[%zu].addr: %zu bytes, want %u for type %u", i, j,
+			    m->addr.len, m->type == 1 ? 4u : 16u, (unsigned int)m->type);
 		if (len != 0)
 			return wire_fail(e, WIRE_REJECT_BAD_RECORD,
 					 "dns[%zu].answers[%zu].target: set on type %u", i, j,
@@ -483,17 +482,18 @@ static int wire_take_dns(struct wire_err *e, size_t i, const Ayaflow__V1__DnsRec
 				 (unsigned int)m->rcode);
 	/* Without a response there is no rcode, latency or answer to report. */
 	if (!m->answered && (m->rcode != 0 || m->latency_us != 0 || m->n_answers != 0))
-		return wire_fail(e, WIRE_REJECT_BAD_RECORD,
-				 "dns[%zu].answered: false with rcode %u, latency_us %u, %zu answers",
-				 i, (unsigned int)m->rcode, (unsigned int)m->latency_us,
-				 m->n_answers);
+		return wire_fail(
+		    e, WIRE_REJECT_BAD_RECORD,
+		    "dns[%zu].answered: false with rcode %u, latency_us %u, %zu answers", i,
+		    (unsigned int)m->rcode, (unsigned int)m->latency_us, m->n_answers);
 	if (m->n_answers > WIRE_DNS_MAX_ANSWERS)
 		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "dns[%zu].answers: %zu, at most %u", i,
 				 m->n_answers, WIRE_DNS_MAX_ANSWERS);
 	why = wire_str_problem(m->name, unset.name, WIRE_NAME_MAX, &len);
 	if (why != NULL)
-		return wire_fail(e, WIRE_REJECT_BAD_STRING, "dns[%zu].name: %s (%zu bytes, at most %u)",
-				 i, why, len, WIRE_NAME_MAX);
+		return wire_fail(e, WIRE_REJECT_BAD_STRING,
+				 "dns[%zu].name: %s (%zu bytes, at most %u)", i, why, len,
+				 WIRE_NAME_MAX);
 	memcpy(d->name, len ? m->name : "", len);
 	d->name[len] = '\0';
 	for (size_t j = 0; j < m->n_answers; j++) {

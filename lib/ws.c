@@ -79,8 +79,8 @@ static bool ws_is_control(unsigned int op)
 	return op & 0x8;
 }
 
-ssize_t ws_frame_encode(uint8_t *out, size_t cap, enum ws_opcode op, bool fin,
-			const void *payload, size_t len, const uint8_t *mask)
+ssize_t ws_frame_encode(uint8_t *out, size_t cap, enum ws_opcode op, bool fin, const void *payload,
+			size_t len, const uint8_t *mask)
 {
 	size_t need = ws_frame_size(len, mask != NULL), h = 0;
 	const uint8_t *p = payload;
@@ -365,8 +365,7 @@ int ws_decoder_feed(struct ws_decoder *d, const uint8_t *buf, size_t len, size_t
 
 			if (d->masked) {
 				for (size_t k = 0; k < n; k++)
-					dst[k] = buf[i + k] ^
-						 d->mask[(d->payload_have + k) & 3];
+					dst[k] = buf[i + k] ^ d->mask[(d->payload_have + k) & 3];
 			} else if (n > 0) {
 				memcpy(dst, buf + i, n);
 			}

@@ -15,12 +15,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define WS_GUID		 "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_KEY_LEN	 24 /* base64 of the 16-byte nonce, without the NUL */
-#define WS_ACCEPT_LEN	 28 /* base64 of a SHA-1, without the NUL */
-#define WS_HEADER_MAX	 14 /* 2 + 8 (64-bit length) + 4 (mask) */
-#define WS_CONTROL_MAX	 125
-#define WS_MASK_LEN	 4
+#define WS_GUID	       "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_KEY_LEN     24 /* base64 of the 16-byte nonce, without the NUL */
+#define WS_ACCEPT_LEN  28 /* base64 of a SHA-1, without the NUL */
+#define WS_HEADER_MAX  14 /* 2 + 8 (64-bit length) + 4 (mask) */
+#define WS_CONTROL_MAX 125
+#define WS_MASK_LEN    4
 
 enum ws_opcode {
 	WS_OP_CONT = 0x0,
@@ -59,8 +59,8 @@ size_t ws_frame_size(size_t len, bool masked);
 /* Writes one frame (FIN set unless !fin) into out[0..cap): mask NULL for a server frame,
  * else the 4-byte mask of a client frame. Returns its size, or -ENOSPC when cap is too
  * small, -EINVAL for a control frame over 125 bytes or fragmented. */
-ssize_t ws_frame_encode(uint8_t *out, size_t cap, enum ws_opcode op, bool fin,
-			const void *payload, size_t len, const uint8_t *mask);
+ssize_t ws_frame_encode(uint8_t *out, size_t cap, enum ws_opcode op, bool fin, const void *payload,
+			size_t len, const uint8_t *mask);
 /* A close frame with code and reason (may be NULL; cut to fit 125 bytes); code 0 writes
  * an empty close frame. Same returns as ws_frame_encode. */
 ssize_t ws_close_encode(uint8_t *out, size_t cap, uint16_t code, const char *reason,

@@ -148,7 +148,13 @@ static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot
 	out->packets_received = v->packets[!fwd];
 	out->bytes_sent = v->bytes[fwd];
 	out->bytes_received = v->bytes[!fwd];
-	out->domain = NULL;
+	if (s->names) {
+		const struct live_names *n = &s->names[c - s->conns];
+
+		out->domain = n->domain;
+		out->src_hostname = n->src_hostname;
+		out->dst_hostname = n->dst_hostname;
+	}
 	out->node = ctx->node_name;
 	out->interface = ctx->attach ? attach_name_of(ctx->attach, k->ifindex) : NULL;
 }
@@ -184,6 +190,33 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
+/* GET /api/stream: one WebSocket message a second, from the same snapshot as /api/stats.
+ * Runs on lib/http.c's stream thread; the publisher's lock makes that safe. */
+static json_t *api_stream_message(void *arg)
+{
+	struct node_ctx *ctx = arg;
+	struct live_snapshot *s = live_publisher_get(&ctx->publisher);
+	struct timespec now;
+	struct api_sums sum;
+	json_t *msg;
+
+	if (!s)
+		return NULL;
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0) {
+		live_publisher_put(&ctx->publisher, s);
+		return NULL;
+	}
+	sum = api_sum_totals(s);
+	msg = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "timestamp",
+			(json_int_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, "uptime_seconds",
+			(json_int_t)api_uptime_s(ctx, s), "active_connections",
+			(json_int_t)s->count, "total_packets", (json_int_t)sum.packets,
+			"total_bytes", (json_int_t)sum.bytes, "packets_per_second",
+			s->packets_per_second, "bytes_per_second", s->bytes_per_second);
+	live_publisher_put(&ctx->publisher, s);
+	return msg;
+}
+
 static void api_metrics_export(struct prom_writer *w, const struct export_stats *x)
 {
 	prom_family(w, "ayaflow_export_batches_total", "counter",
@@ -215,8 +248,52 @@ static void api_metrics_export(struct prom_writer *w, const struct export_stats 
 	prom_sample_u64(w, "ayaflow_collector_connected", x->connected ? 1 : 0, NULL);
 }
 
+/* Deep inspection; all zero while --deep-inspect is off. */
+static void api_metrics_inspect(struct prom_writer *w, const struct live_snapshot *s,
+				const struct inspect_stats *in)
+{
+	static const uint8_t rcodes[] = {0, 1, 2, 3, 4, 5};
+
+	prom_family(w, "ayaflow_deep_inspect_packets_total", "counter",
+		    "Packets whose payload snippet went to deep inspection.");
+	prom_sample_u64(w, "ayaflow_deep_inspect_packets_total", s->counters[FLOW_CNT_SNIPPET],
+			NULL);
+	prom_family(w, "ayaflow_domains_resolved_total", "counter",
+		    "Domain names learned, by source.");
+	for (int i = 0; i < INSPECT_SRC_MAX; i++)
+		prom_sample_u64(w, "ayaflow_domains_resolved_total", in->domains[i], "source",
+				inspect_source_name(i), NULL);
+	prom_family(w, "ayaflow_dns_queries_total", "counter",
+		    "DNS queries seen, by the rcode of their response (none: unanswered).");
+	for (size_t i = 0; i < sizeof(rcodes); i++)
+		prom_sample_u64(w, "ayaflow_dns_queries_total", in->dns_responses[rcodes[i]],
+				"rcode", dns_rcode_name(rcodes[i]), NULL);
+	{
+		uint64_t other = 0;
+
+		for (int r = 6; r < 16; r++)
+			other += in->dns_responses[r];
+		prom_sample_u64(w, "ayaflow_dns_queries_total", other, "rcode", "other", NULL);
+	}
+	prom_sample_u64(w, "ayaflow_dns_queries_total", in->dns_unanswered, "rcode", "none", NULL);
+	prom_family(w, "ayaflow_inspect_parse_failures_total", "counter",
+		    "Snippets the DNS and TLS parsers rejected, by reason.");
+	for (int i = 1; i < DNS_ERR_MAX; i++)
+		prom_sample_u64(w, "ayaflow_inspect_parse_failures_total",
+				in->dns_parse_failures[i], "parser", "dns", "reason",
+				dns_error_name(i), NULL);
+	for (int i = 1; i < TLS_ERR_MAX; i++)
+		prom_sample_u64(w, "ayaflow_inspect_parse_failures_total",
+				in->tls_parse_failures[i], "parser", "tls", "reason",
+				tls_error_name(i), NULL);
+	prom_family(w, "ayaflow_inspect_cache_full_total", "counter",
+		    "Names not kept because a deep-inspection cache was full.");
+	prom_sample_u64(w, "ayaflow_inspect_cache_full_total", in->cache_full, NULL);
+}
+
 static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
-			const struct export_stats *x, struct http_reply *reply)
+			const struct export_stats *x, const struct inspect_stats *in,
+			struct http_reply *reply)
 {
 	struct prom_writer w;
 	char *text;
@@ -261,12 +338,7 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 	for (int i = FLOW_LOSS_MAX; i < FLOW_CNT_MAX; i++)
 		prom_sample_u64(&w, "ayaflow_classifier_events_total", s->counters[i], "event",
 				api_event_names[i], NULL);
-	prom_family(&w, "ayaflow_domains_resolved_total", "counter",
-		    "Domain names learned (deep inspection).");
-	prom_sample_u64(&w, "ayaflow_domains_resolved_total", 0, NULL);
-	prom_family(&w, "ayaflow_deep_inspect_packets_total", "counter",
-		    "Packets whose payload was inspected (deep inspection).");
-	prom_sample_u64(&w, "ayaflow_deep_inspect_packets_total", 0, NULL);
+	api_metrics_inspect(&w, s, in);
 	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");
 	prom_sample_u64(&w, "ayaflow_build_info", 1, "version", AYAFLOW_VERSION, NULL);
 	prom_write_process(&w);
@@ -282,12 +354,14 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 
 void api_handle(void *arg, const struct http_request *req, struct http_reply *reply)
 {
-	static const char *const routes[] = {"/api/health", "/api/stats", "/api/live", "/metrics"};
+	static const char *const routes[] = {"/api/health", "/api/stats", "/api/live", "/metrics",
+					     "/api/stream"};
 	struct node_ctx *ctx = arg;
 	const char *path = http_request_path(req);
 	const char *method = http_request_method(req);
 	struct live_snapshot *s;
 	struct export_stats x;
+	struct inspect_stats in;
 	bool x_enabled;
 	int route = -1;
 
@@ -304,7 +378,12 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 				 routes[route]);
 		return;
 	}
+	if (route == 4) {
+		http_reply_stream(req, reply, api_stream_message, ctx);
+		return;
+	}
 	x_enabled = live_publisher_get_export(&ctx->publisher, &x);
+	live_publisher_get_inspect(&ctx->publisher, &in);
 	s = live_publisher_get(&ctx->publisher);
 	if (!s) {
 		http_reply_error(reply, 503, "starting up");
@@ -321,7 +400,8 @@ void api_handle(void *arg, const struct http_request *req, struct http_reply *re
 		api_live(ctx, s, req, reply);
 		break;
 	default:
-		api_metrics(ctx, s, &x, reply);
+		api_metrics(ctx, s, &x, &in, reply);
+		http_reply_append_stream_metrics(req, reply);
 	}
 	live_publisher_put(&ctx->publisher, s);
 }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #define DNS_MAX_MSG	 65535 /* the largest message a 16-bit length can frame */
-#define DNS_MIN_QUESTION 5    /* root name + qtype + qclass */
-#define DNS_MIN_RR	 11   /* root name + type + class + ttl + rdlength */
+#define DNS_MIN_QUESTION 5     /* root name + qtype + qclass */
+#define DNS_MIN_RR	 11    /* root name + type + class + ttl + rdlength */
 
 /* The snippet being parsed: buf[0..len) is all we may read. */
 struct dns_cursor {
@@ -172,8 +172,8 @@ cut:
 }
 
 /* Parses buf[0..len) as one message whose true size is at most msg_max. */
-static int dns_parse_message(const uint8_t *buf, size_t len, size_t msg_max,
-			     struct dns_message *m, enum dns_error *why)
+static int dns_parse_message(const uint8_t *buf, size_t len, size_t msg_max, struct dns_message *m,
+			     enum dns_error *why)
 {
 	struct dns_cursor c = {.buf = buf, .len = len};
 	uint16_t flags, qdcount, ancount, nscount, arcount, i;
@@ -201,7 +201,7 @@ static int dns_parse_message(const uint8_t *buf, size_t len, size_t msg_max,
 		return -1;
 	}
 	if (DNS_HEADER_LEN + DNS_MIN_QUESTION +
-		    DNS_MIN_RR * ((size_t)ancount + (size_t)nscount + (size_t)arcount) >
+		DNS_MIN_RR * ((size_t)ancount + (size_t)nscount + (size_t)arcount) >
 	    msg_max) {
 		*why = DNS_ERR_COUNT;
 		return -1;
@@ -319,12 +319,12 @@ size_t dns_resolved_addrs(const struct dns_message *m, const uint8_t **addrs, si
 const char *dns_error_name(enum dns_error e)
 {
 	static const char *const names[DNS_ERR_MAX] = {
-		[DNS_OK] = "ok",
-		[DNS_ERR_SHORT] = "short",
-		[DNS_ERR_NAME] = "bad_name",
-		[DNS_ERR_LOOP] = "pointer_loop",
-		[DNS_ERR_COUNT] = "bad_count",
-		[DNS_ERR_NOT_DNS] = "not_dns",
+	    [DNS_OK] = "ok",
+	    [DNS_ERR_SHORT] = "short",
+	    [DNS_ERR_NAME] = "bad_name",
+	    [DNS_ERR_LOOP] = "pointer_loop",
+	    [DNS_ERR_COUNT] = "bad_count",
+	    [DNS_ERR_NOT_DNS] = "not_dns",
 	};
 
 	if ((unsigned int)e >= DNS_ERR_MAX)
@@ -335,9 +335,9 @@ const char *dns_error_name(enum dns_error e)
 const char *dns_rcode_name(uint8_t rcode)
 {
 	static const char *const names[] = {
-		[DNS_RCODE_NOERROR] = "noerror",   [DNS_RCODE_FORMERR] = "formerr",
-		[DNS_RCODE_SERVFAIL] = "servfail", [DNS_RCODE_NXDOMAIN] = "nxdomain",
-		[DNS_RCODE_NOTIMP] = "notimp",	   [DNS_RCODE_REFUSED] = "refused",
+	    [DNS_RCODE_NOERROR] = "noerror",   [DNS_RCODE_FORMERR] = "formerr",
+	    [DNS_RCODE_SERVFAIL] = "servfail", [DNS_RCODE_NXDOMAIN] = "nxdomain",
+	    [DNS_RCODE_NOTIMP] = "notimp",     [DNS_RCODE_REFUSED] = "refused",
 	};
 
 	if (rcode >= sizeof(names) / sizeof(names[0]))

@@ -63,8 +63,8 @@ struct dns_answer {
 	uint16_t type;		     /* DNS_TYPE_A, DNS_TYPE_AAAA or DNS_TYPE_CNAME */
 	uint16_t class;
 	uint32_t ttl;
-	uint8_t addr[16];		/* A: ::ffff:a.b.c.d; AAAA: the 16 bytes; CNAME: zero */
-	char target[DNS_NAME_MAX + 1];	/* CNAME: the canonical name; otherwise "" */
+	uint8_t addr[16];	       /* A: ::ffff:a.b.c.d; AAAA: the 16 bytes; CNAME: zero */
+	char target[DNS_NAME_MAX + 1]; /* CNAME: the canonical name; otherwise "" */
 };
 
 struct dns_message {

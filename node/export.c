@@ -16,6 +16,7 @@
 #include "wire.h"
 
 #define EXPORT_BATCH_RECORDS 2048 /* per batch; keeps batches well under the wire limit */
+#define EXPORT_BATCH_DNS     256  /* DNS records per batch */
 
 struct export_done {
 	uint64_t seq;
@@ -40,7 +41,9 @@ struct export
 	struct wire_batch batch;     /* header of the next batch; records below */
 	struct wire_record *records; /* EXPORT_BATCH_RECORDS */
 	size_t nrecords;
-	uint64_t record_packets;		    /* packets in records[] */
+	uint64_t record_packets; /* packets in records[] */
+	struct wire_dns *dns;	 /* EXPORT_BATCH_DNS */
+	size_t ndns;
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* latest cumulative, for mid-window batches */
 	uint64_t counters[FLOW_CNT_MAX];
 	uint64_t active;
@@ -125,8 +128,9 @@ struct export *export_new(const struct export_config *cfg, char *err, size_t err
 	x->done_cap = cfg->inflight ? cfg->inflight : 1;
 	x->done = calloc(x->done_cap, sizeof(*x->done));
 	x->records = calloc(EXPORT_BATCH_RECORDS, sizeof(*x->records));
+	x->dns = calloc(EXPORT_BATCH_DNS, sizeof(*x->dns));
 	x->spool = spool_new(cfg->spool_bytes);
-	if (!x->done || !x->records || !x->spool) {
+	if (!x->done || !x->records || !x->dns || !x->spool) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -160,6 +164,7 @@ fail_nolock:
 		close(x->efd);
 	spool_free(x->spool);
 	free(x->records);
+	free(x->dns);
 	free(x->done);
 	free(x);
 	errno = rc ? -rc : EINVAL;
@@ -176,6 +181,7 @@ void export_free(struct export *x)
 	spool_free(x->spool);
 	free(x->limbo);
 	free(x->records);
+	free(x->dns);
 	free(x->done);
 	free(x);
 }
@@ -291,9 +297,12 @@ static void export_flush(struct export *x, uint64_t end_ms)
 	b->lost[WIRE_LOSS_COLLECTOR_REJECTED] = x->stats.lost_collector_rejected;
 	b->nrecords = x->nrecords;
 	b->records = x->records;
+	b->ndns = x->ndns;
+	b->dns = x->dns;
 
 	rc = wire_encode_batch(b, &buf, &len);
-	b->records = NULL; /* records[] stays ours */
+	b->records = NULL; /* records[] and dns[] stay ours */
+	b->dns = NULL;
 	if (rc < 0) {
 		/* Cannot happen for records we built; count them rather than lose silently. */
 		log_error("export: encoding batch %llu: %s", (unsigned long long)b->seq,
@@ -310,6 +319,7 @@ static void export_flush(struct export *x, uint64_t end_ms)
 	}
 	x->nrecords = 0;
 	x->record_packets = 0;
+	x->ndns = 0;
 }
 
 static uint64_t export_now_ms(void)
@@ -356,8 +366,30 @@ static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_un
 		if (n)
 			snprintf(r->interface, sizeof(r->interface), "%s", n);
 	}
+	if (x->cfg.domain) {
+		const char *n = x->cfg.domain(x->cfg.ifname_arg, c);
+
+		if (n)
+			snprintf(r->domain, sizeof(r->domain), "%s", n);
+	}
+	if (x->cfg.hostname) {
+		const char *s = x->cfg.hostname(x->cfg.ifname_arg, o.src_addr, r->ip_version);
+		const char *d = x->cfg.hostname(x->cfg.ifname_arg, o.dst_addr, r->ip_version);
+
+		if (s)
+			snprintf(r->src_hostname, sizeof(r->src_hostname), "%s", s);
+		if (d)
+			snprintf(r->dst_hostname, sizeof(r->dst_hostname), "%s", d);
+	}
 	x->record_packets += ps + pr;
 	c->exported = c->val;
+}
+
+void export_add_dns(struct export *x, const struct wire_dns *d)
+{
+	if (x->ndns == EXPORT_BATCH_DNS)
+		export_flush(x, export_now_ms());
+	x->dns[x->ndns++] = *d;
 }
 
 void export_add_final(struct export *x, const struct live_conn *c, int64_t boot_to_unix_ns)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bpf/flow.h"
+#include "wire.h"
 
 struct live_table;
 struct live_conn;
@@ -25,9 +26,12 @@ struct export_config {
 	uint32_t timeout_ms;   /* a batch not acknowledged by then is resent */
 	const char *node_name;
 	const char *agent_version;
-	/* The interface name of an ifindex, for records (may return NULL). */
+	/* The interface name of an ifindex and the domain of a connection, for records
+	 * (both may return NULL; domain may be NULL itself). */
 	const char *(*ifname)(void *arg, unsigned int ifindex);
-	void *ifname_arg;
+	const char *(*domain)(void *arg, const struct live_conn *c);
+	const char *(*hostname)(void *arg, const uint8_t *addr, uint8_t ip_version);
+	void *ifname_arg; /* arg of all three */
 };
 
 /* Counters for /metrics and /api/stats; cumulative since start. */
@@ -58,6 +62,8 @@ int export_fd(const struct export *x);
 /* Adds the last counters of a connection that is being removed (read atomically with
  * its removal from the kernel map) to the current window. */
 void export_add_final(struct export *x, const struct live_conn *c, int64_t boot_to_unix_ns);
+/* Adds a DNS record to the current window. */
+void export_add_dns(struct export *x, const struct wire_dns *d);
 /* Closes the window [start_ms, end_ms): records of every connection with activity,
  * batches into the spool, sending. totals/counters are the node's cumulative ones. */
 int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,

@@ -194,6 +194,8 @@ static void live_snapshot_free(struct live_snapshot *s)
 	if (!s)
 		return;
 	free(s->conns);
+	free(s->names);
+	free(s->arena);
 	free(s);
 }
 
@@ -202,6 +204,8 @@ int live_publisher_init(struct live_publisher *p)
 	p->current = NULL;
 	p->export_enabled = false;
 	memset(&p->export, 0, sizeof(p->export));
+	p->inspect_enabled = false;
+	memset(&p->inspect, 0, sizeof(p->inspect));
 	return -pthread_mutex_init(&p->lock, NULL);
 }
 
@@ -265,6 +269,25 @@ bool live_publisher_get_export(struct live_publisher *p, struct export_stats *ou
 	pthread_mutex_lock(&p->lock);
 	*out = p->export;
 	enabled = p->export_enabled;
+	pthread_mutex_unlock(&p->lock);
+	return enabled;
+}
+
+void live_publisher_set_inspect(struct live_publisher *p, const struct inspect_stats *x)
+{
+	pthread_mutex_lock(&p->lock);
+	p->inspect = *x;
+	p->inspect_enabled = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
+bool live_publisher_get_inspect(struct live_publisher *p, struct inspect_stats *out)
+{
+	bool enabled;
+
+	pthread_mutex_lock(&p->lock);
+	*out = p->inspect;
+	enabled = p->inspect_enabled;
 	pthread_mutex_unlock(&p->lock);
 	return enabled;
 }

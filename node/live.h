@@ -14,6 +14,7 @@
 
 #include "bpf/flow.h"
 #include "export.h"
+#include "inspect.h"
 
 struct live_conn {
 	struct flow_key key;
@@ -54,6 +55,13 @@ struct live_orient {
 
 void live_conn_orient(const struct live_conn *c, struct live_orient *o);
 
+/* Names of one connection in a snapshot (deep inspection, reverse DNS); NULL: unknown. */
+struct live_names {
+	const char *domain;
+	const char *src_hostname;
+	const char *dst_hostname;
+};
+
 /* What the HTTP thread reads: taken once per drain tick by the main thread. */
 struct live_snapshot {
 	int refs;		 /* under live_publisher.lock */
@@ -65,6 +73,8 @@ struct live_snapshot {
 	double bytes_per_second;
 	size_t count;
 	struct live_conn *conns; /* count entries, most packets first */
+	struct live_names *names; /* NULL, or count entries pointing into arena */
+	char *arena;		  /* owned */
 };
 
 /* Copies the table into a new snapshot (refs = 1), connections sorted. NULL on ENOMEM. */
@@ -76,6 +86,8 @@ struct live_publisher {
 	/* The export counters change with every acknowledgement, between snapshots. */
 	bool export_enabled;
 	struct export_stats export;
+	bool inspect_enabled;
+	struct inspect_stats inspect;
 };
 
 int live_publisher_init(struct live_publisher *p);
@@ -89,5 +101,8 @@ void live_publisher_put(struct live_publisher *p, struct live_snapshot *snap);
  * false, leaving *out zeroed, while no collector is configured. */
 void live_publisher_set_export(struct live_publisher *p, const struct export_stats *x);
 bool live_publisher_get_export(struct live_publisher *p, struct export_stats *out);
+/* The same for the deep-inspection counters. */
+void live_publisher_set_inspect(struct live_publisher *p, const struct inspect_stats *x);
+bool live_publisher_get_inspect(struct live_publisher *p, struct inspect_stats *out);
 
 #endif

@@ -19,6 +19,8 @@
 #include "cidr.h"
 #include "drain.h"
 #include "export.h"
+#include "inspect.h"
+#include "resolve.h"
 #include "flow.skel.h"
 #include "http.h"
 #include "log.h"
@@ -29,9 +31,13 @@
 #define NODE_TICK_S	 1
 #define NODE_EXIT_CONFIG 2
 
-#define OPT(field)	       offsetof(struct node_opts, field)
-#define NODE_EXPORT_INFLIGHT   8
-#define NODE_EXPORT_TIMEOUT_MS 10000
+#define OPT(field)		offsetof(struct node_opts, field)
+#define NODE_EXPORT_INFLIGHT	8
+#define NODE_EXPORT_TIMEOUT_MS	10000
+#define NODE_SNIPPET_RING_BYTES (1u << 20) /* with --deep-inspect; one page without */
+#define NODE_INSPECT_MAX_NAMES	4096
+#define NODE_RESOLVE_MAX_NAMES	4096
+#define NODE_RESOLVE_RATE	20 /* reverse lookups per second */
 
 static int node_check_url(const char *value, char *err, size_t errlen)
 {
@@ -62,6 +68,10 @@ const struct config_option node_options[] = {
      "name of this node (default: $NODE_NAME, else the host name)", NULL},
     {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
      "capacity of the kernel flow map; more flows are counted as lost", NULL},
+    {"deep-inspect", 0, CONFIG_BOOL, OPT(deep_inspect), NULL, 0, 0, NULL,
+     "learn domains from DNS and TLS SNI (payload snippets of those packets only)", NULL},
+    {"resolve-dns", 0, CONFIG_BOOL, OPT(resolve_dns), NULL, 0, 0, NULL,
+     "reverse DNS (PTR) names for addresses, asynchronous and rate-limited", NULL},
     {"collector", 0, CONFIG_LIST, OPT(collector), NULL, 0, 0, "URL",
      "send flow records to this collector (tcp://host:7400); repeatable", node_check_url},
     {"spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 1024, 4294967296ull, "BYTES",
@@ -87,7 +97,9 @@ struct node_main {
 	struct live_table *live;
 	struct cidr_list *allow;
 	struct http_server *http;
-	struct export *export; /* NULL without --collector */
+	struct export *export;	 /* NULL without --collector */
+	struct inspect *inspect; /* NULL without --deep-inspect */
+	struct resolve *resolve; /* NULL without --resolve-dns */
 	uint64_t window_start_ms;
 	struct node_rate_sample *rates; /* ring of aggregation_window + 1 */
 	size_t rates_len;
@@ -139,7 +151,136 @@ static void node_on_final(void *arg, const struct live_conn *c)
 {
 	struct node_main *m = arg;
 
-	export_add_final(m->export, c, m->boot_to_unix_ns);
+	if (m->export)
+		export_add_final(m->export, c, m->boot_to_unix_ns);
+	if (m->inspect)
+		inspect_forget(m->inspect, &c->key);
+}
+
+static const char *node_domain(void *arg, const struct live_conn *c)
+{
+	struct node_main *m = arg;
+
+	return m->inspect ? inspect_domain(m->inspect, c, node_clock_ns(CLOCK_BOOTTIME)) : NULL;
+}
+
+static void node_on_dns(void *arg, const struct wire_dns *d)
+{
+	struct node_main *m = arg;
+
+	if (m->export)
+		export_add_dns(m->export, d);
+}
+
+static const char *node_hostname(void *arg, const uint8_t *addr, uint8_t ip_version)
+{
+	struct node_main *m = arg;
+
+	return m->resolve
+		   ? resolve_lookup(m->resolve, addr, ip_version, node_clock_ns(CLOCK_BOOTTIME))
+		   : NULL;
+}
+
+/* Publishes the name counters: deep inspection's, with reverse DNS as source "ptr". */
+static void node_publish_names(struct node_main *m)
+{
+	struct inspect_stats st;
+
+	memset(&st, 0, sizeof(st));
+	if (m->inspect)
+		inspect_get_stats(m->inspect, &st);
+	if (m->resolve) {
+		struct resolve_stats rs;
+
+		resolve_get_stats(m->resolve, &rs);
+		st.domains[INSPECT_SRC_PTR] = rs.resolved;
+	}
+	live_publisher_set_inspect(&m->ctx.publisher, &st);
+}
+
+/* Reads the waiting snippets. */
+static void node_process_inspect(struct node_main *m)
+{
+	int err = inspect_poll(m->inspect, m->boot_to_unix_ns);
+
+	if (err < 0)
+		log_warn("reading payload snippets: %s", strerror(-err));
+	node_publish_names(m);
+}
+
+/* A string arena that grows by doubling; strings are referred to by offset + 1 until the
+ * arena stops moving. */
+struct node_arena {
+	char *buf;
+	size_t used;
+	size_t cap;
+};
+
+static const char *node_arena_add(struct node_arena *a, const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	if (a->used + n > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4096;
+		char *p;
+
+		while (cap < a->used + n)
+			cap *= 2;
+		p = realloc(a->buf, cap);
+		if (!p)
+			return NULL;
+		a->buf = p;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->used, s, n);
+	a->used += n;
+	return (const char *)(uintptr_t)(a->used - n + 1);
+}
+
+static const char *node_arena_ptr(const struct node_arena *a, const char *off)
+{
+	return off ? a->buf + ((uintptr_t)off - 1) : NULL;
+}
+
+/* Copies each connection's domain and host names into the snapshot: the caches belong to
+ * this thread, the snapshot to the readers. */
+static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, uint64_t boot_ns)
+{
+	struct node_arena a = {NULL, 0, 0};
+
+	if ((!m->inspect && !m->resolve) || snap->count == 0)
+		return 0;
+	snap->names = calloc(snap->count, sizeof(*snap->names));
+	if (!snap->names)
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->count; i++) {
+		const struct live_conn *c = &snap->conns[i];
+		struct live_names *n = &snap->names[i];
+
+		if (m->inspect)
+			n->domain = node_arena_add(&a, inspect_domain(m->inspect, c, boot_ns));
+		if (m->resolve) {
+			struct live_orient o;
+
+			live_conn_orient(c, &o);
+			n->src_hostname = node_arena_add(
+			    &a, resolve_lookup(m->resolve, o.src_addr, c->key.ip_version, boot_ns));
+			n->dst_hostname = node_arena_add(
+			    &a, resolve_lookup(m->resolve, o.dst_addr, c->key.ip_version, boot_ns));
+		}
+	}
+	for (size_t i = 0; i < snap->count; i++) {
+		struct live_names *n = &snap->names[i];
+
+		n->domain = node_arena_ptr(&a, n->domain);
+		n->src_hostname = node_arena_ptr(&a, n->src_hostname);
+		n->dst_hostname = node_arena_ptr(&a, n->dst_hostname);
+	}
+	snap->arena = a.buf;
+	return 0;
 }
 
 static const char *node_ifname(void *arg, unsigned int ifindex)
@@ -173,15 +314,24 @@ static int node_tick(struct node_main *m)
 	uint64_t packets = 0, bytes = 0;
 	int err;
 
+	m->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
+	/* Names first, so that this tick's records and snapshot carry them. */
+	if (m->inspect) {
+		node_process_inspect(m);
+		inspect_expire(m->inspect, boot_ns, m->boot_to_unix_ns);
+	}
+	if (m->resolve) {
+		resolve_collect(m->resolve, boot_ns);
+		node_publish_names(m);
+	}
 	err = drain_read_totals(m->drain, totals, counters);
 	if (err)
 		return err;
 	err = drain_read_flows(m->drain, m->live);
 	if (err < 0)
 		return err;
-	m->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
 	err = drain_expire(m->drain, m->live, boot_ns, o->connection_timeout * 1000000000ull,
-			   o->closed_timeout * 1000000000ull, m->export ? node_on_final : NULL, m);
+			   o->closed_timeout * 1000000000ull, node_on_final, m);
 	if (err < 0) {
 		log_error("removing ended connections from the flow map: %s", strerror(-err));
 		return err;
@@ -204,6 +354,8 @@ static int node_tick(struct node_main *m)
 		return -ENOMEM;
 	snap->taken_ms = unix_ns / 1000000;
 	snap->boot_to_unix_ns = m->boot_to_unix_ns;
+	if (node_snapshot_names(m, snap, boot_ns) < 0)
+		log_warn("out of memory for the names of the live view");
 
 	memcpy(snap->totals, totals, sizeof(totals));
 	memcpy(snap->counters, counters, sizeof(counters));
@@ -253,6 +405,16 @@ static int node_loop(struct node_main *m)
 	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = tfd};
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0)
 		goto fail_errno;
+	if (m->inspect) {
+		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = inspect_fd(m->inspect)};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, inspect_fd(m->inspect), &ev) < 0)
+			goto fail_errno;
+	}
+	if (m->resolve) {
+		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = resolve_fd(m->resolve)};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, resolve_fd(m->resolve), &ev) < 0)
+			goto fail_errno;
+	}
 	if (m->export) {
 		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = export_fd(m->export)};
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, export_fd(m->export), &ev) < 0)
@@ -275,6 +437,10 @@ static int node_loop(struct node_main *m)
 					log_info("signal %u: stopping", si.ssi_signo);
 					goto out;
 				}
+			} else if (m->resolve && events[i].data.fd == resolve_fd(m->resolve)) {
+				resolve_collect(m->resolve, node_clock_ns(CLOCK_BOOTTIME));
+			} else if (m->inspect && events[i].data.fd == inspect_fd(m->inspect)) {
+				node_process_inspect(m);
 			} else if (m->export && events[i].data.fd == export_fd(m->export)) {
 				node_process_export(m);
 			} else {
@@ -315,7 +481,12 @@ static int node_load(struct node_main *m)
 		return err;
 	}
 	m->skel->rodata->cfg_enable_ipv6 = o->enable_ipv6;
+	m->skel->rodata->cfg_deep_inspect = o->deep_inspect;
 	err = bpf_map__set_max_entries(m->skel->maps.flows, (__u32)o->max_flows);
+	if (!err) /* off: the smallest ring there is (the program never writes to it) */
+		err = bpf_map__set_max_entries(m->skel->maps.snippets,
+					       o->deep_inspect ? NODE_SNIPPET_RING_BYTES
+							       : (__u32)sysconf(_SC_PAGESIZE));
 	if (!err)
 		err = flow_bpf__load(m->skel);
 	if (err) {
@@ -440,6 +611,27 @@ int main(int argc, char **argv)
 	rc = privs_drop();
 	if (rc < 0)
 		log_warn("cannot drop capabilities: %s", strerror(-rc));
+	if (ctx->opts.deep_inspect) {
+		struct inspect_config ic = {
+		    .ringbuf_fd = bpf_map__fd(m.skel->maps.snippets),
+		    .max_names = NODE_INSPECT_MAX_NAMES,
+		    .dns_sink = node_on_dns,
+		    .sink_arg = &m,
+		};
+
+		m.inspect = inspect_new(&ic, err, sizeof(err));
+		if (!m.inspect) {
+			log_error("deep inspection: %s", err);
+			goto out_export;
+		}
+	}
+	if (ctx->opts.resolve_dns) {
+		m.resolve = resolve_new(NODE_RESOLVE_MAX_NAMES, NODE_RESOLVE_RATE);
+		if (!m.resolve) {
+			log_error("reverse DNS: %s", strerror(errno));
+			goto out_export;
+		}
+	}
 	if (ctx->opts.collector.count) {
 		struct export_config xc = {
 		    .urls = ctx->opts.collector.items,
@@ -450,13 +642,15 @@ int main(int argc, char **argv)
 		    .node_name = ctx->node_name,
 		    .agent_version = AYAFLOW_VERSION,
 		    .ifname = node_ifname,
+		    .domain = node_domain,
+		    .hostname = node_hostname,
 		    .ifname_arg = &m,
 		};
 
 		m.export = export_new(&xc, err, sizeof(err));
 		if (!m.export) {
 			log_error("collector: %s", err);
-			goto out_attach;
+			goto out_export;
 		}
 	}
 	if (node_tick(&m) < 0)
@@ -476,7 +670,8 @@ out_export:
 	http_server_free(m.http); /* handlers read the attach set: stop them first */
 	m.http = NULL;
 	export_free(m.export);
-out_attach:
+	inspect_free(m.inspect);
+	resolve_free(m.resolve);
 	attach_free(ctx->attach);
 	ctx->attach = NULL;
 out_http:

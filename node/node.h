@@ -22,6 +22,8 @@ struct node_opts {
 	struct config_list allowed_ips;
 	char *node_name;
 	uint64_t max_flows;
+	bool deep_inspect;
+	bool resolve_dns;
 	struct config_list collector;
 	uint64_t spool_size;
 	bool quiet;

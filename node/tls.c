@@ -8,14 +8,14 @@
 #include <errno.h>
 #include <string.h>
 
-#define TLS_CONTENT_HANDSHAKE	  22
+#define TLS_CONTENT_HANDSHAKE	   22
 #define TLS_HANDSHAKE_CLIENT_HELLO 1
-#define TLS_RECORD_HEADER	  5
-#define TLS_HANDSHAKE_HEADER	  4
-#define TLS_RANDOM_LEN		  32
-#define TLS_EXT_SERVER_NAME	  0
+#define TLS_RECORD_HEADER	   5
+#define TLS_HANDSHAKE_HEADER	   4
+#define TLS_RANDOM_LEN		   32
+#define TLS_EXT_SERVER_NAME	   0
 #define TLS_EXT_SUPPORTED_VERSIONS 43
-#define TLS_SNI_HOST_NAME	  0
+#define TLS_SNI_HOST_NAME	   0
 
 /* The hello being parsed: fields must end by `end` (the handshake length says so) and
  * can only be read below `avail` (the snippet and the first record end there). */
@@ -123,8 +123,8 @@ static int tls_read_versions(const uint8_t *p, size_t len, struct tls_client_hel
 }
 
 /* Walks the extension list from pos to c->end. */
-static int tls_read_extensions(const struct tls_cursor *c, size_t pos,
-			       struct tls_client_hello *h, enum tls_error *why)
+static int tls_read_extensions(const struct tls_cursor *c, size_t pos, struct tls_client_hello *h,
+			       enum tls_error *why)
 {
 	bool seen_sni = false;
 	uint16_t type, elen;
@@ -289,13 +289,13 @@ int tls_parse_client_hello(const uint8_t *buf, size_t len, struct tls_client_hel
 const char *tls_error_name(enum tls_error e)
 {
 	static const char *const names[TLS_ERR_MAX] = {
-		[TLS_OK] = "ok",
-		[TLS_ERR_NOT_HANDSHAKE] = "not_handshake",
-		[TLS_ERR_NOT_CLIENT_HELLO] = "not_client_hello",
-		[TLS_ERR_SHORT] = "short",
-		[TLS_ERR_MALFORMED] = "malformed",
-		[TLS_ERR_NO_SNI] = "no_sni",
-		[TLS_ERR_BAD_SNI] = "bad_sni",
+	    [TLS_OK] = "ok",
+	    [TLS_ERR_NOT_HANDSHAKE] = "not_handshake",
+	    [TLS_ERR_NOT_CLIENT_HELLO] = "not_client_hello",
+	    [TLS_ERR_SHORT] = "short",
+	    [TLS_ERR_MALFORMED] = "malformed",
+	    [TLS_ERR_NO_SNI] = "no_sni",
+	    [TLS_ERR_BAD_SNI] = "bad_sni",
 	};
 
 	if ((unsigned int)e >= TLS_ERR_MAX)

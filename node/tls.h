@@ -47,9 +47,9 @@ struct tls_client_hello {
 	 * 0x?a?a and other majors ignored); hello_version without the extension, or when
 	 * the snippet ends before it (then extensions_cut is set). */
 	uint16_t max_version;
-	bool has_sni;		     /* always true on success */
-	char sni[TLS_SNI_MAX + 1];   /* the first host_name, lower-cased, NUL-terminated */
-	bool extensions_cut;	     /* the snippet ended before the last extension */
+	bool has_sni;		   /* always true on success */
+	char sni[TLS_SNI_MAX + 1]; /* the first host_name, lower-cased, NUL-terminated */
+	bool extensions_cut;	   /* the snippet ended before the last extension */
 };
 
 /* Parses the ClientHello in the TLS record at buf[0..len). Returns 0 and fills *out when

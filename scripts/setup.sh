@@ -21,6 +21,8 @@ PKGS=(
 	libclang-rt-14-dev
 	iproute2 iputils-ping curl procps prometheus
 	jq tcpdump ethtool
+	chromium nodejs
+	yamllint python3-yaml systemd
 )
 
 missing=()

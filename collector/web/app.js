@@ -285,7 +285,11 @@
 				ctx.stroke();
 				ctx.fillStyle = "#7d8896";
 				var label = (sc.step < 1 ? v.toFixed(1) : String(Math.round(v * 100) / 100));
-				ctx.fillText(label + (sc.name ? (opts.bytes ? " " : "") + sc.name : ""), L - 6, y);
+				if (v === 0)
+					label = "0";
+				else if (sc.name)
+					label += (opts.bytes ? " " : "") + sc.name;
+				ctx.fillText(label, L - 6, y);
 			}
 			/* x: a line and a clock label every minute */
 			ctx.textAlign = "center";
@@ -422,7 +426,9 @@
 					ctx.fillText(l[0], bx0 + 8, T + 9 + i * 15);
 				});
 			}
-			canvas.setAttribute("data-points", String(vis.length));
+			/* for tests: the live points drawn (not the ones from the history) */
+			canvas.setAttribute("data-points",
+				String(vis.filter(function (p) { return !p.past; }).length));
 		};
 
 		canvas.addEventListener("mousemove", function (e) {
@@ -490,6 +496,52 @@
 		$("chart-pps-now").textContent = fmtRate(pps || 0);
 		$("chart-bps-now").textContent = fmtByteRate(bps || 0);
 		drawCharts();
+	}
+
+	/* The charts' past: the last 5 minutes of /api/history spread over seconds (each
+	 * flow record's counts evenly over its window), so that a page opened on a running
+	 * cluster does not start empty. Only when the history of the 5 minutes fits in a few
+	 * pages; these points do not count as live updates. */
+	function backfill() {
+		var end = Date.now(), start = end - WINDOW_MS, rows = [];
+		function page(offset, n) {
+			return getJSON("/api/history?limit=1000&offset=" + offset + "&start_time=" +
+				encodeURIComponent(String(start))).then(function (d) {
+				rows = rows.concat(d.items || []);
+				if (d.has_more && n < 5 && d.returned > 0)
+					return page(offset + d.returned, n + 1);
+				return !d.has_more;
+			});
+		}
+		page(0, 1).then(function (complete) {
+			if (!complete || !rows.length)
+				return;
+			var buckets = {}, first = Infinity;
+			rows.forEach(function (r) {
+				var s0 = Math.floor(r.timestamp / 1000), s1 = Math.ceil(r.window_end / 1000);
+				var secs = Math.max(1, s1 - s0);
+				first = Math.min(first, s0);
+				for (var sec = s0; sec < s0 + secs; sec++) {
+					var b = buckets[sec] || (buckets[sec] = { pps: 0, bps: 0, nodes: {} });
+					var nb = b.nodes[r.node] || (b.nodes[r.node] = { pps: 0, bps: 0 });
+					b.pps += r.packet_count / secs;
+					b.bps += r.length / secs;
+					nb.pps += r.packet_count / secs;
+					nb.bps += r.length / secs;
+				}
+			});
+			var liveFrom = points.length ? points[0].t - 1000 : Date.now();
+			var past = [];
+			for (var sec = Math.max(first, Math.floor(start / 1000)); sec * 1000 + 500 < liveFrom; sec++) {
+				var b = buckets[sec] || { pps: 0, bps: 0, nodes: {} };
+				past.push({ t: sec * 1000 + 500, pps: b.pps, bps: b.bps, nodes: b.nodes, past: true });
+			}
+			points = past.concat(points);
+			dash.historyPoints = past.length;
+			drawCharts();
+		}).catch(function (e) {
+			noteError("chart history", e);
+		});
 	}
 
 	/* -------------------------------------------------------- header and nodes */
@@ -596,6 +648,45 @@
 			sel.appendChild(o);
 		});
 		sel.value = cur;
+	}
+
+	/* Loss ledger by reason (cluster sum; the nodes' shares in the tooltip) and the
+	 * collector's ingest counters. */
+	function kvRow(body, label, value, fmt, cls, title) {
+		var tr = el("tr");
+		tr.appendChild(el("td", null, label));
+		var td = numCell(value, fmt, cls);
+		if (title)
+			td.title = title;
+		tr.appendChild(td);
+		body.appendChild(tr);
+	}
+
+	function renderLedger(st) {
+		var body = $("ledger-body"), lost = st.lost_packets || {};
+		body.textContent = "";
+		Object.keys(lost).forEach(function (reason) {
+			var per = (st.nodes || []).filter(function (n) {
+				return n.lost_packets && n.lost_packets[reason];
+			}).map(function (n) { return n.name + ": " + exact(n.lost_packets[reason]); });
+			kvRow(body, reason.replace(/_/g, " "), lost[reason], exact,
+				lost[reason] > 0 ? "warn" : "", exact(lost[reason]) + (per.length ? "\n" + per.join("\n") : ""));
+		});
+		var i = st.ingest;
+		body = $("ingest-body");
+		body.textContent = "";
+		if (!i)
+			return;
+		kvRow(body, "batches stored", i.batches_stored, exact);
+		kvRow(body, "duplicates", i.batches_duplicate, exact);
+		kvRow(body, "rejected", i.batches_rejected, exact, i.batches_rejected > 0 ? "warn" : "",
+			Object.keys(i.rejected_by_reason || {}).filter(function (k) {
+				return i.rejected_by_reason[k];
+			}).map(function (k) { return k + ": " + exact(i.rejected_by_reason[k]); }).join("\n"));
+		kvRow(body, "records stored", i.records_stored, fmtCount);
+		kvRow(body, "queue", i.queue_depth, function (v) { return v + " / " + i.queue_capacity; },
+			i.queue_depth > i.queue_capacity / 2 ? "warn" : "");
+		kvRow(body, "database", st.db_bytes || 0, fmtBytes);
 	}
 
 	function renderFooter(st) {
@@ -740,6 +831,7 @@
 			$("kpi-lost").classList.toggle("zero", lost === 0);
 		}
 		renderNodes();
+		renderLedger(st);
 		renderFooter(st);
 	}
 
@@ -982,6 +1074,7 @@
 			fill: "rgba(179,146,240,.22)", fmt: fmtByteRate }));
 		window.addEventListener("resize", drawCharts);
 		drawCharts();
+		backfill();
 		setupHistory();
 		connectStream();
 		pollStats();

@@ -40,6 +40,7 @@ foreach(f ${WEB_FILES})
 	# 16 bytes a line: "0xab, " each.
 	string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1, " bytes "${hex}")
 	string(REGEX REPLACE "(${line16})" "\\1\n\t" bytes "${bytes}")
+	string(REPLACE ", \n" ",\n" bytes "${bytes}")
 	string(APPEND out "/* ${f} */\nstatic const uint8_t web_asset_${i}[${len} + 1] = {\n\t${bytes}0x00\n};\n\n")
 	string(APPEND table "\t{\"/${f}\", \"${type}\", web_asset_${i}, ${len}},\n")
 	math(EXPR i "${i} + 1")

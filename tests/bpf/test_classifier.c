@@ -5,7 +5,8 @@
  * BPF_PROG_TEST_RUN on flow_ingress or flow_egress, and then the flow map and the
  * per-CPU `totals` and `counters` arrays are read back and compared with exact values.
  * Each case also checks that nothing else moved: every counter and total slot that the
- * case does not expect is zero, and the flow map holds exactly the expected entries.
+ * case does not expect is zero, the flow map holds exactly the expected entries, and the
+ * `snippets` ring buffer (read with libbpf's ring_buffer) held exactly the expected records.
  *
  * Exits 77 (skipped in CTest) only when not root or when BPF is not available here.
  */
@@ -350,18 +351,26 @@ static void key_print(const char *what, const struct flow_key *k)
 struct env {
 	unsigned int ifindex; /* loopback: where BPF_PROG_TEST_RUN puts the skb */
 	int ncpus;
+	__u32 page; /* the `snippets` ring's size with deep inspection off, as in the node */
 };
 
+/* Most snippet records a case reads back. */
+#define SNIPPETS_MAX 256
+
 /* One case: a freshly loaded skeleton and what the case expects to find in it. Each case
- * fills cnt[], tot[] and nflows; fixture_finish() compares all of them. */
+ * fills cnt[], tot[], nflows and nsnippets; fixture_finish() compares all of them. */
 struct fixture {
 	const struct env *env;
 	const char *name;
 	struct flow_bpf *skel;
-	__u64 t_start; /* CLOCK_BOOTTIME before the first frame */
+	struct ring_buffer *rb; /* reads `snippets`; made before the first frame */
+	__u64 t_start;		/* CLOCK_BOOTTIME before the first frame */
 	__u64 cnt[FLOW_CNT_MAX];
 	struct flow_total tot[FLOW_TOTAL_SLOTS];
 	unsigned int nflows;
+	struct flow_snippet *sn; /* the records read so far, in ring order */
+	unsigned int nsn;
+	unsigned int nsnippets; /* records the case expects to have read in all */
 };
 
 static __u64 now_boot_ns(void)
@@ -372,7 +381,8 @@ static __u64 now_boot_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
-static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows)
+/* Opens, sets the rodata and map sizes, loads; ring_bytes sizes the `snippets` ring. */
+static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows, bool deep, __u32 ring_bytes)
 {
 	struct flow_bpf *skel;
 	int err;
@@ -381,7 +391,10 @@ static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows)
 	if (!skel)
 		return -errno;
 	skel->rodata->cfg_enable_ipv6 = ipv6;
+	skel->rodata->cfg_deep_inspect = deep;
 	err = bpf_map__set_max_entries(skel->maps.flows, max_flows);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.snippets, ring_bytes);
 	if (!err)
 		err = flow_bpf__load(skel);
 	if (err) {
@@ -392,8 +405,21 @@ static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows)
 	return 0;
 }
 
-static bool fixture_start(struct fixture *f, const struct env *env, const char *name, bool ipv6,
-			  __u32 max_flows)
+/* Called by ring_buffer__consume/__poll for each record: keeps a copy in f->sn[]. */
+static int snippet_record(void *ctx, void *data, size_t size)
+{
+	struct fixture *f = ctx;
+
+	if (!CHECK_EQ_U64(size, sizeof(struct flow_snippet)))
+		return 0;
+	if (!CHECK(f->nsn < SNIPPETS_MAX))
+		return 0;
+	memcpy(&f->sn[f->nsn++], data, sizeof(struct flow_snippet));
+	return 0;
+}
+
+static bool fixture_start_ring(struct fixture *f, const struct env *env, const char *name,
+			       bool ipv6, __u32 max_flows, bool deep, __u32 ring_bytes)
 {
 	int err;
 
@@ -401,11 +427,27 @@ static bool fixture_start(struct fixture *f, const struct env *env, const char *
 	f->env = env;
 	f->name = name;
 	fprintf(stderr, "# %s\n", name);
-	err = skel_load(&f->skel, ipv6, max_flows);
+	err = skel_load(&f->skel, ipv6, max_flows, deep, ring_bytes);
 	if (!CHECK_EQ_INT(err, 0))
 		return false;
+	f->sn = calloc(SNIPPETS_MAX, sizeof(*f->sn));
+	/* made while the ring is empty, so that its epoll readiness comes from wakeups only */
+	f->rb = ring_buffer__new(bpf_map__fd(f->skel->maps.snippets), snippet_record, f, NULL);
+	if (!CHECK(f->sn && f->rb)) {
+		ring_buffer__free(f->rb);
+		free(f->sn);
+		flow_bpf__destroy(f->skel);
+		return false;
+	}
 	f->t_start = now_boot_ns();
 	return true;
+}
+
+/* Deep inspection off and a one-page snippet ring, as the node runs by default. */
+static bool fixture_start(struct fixture *f, const struct env *env, const char *name, bool ipv6,
+			  __u32 max_flows)
+{
+	return fixture_start_ring(f, env, name, ipv6, max_flows, false, env->page);
 }
 
 /* Runs one frame through a hook; the program must return TC_ACT_UNSPEC and leave the
@@ -539,6 +581,9 @@ static void fixture_finish(struct fixture *f)
 			fprintf(stderr, "    totals slot hook %u bucket %u\n", i / FLOW_PROTO_MAX,
 				i % FLOW_PROTO_MAX);
 	}
+	/* whatever the case has not read yet must not be there */
+	if (!CHECK(ring_buffer__consume(f->rb) >= 0) || !CHECK_EQ_U64(f->nsn, f->nsnippets))
+		fprintf(stderr, "    snippet records read\n");
 	while (bpf_map_get_next_key(ffd, prev, &next) == 0) {
 		nflows++;
 		key = next;
@@ -555,6 +600,10 @@ static void fixture_finish(struct fixture *f)
 out:
 	free(per_cpu);
 	free(tot_cpu);
+	ring_buffer__free(f->rb);
+	f->rb = NULL;
+	free(f->sn);
+	f->sn = NULL;
 	flow_bpf__destroy(f->skel);
 	f->skel = NULL;
 }
@@ -1409,11 +1458,572 @@ static void test_canonical_key(const struct env *env)
 	fixture_finish(&f);
 }
 
+/* ---------------------------------------------------------------- cases: deep inspection */
+
+/* A DNS query for example.com/A (29 bytes) and its answer 93.184.216.34 (45 bytes). */
+static const __u8 dns_query[] = {
+    0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header */
+    7,	  'e',	'x',  'a',  'm',  'p',	'l',  'e',  3,	  'c',	'o',  'm',
+    0,	  0x00, 0x01, 0x00, 0x01, /* A, IN */
+};
+static const __u8 dns_answer[] = {
+    0x12, 0x34, 0x81, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, /* header */
+    7,	  'e',	'x',  'a',  'm',  'p',	'l',  'e',  3,	  'c',	'o',  'm',
+    0,	  0x00, 0x01, 0x00, 0x01, 0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01, /* name, A, IN */
+    0x00, 0x00, 0x0e, 0x10, 0x00, 0x04, 93,   184,  216,  34,	      /* TTL 3600, rdata */
+};
+
+/* Ring sizes of the deep-inspection cases: the node's 1 MiB, and one page for "full". */
+#define RING_ON (1u << 20)
+
+/* What one record takes in the ring: an 8-byte header, the sample rounded up to 8. */
+#define RING_RECORD ((sizeof(struct flow_snippet) + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8)
+
+static bool fixture_start_deep(struct fixture *f, const struct env *env, const char *name,
+			       bool ipv6, __u32 ring_bytes)
+{
+	return fixture_start_ring(f, env, name, ipv6, 1024, true, ring_bytes);
+}
+
+static size_t v4_udp_data(struct pkt_v4 *p, const char *src, __u16 sport, const char *dst,
+			  __u16 dport, const void *data, size_t len)
+{
+	size_t n = v4_udp(p, src, sport, dst, dport, len);
+
+	memcpy(p->l4.raw + 8, data, len);
+	return n;
+}
+
+static size_t v4_tcp_data(struct pkt_v4 *p, const char *src, __u16 sport, const char *dst,
+			  __u16 dport, __u8 flags, const void *data, size_t len)
+{
+	size_t n = v4_tcp(p, src, sport, dst, dport, flags, len);
+
+	memcpy(p->l4.raw + 20, data, len);
+	return n;
+}
+
+static size_t v6_udp_data(struct pkt_v6 *p, const char *src, __u16 sport, const char *dst,
+			  __u16 dport, const void *data, size_t len)
+{
+	size_t n = v6_udp(p, src, sport, dst, dport, len);
+
+	memcpy(p->l4.raw + 8, data, len);
+	return n;
+}
+
+/* A DNS-over-TCP message: the 2-byte length prefix, then the message. */
+static size_t dns_tcp_msg(__u8 *out, const __u8 *msg, size_t len)
+{
+	put16(out, (__u16)len);
+	memcpy(out + 2, msg, len);
+	return len + 2;
+}
+
+/* A TLS handshake record of total length len (header included) holding a handshake
+ * message of the given type (1 ClientHello, 2 ServerHello) with record version 3.minor;
+ * the body is a byte pattern so that any offset error shows. */
+static void tls_record(__u8 *out, size_t len, __u8 content_type, __u8 minor, __u8 hs_type)
+{
+	out[0] = content_type;
+	out[1] = 3;
+	out[2] = minor;
+	put16(out + 3, (__u16)(len - 5));
+	out[5] = hs_type;
+	out[6] = 0;
+	put16(out + 7, (__u16)(len - 9)); /* handshake length */
+	out[9] = 3;
+	out[10] = 3; /* client_version TLS 1.2 */
+	for (size_t i = 11; i < len; i++)
+		out[i] = (__u8)(i * 7 + 1);
+}
+
+/* Reads the ring; returns the records read by this call. */
+static int snippets_read(struct fixture *f)
+{
+	int n = ring_buffer__consume(f->rb);
+
+	CHECK(n >= 0);
+	return n;
+}
+
+static __u64 counter_sum(struct fixture *f, __u32 which)
+{
+	__u64 *per_cpu = calloc((size_t)f->env->ncpus, sizeof(__u64));
+	__u64 sum = 0;
+
+	if (CHECK(per_cpu) &&
+	    CHECK_EQ_INT(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.counters), &which, per_cpu),
+			 0)) {
+		for (int c = 0; c < f->env->ncpus; c++)
+			sum += per_cpu[c];
+	}
+	free(per_cpu);
+	return sum;
+}
+
+/* Compares record i (in ring order) with what is expected; ts_ns must lie inside the case
+ * and not go backwards. */
+static void expect_snippet(struct fixture *f, unsigned int i, const struct flow_key *k,
+			   enum flow_way way, enum flow_snippet_kind kind, const void *data,
+			   __u16 len, __u16 payload_len)
+{
+	const struct flow_snippet *s;
+	__u64 t_end = now_boot_ns();
+	bool ok = true;
+
+	if (!CHECK(i < f->nsn)) {
+		fprintf(stderr, "    snippet %u missing (%u read)\n", i, f->nsn);
+		return;
+	}
+	s = &f->sn[i];
+	ok &= CHECK(memcmp(&s->key, k, sizeof(*k)) == 0);
+	ok &= CHECK_EQ_U64(s->way, way);
+	ok &= CHECK_EQ_U64(s->kind, kind);
+	ok &= CHECK_EQ_U64(s->len, len);
+	ok &= CHECK_EQ_U64(s->payload_len, payload_len);
+	ok &= CHECK(s->len <= FLOW_SNIPPET_MAX && memcmp(s->data, data, len) == 0);
+	ok &= CHECK(s->ts_ns >= f->t_start && s->ts_ns <= t_end);
+	if (i > 0)
+		ok &= CHECK(s->ts_ns >= f->sn[i - 1].ts_ns);
+	if (!ok) {
+		fprintf(stderr, "    in snippet %u\n", i);
+		key_print("want", k);
+		key_print("got", &s->key);
+	}
+}
+
+/* DNS over UDP from the higher address (10.0.0.2:40000 -> 10.0.0.1:53) and its answer:
+ * both records carry the flow's canonical key (a = 10.0.0.1:53), the query way BA and the
+ * answer way AB, and the whole message. */
+static void test_snippet_dns_udp_query_and_answer(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	n = v4_udp_data(&p, V4_B, 40000, V4_A, 53, dns_query, sizeof(dns_query)); /* IP 57 */
+	send_in(&f, &p, n);
+	n = v4_udp_data(&p, V4_A, 53, V4_B, 40000, dns_answer, sizeof(dns_answer)); /* IP 73 */
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(snippets_read(&f), 2);
+
+	struct flow_key k = key4(V4_A, 53, V4_B, 40000, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {
+	    .packets = {1, 1}, .bytes = {73, 57}, .flags = FLOW_F_INITIATOR_BA};
+	expect_snippet(&f, 0, &k, FLOW_WAY_BA, FLOW_SNIPPET_DNS_UDP, dns_query, 29, 29);
+	expect_snippet(&f, 1, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, dns_answer, 45, 45);
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 2, 130);
+	f.cnt[FLOW_CNT_SNIPPET] = 2;
+	f.nsnippets = 2;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* DNS over TCP (10.0.0.1:40001 -> 10.0.0.2:53): the handshake carries no payload and gives
+ * no record; the query segment (a 32-byte TCP header with options, so the payload starts
+ * at the data offset) and the answer do, length prefix included. */
+static void test_snippet_dns_tcp_segments_not_handshake(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 q[2 + sizeof(dns_query)], a[2 + sizeof(dns_answer)];
+	size_t n, qlen = dns_tcp_msg(q, dns_query, sizeof(dns_query)),
+		  alen = dns_tcp_msg(a, dns_answer, sizeof(dns_answer));
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	n = v4_tcp(&p, V4_A, 40001, V4_B, 53, FLOW_TCP_SYN, 0); /* 40 */
+	send_in(&f, &p, n);
+	n = v4_tcp(&p, V4_B, 53, V4_A, 40001, FLOW_TCP_SYN | FLOW_TCP_ACK, 0); /* 40 */
+	send_in(&f, &p, n);
+	n = v4_tcp(&p, V4_A, 40001, V4_B, 53, FLOW_TCP_ACK, 0); /* 40 */
+	send_in(&f, &p, n);
+	n = v4(&p, V4_A, V4_B, IPPROTO_TCP, 32 + qlen); /* 20 + 32 + 31 = 83 */
+	fill_tcp(p.l4.raw, 40001, 53, FLOW_TCP_PSH | FLOW_TCP_ACK, 32);
+	memcpy(p.l4.raw + 32, q, qlen);
+	send_in(&f, &p, n);
+	n = v4_tcp_data(&p, V4_B, 53, V4_A, 40001, FLOW_TCP_PSH | FLOW_TCP_ACK, a, alen); /* 87 */
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(snippets_read(&f), 2);
+
+	struct flow_key k = key4(V4_A, 40001, V4_B, 53, IPPROTO_TCP, env->ifindex);
+	struct flow_value want = {
+	    .packets = {3, 2},
+	    .bytes = {163, 127},
+	    .tcp_flags = {FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_PSH,
+			  FLOW_TCP_SYN | FLOW_TCP_ACK | FLOW_TCP_PSH},
+	    .flags = FLOW_F_INITIATOR_SYN,
+	};
+	expect_snippet(&f, 0, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_TCP, q, 31, 31);
+	expect_snippet(&f, 1, &k, FLOW_WAY_BA, FLOW_SNIPPET_DNS_TCP, a, 47, 47);
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_TCP, 5, 290);
+	f.cnt[FLOW_CNT_SNIPPET] = 2;
+	f.nsnippets = 2;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* A 600-byte ClientHello record to port 443 gives its first FLOW_SNIPPET_MAX bytes and
+ * payload_len 600. ClientHellos are found by content, not port: one with record version
+ * 3.3 to 8443 from the higher address is caught too, way BA. */
+static void test_snippet_tls_client_hello_cut_at_max(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 hello[600], hello2[100];
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	tls_record(hello, sizeof(hello), 22, 1, 1);
+	tls_record(hello2, sizeof(hello2), 22, 3, 1);
+	n = v4_tcp_data(&p, V4_A, 40002, V4_B, 443, FLOW_TCP_PSH | FLOW_TCP_ACK, hello,
+			sizeof(hello)); /* 640 */
+	send_in(&f, &p, n);
+	n = v4_tcp_data(&p, V4_B, 40003, V4_A, 8443, FLOW_TCP_PSH | FLOW_TCP_ACK, hello2,
+			sizeof(hello2)); /* 140 */
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(snippets_read(&f), 2);
+
+	struct flow_key k1 = key4(V4_A, 40002, V4_B, 443, IPPROTO_TCP, env->ifindex);
+	struct flow_key k2 = key4(V4_A, 8443, V4_B, 40003, IPPROTO_TCP, env->ifindex);
+	struct flow_value w1 = {
+	    .packets = {1, 0}, .bytes = {640, 0}, .tcp_flags = {FLOW_TCP_PSH | FLOW_TCP_ACK, 0}};
+	struct flow_value w2 = {
+	    .packets = {0, 1},
+	    .bytes = {0, 140},
+	    .tcp_flags = {0, FLOW_TCP_PSH | FLOW_TCP_ACK},
+	    .flags = FLOW_F_INITIATOR_BA,
+	};
+	expect_snippet(&f, 0, &k1, FLOW_WAY_AB, FLOW_SNIPPET_TLS, hello, FLOW_SNIPPET_MAX, 600);
+	expect_snippet(&f, 1, &k2, FLOW_WAY_BA, FLOW_SNIPPET_TLS, hello2, 100, 100);
+	expect_flow(&f, &k1, &w1);
+	expect_flow(&f, &k2, &w2);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_TCP, 2, 780);
+	f.cnt[FLOW_CNT_SNIPPET] = 2;
+	f.nsnippets = 2;
+	f.nflows = 2;
+	fixture_finish(&f);
+}
+
+/* No record and no snippet counter for: a ServerHello (22,3,3,x,x,2), TLS application
+ * data (23,3,3), a 5-byte TCP payload shorter than the 6 bytes looked at, a ClientHello
+ * over UDP, a SYN to port 53, a UDP header to port 53 with no payload, and mDNS (UDP
+ * 5353). Every packet is still in its flow and in the totals. */
+static void test_snippet_none_for_other_payloads(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 rec[100];
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	tls_record(rec, 90, 22, 3, 2); /* ServerHello */
+	n = v4_tcp_data(&p, V4_B, 443, V4_A, 40002, FLOW_TCP_PSH | FLOW_TCP_ACK, rec, 90); /* 130 */
+	send_in(&f, &p, n);
+	tls_record(rec, 25, 23, 3, 1); /* application data (byte 5 happens to be 1) */
+	n = v4_tcp_data(&p, V4_A, 40002, V4_B, 443, FLOW_TCP_PSH | FLOW_TCP_ACK, rec, 25); /* 65 */
+	send_in(&f, &p, n);
+	tls_record(rec, 100, 22, 1, 1); /* ClientHello, only 5 bytes of it sent */
+	n = v4_tcp_data(&p, V4_A, 40002, V4_B, 443, FLOW_TCP_PSH | FLOW_TCP_ACK, rec, 5); /* 45 */
+	send_in(&f, &p, n);
+	n = v4_udp_data(&p, V4_A, 40004, V4_B, 443, rec, 100); /* 128 */
+	send_in(&f, &p, n);
+	n = v4_tcp(&p, V4_A, 40005, V4_B, 53, FLOW_TCP_SYN, 0); /* 40 */
+	send_in(&f, &p, n);
+	n = v4_udp(&p, V4_A, 40006, V4_B, 53, 0); /* 28 */
+	send_in(&f, &p, n);
+	n = v4_udp_data(&p, V4_A, 5353, V4_B, 5353, dns_query, sizeof(dns_query)); /* 57 */
+	send_in(&f, &p, n);
+
+	struct flow_key k = key4(V4_A, 40002, V4_B, 443, IPPROTO_TCP, env->ifindex);
+	struct flow_value want = {
+	    .packets = {2, 1},
+	    .bytes = {110, 130},
+	    .tcp_flags = {FLOW_TCP_PSH | FLOW_TCP_ACK, FLOW_TCP_PSH | FLOW_TCP_ACK},
+	    .flags = FLOW_F_INITIATOR_BA,
+	};
+	struct flow_key k53 = key4(V4_A, 40005, V4_B, 53, IPPROTO_TCP, env->ifindex);
+	struct flow_value w53 = {.packets = {1, 0},
+				 .bytes = {40, 0},
+				 .tcp_flags = {FLOW_TCP_SYN, 0},
+				 .flags = FLOW_F_INITIATOR_SYN};
+	struct flow_key kmdns = key4(V4_A, 5353, V4_B, 5353, IPPROTO_UDP, env->ifindex);
+	struct flow_value wmdns = {.packets = {1, 0}, .bytes = {57, 0}};
+	expect_flow(&f, &k, &want);
+	expect_flow(&f, &k53, &w53);
+	expect_flow(&f, &kmdns, &wmdns);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_TCP, 4, 280);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 3, 213);
+	f.nflows = 5;
+	fixture_finish(&f);
+}
+
+/* IPv6 DNS over UDP (cfg_enable_ipv6): the record carries the IPv6 key; a query behind a
+ * destination-options header is found after it; the answer is way BA. */
+static void test_snippet_ipv6_dns_udp(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v6 p6;
+	__u8 q2[sizeof(dns_query)];
+	__u8 *at;
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, true, RING_ON))
+		return;
+	n = v6_udp_data(&p6, V6_A, 40000, V6_B, 53, dns_query, sizeof(dns_query)); /* 77 */
+	send_in(&f, &p6, n);
+	memcpy(q2, dns_query, sizeof(q2));
+	q2[1] = 0x35;						      /* another query id */
+	n = v6(&p6, V6_A, V6_B, IPPROTO_DSTOPTS, 8 + 8 + sizeof(q2)); /* 85 */
+	at = v6_ext(p6.l4.raw, IPPROTO_DSTOPTS, IPPROTO_UDP, 8);
+	fill_udp(at, 40000, 53, sizeof(q2));
+	memcpy(at + 8, q2, sizeof(q2));
+	send_in(&f, &p6, n);
+	n = v6_udp_data(&p6, V6_B, 53, V6_A, 40000, dns_answer, sizeof(dns_answer)); /* 93 */
+	send_in(&f, &p6, n);
+	CHECK_EQ_INT(snippets_read(&f), 3);
+
+	struct flow_key k = key6(V6_A, 40000, V6_B, 53, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {.packets = {2, 1}, .bytes = {162, 93}};
+	expect_snippet(&f, 0, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, dns_query, 29, 29);
+	expect_snippet(&f, 1, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, q2, 29, 29);
+	expect_snippet(&f, 2, &k, FLOW_WAY_BA, FLOW_SNIPPET_DNS_UDP, dns_answer, 45, 45);
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 3, 255);
+	f.cnt[FLOW_CNT_SNIPPET] = 3;
+	f.nsnippets = 3;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* The payload starts after VLAN tags and IPv4 options too (802.1ad + 802.1Q, ihl 8). */
+static void test_snippet_offset_after_vlan_and_ip_options(const struct env *env)
+{
+	static const __u16 tpids[] = {ETH_P_8021AD_, ETH_P_8021Q_};
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 opt[FRAME_MAX], tagged[FRAME_MAX];
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, dns_query, sizeof(dns_query));
+	n = v4_add_options(opt, &p, n, 8); /* IP 69 */
+	n = vlan_wrap(tagged, opt, n, tpids, 2);
+	send_in(&f, tagged, n);
+	CHECK_EQ_INT(snippets_read(&f), 1);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {.packets = {1, 0}, .bytes = {69, 0}};
+	expect_snippet(&f, 0, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, dns_query, 29, 29);
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 1, 69);
+	f.cnt[FLOW_CNT_SNIPPET] = 1;
+	f.nsnippets = 1;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* A 4-byte UDP DNS payload in a 60-byte minimum frame: len and payload_len come from the
+ * IP length (4), not from the frame (which holds 14 bytes of padding after it). */
+static void test_snippet_len_excludes_ethernet_padding(const struct env *env)
+{
+	static const __u8 tiny[4] = {0x12, 0x34, 0x01, 0x00};
+	struct fixture f;
+	struct pkt_v4 p;
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, tiny, sizeof(tiny)); /* 14 + 32 = 46 */
+	memset((__u8 *)&p + n, 0xee, 60 - n);
+	send_in(&f, &p, 60);
+	CHECK_EQ_INT(snippets_read(&f), 1);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {.packets = {1, 0}, .bytes = {32, 0}};
+	expect_snippet(&f, 0, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, tiny, 4, 4);
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 1, 32);
+	f.cnt[FLOW_CNT_SNIPPET] = 1;
+	f.nsnippets = 1;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* Frames shorter than their IP length: len is what the skb holds, payload_len what the IP
+ * length says (a UDP query of 300 bytes with 100 present). A TCP segment to port 53 whose
+ * data offset (60) reaches past the end of the frame has no payload bytes at all: no
+ * record, and nothing counted as lost. */
+static void test_snippet_cut_short_payload(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 msg[300];
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (__u8)(i * 13 + 5);
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, msg, sizeof(msg)); /* IP 328 */
+	send_in(&f, &p, n - 200);
+	n = v4(&p, V4_A, V4_B, IPPROTO_TCP, 60 + 10); /* IP 90, frame holds 20 + 20 */
+	fill_tcp(p.l4.raw, 40001, 53, FLOW_TCP_PSH | FLOW_TCP_ACK, 20);
+	p.l4.raw[12] = 15 << 4; /* data offset 60 */
+	send_in(&f, &p, ETH_HLEN + 40);
+	CHECK_EQ_INT(snippets_read(&f), 1);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {.packets = {1, 0}, .bytes = {328, 0}};
+	struct flow_key kt = key4(V4_A, 40001, V4_B, 53, IPPROTO_TCP, env->ifindex);
+	struct flow_value wt = {
+	    .packets = {1, 0}, .bytes = {90, 0}, .tcp_flags = {FLOW_TCP_PSH | FLOW_TCP_ACK, 0}};
+	expect_snippet(&f, 0, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, msg, 100, 300);
+	expect_flow(&f, &k, &want);
+	expect_flow(&f, &kt, &wt);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 1, 328);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_TCP, 1, 90);
+	f.cnt[FLOW_CNT_SNIPPET] = 1;
+	f.nsnippets = 1;
+	f.nflows = 2;
+	fixture_finish(&f);
+}
+
+/* cfg_deep_inspect = 0: DNS over UDP and TCP and a ClientHello write nothing into the ring
+ * and move no snippet counter; the flows are counted as always. */
+static void test_snippet_deep_inspect_off_writes_nothing(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 hello[200];
+	size_t n;
+
+	if (!fixture_start(&f, env, __func__, false, 1024))
+		return;
+	tls_record(hello, sizeof(hello), 22, 1, 1);
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, dns_query, sizeof(dns_query)); /* 57 */
+	send_in(&f, &p, n);
+	n = v4_udp_data(&p, V4_B, 53, V4_A, 40000, dns_answer, sizeof(dns_answer)); /* 73 */
+	send_in(&f, &p, n);
+	n = v4_tcp_data(&p, V4_A, 40001, V4_B, 53, FLOW_TCP_PSH | FLOW_TCP_ACK, dns_query,
+			sizeof(dns_query)); /* 69 */
+	send_in(&f, &p, n);
+	n = v4_tcp_data(&p, V4_A, 40002, V4_B, 443, FLOW_TCP_PSH | FLOW_TCP_ACK, hello,
+			sizeof(hello)); /* 240 */
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(snippets_read(&f), 0);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	struct flow_value want = {.packets = {1, 1}, .bytes = {57, 73}};
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 2, 130);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_TCP, 2, 309);
+	f.nflows = 3;
+	fixture_finish(&f);
+}
+
+/* A one-page ring and 10 DNS queries, none read: as many records as fit are written
+ * (each takes RING_RECORD bytes and the producer may run at most size - 1 bytes ahead of
+ * the consumer), the rest count FLOW_LOSS_PAYLOAD_RINGBUF_FULL, and the flow and the
+ * totals still hold all 10 packets. Once read, the ring takes records again: the next one
+ * wraps around the end of the ring and arrives whole. */
+static void test_snippet_ring_full_counts_loss(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	__u8 q[10 + 1][sizeof(dns_query)];
+	unsigned int fit = (unsigned int)((env->page - 1) / RING_RECORD);
+	size_t n = 0;
+
+	if (!fixture_start_deep(&f, env, __func__, false, env->page))
+		return;
+	if (env->page == 4096)
+		CHECK_EQ_U64(fit, 7); /* 4095 / 584 */
+	for (unsigned int i = 0; i < 11; i++) {
+		memcpy(q[i], dns_query, sizeof(dns_query));
+		q[i][1] = (__u8)i; /* query id 0x1200 + i */
+	}
+	for (unsigned int i = 0; i < 10; i++) {
+		n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, q[i], sizeof(q[i])); /* 57 */
+		send_in(&f, &p, n);
+	}
+	CHECK_EQ_U64(counter_sum(&f, FLOW_CNT_SNIPPET), fit);
+	CHECK_EQ_U64(counter_sum(&f, FLOW_LOSS_PAYLOAD_RINGBUF_FULL), 10 - fit);
+	CHECK_EQ_INT(snippets_read(&f), (int)fit);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	for (unsigned int i = 0; i < fit; i++)
+		expect_snippet(&f, i, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, q[i], 29, 29);
+	struct flow_value want10 = {.packets = {10, 0}, .bytes = {570, 0}};
+	expect_flow(&f, &k, &want10);
+
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, q[10], sizeof(q[10]));
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(snippets_read(&f), 1);
+	expect_snippet(&f, fit, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, q[10], 29, 29);
+
+	struct flow_value want = {.packets = {11, 0}, .bytes = {627, 0}};
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, 11, 627);
+	f.cnt[FLOW_CNT_SNIPPET] = fit + 1;
+	f.cnt[FLOW_LOSS_PAYLOAD_RINGBUF_FULL] = 10 - fit;
+	f.nsnippets = fit + 1;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
+/* Batched wakeups: records submitted while less than FLOW_SNIPPET_WAKEUP_BYTES wait wake
+ * nobody (the ring's epoll fd stays quiet); the record that brings the waiting bytes to
+ * the threshold wakes the reader, who then reads them all. After that the count starts
+ * over. */
+static void test_snippet_wakeups_batched(const struct env *env)
+{
+	struct fixture f;
+	struct pkt_v4 p;
+	unsigned int wake =
+	    (unsigned int)((FLOW_SNIPPET_WAKEUP_BYTES + RING_RECORD - 1) / RING_RECORD);
+	size_t n;
+
+	if (!fixture_start_deep(&f, env, __func__, false, RING_ON))
+		return;
+	CHECK_EQ_U64(wake, 113); /* 65536 / 584, rounded up */
+	n = v4_udp_data(&p, V4_A, 40000, V4_B, 53, dns_query, sizeof(dns_query)); /* 57 */
+	for (unsigned int i = 0; i + 1 < wake; i++)
+		send_in(&f, &p, n);
+	CHECK_EQ_INT(ring_buffer__poll(f.rb, 50), 0);
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(ring_buffer__poll(f.rb, 2000), (int)wake);
+	/* the ring is empty now: one more poll takes it off epoll's ready list */
+	CHECK_EQ_INT(ring_buffer__poll(f.rb, 0), 0);
+	send_in(&f, &p, n);
+	CHECK_EQ_INT(ring_buffer__poll(f.rb, 50), 0);
+	CHECK_EQ_INT(snippets_read(&f), 1);
+
+	struct flow_key k = key4(V4_A, 40000, V4_B, 53, IPPROTO_UDP, env->ifindex);
+	for (unsigned int i = 0; i <= wake; i++)
+		expect_snippet(&f, i, &k, FLOW_WAY_AB, FLOW_SNIPPET_DNS_UDP, dns_query, 29, 29);
+	struct flow_value want = {.packets = {wake + 1, 0}, .bytes = {57ull * (wake + 1), 0}};
+	expect_flow(&f, &k, &want);
+	expect_total(&f, FLOW_HOOK_INGRESS, FLOW_PROTO_UDP, wake + 1, 57ull * (wake + 1));
+	f.cnt[FLOW_CNT_SNIPPET] = wake + 1;
+	f.nsnippets = wake + 1;
+	f.nflows = 1;
+	fixture_finish(&f);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* libbpf's messages go to the project log one level down (its warnings are our info). */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -1439,7 +2049,8 @@ int main(void)
 		fprintf(stderr, "test_classifier: skipped, needs root\n");
 		return EXIT_SKIP;
 	}
-	err = skel_load(&probe, false, 16);
+	env.page = (__u32)sysconf(_SC_PAGESIZE);
+	err = skel_load(&probe, false, 16, false, env.page);
 	if (err == -EPERM) {
 		fprintf(stderr, "test_classifier: skipped, BPF not available (EPERM)\n");
 		return EXIT_SKIP;
@@ -1481,5 +2092,16 @@ int main(void)
 	test_gso_counts_segments(&env);
 	test_gso_ipv4_big_tcp_zero_tot_len(&env);
 	test_canonical_key(&env);
+	test_snippet_dns_udp_query_and_answer(&env);
+	test_snippet_dns_tcp_segments_not_handshake(&env);
+	test_snippet_tls_client_hello_cut_at_max(&env);
+	test_snippet_none_for_other_payloads(&env);
+	test_snippet_ipv6_dns_udp(&env);
+	test_snippet_offset_after_vlan_and_ip_options(&env);
+	test_snippet_len_excludes_ethernet_padding(&env);
+	test_snippet_cut_short_payload(&env);
+	test_snippet_deep_inspect_off_writes_nothing(&env);
+	test_snippet_ring_full_counts_loss(&env);
+	test_snippet_wakeups_batched(&env);
 	return check_exit();
 }

@@ -11,7 +11,13 @@
  *   --lost REASON=N                 a loss counter (wire_loss_name), repeatable
  *   --record SPEC                   a flow record, repeatable; SPEC is key=value,...
  *       src, dst (IPv4/IPv6 text), sport, dport, proto, flags, ps, pr, bs, br (packets
- *       and bytes sent/received), first, last (Unix ms), if, domain
+ *       and bytes sent/received), first, last (Unix ms), if, domain, shost, dhost
+ *       (reverse-DNS names of src and dst)
+ *   --dns SPEC                      a DNS record, repeatable; SPEC is key=value,...
+ *       ts (Unix ms), name, qtype, rcode, answered (0/1), lat (latency, us), client,
+ *       server (IPv4/IPv6 text), cport, sport (client and server port), an (an answer,
+ *       repeatable: TYPE/TTL/VALUE, e.g. 1/300/93.184.216.34, 28/60/2001:db8::1,
+ *       5/60/edge.example.net)
  *   --raw FILE          send FILE as is (no batch is built)
  *   --truncate N        drop the last N bytes of the encoding
  *   --append-hex HEX    append these bytes to the encoding
@@ -41,9 +47,10 @@ struct batchsend {
 
 static void batchsend_usage(void)
 {
-	fprintf(stderr, "usage: batchsend [--node N --boot B --agent V --seq S --start MS --end MS "
-			"--totals P,B,A --lost R=N --record SPEC | --raw FILE] [--truncate N] "
-			"[--append-hex HEX] [--out FILE] [--timeout MS] URL\n");
+	fprintf(stderr,
+		"usage: batchsend [--node N --boot B --agent V --seq S --start MS --end MS "
+		"--totals P,B,A --lost R=N --record SPEC --dns SPEC | --raw FILE] [--truncate N] "
+		"[--append-hex HEX] [--out FILE] [--timeout MS] URL\n");
 	exit(2);
 }
 
@@ -120,8 +127,79 @@ static void batchsend_record(const char *spec, struct wire_record *r)
 			snprintf(r->interface, sizeof(r->interface), "%s", v);
 		else if (!strcmp(kv, "domain"))
 			snprintf(r->domain, sizeof(r->domain), "%s", v);
+		else if (!strcmp(kv, "shost"))
+			snprintf(r->src_hostname, sizeof(r->src_hostname), "%s", v);
+		else if (!strcmp(kv, "dhost"))
+			snprintf(r->dst_hostname, sizeof(r->dst_hostname), "%s", v);
 		else {
 			fprintf(stderr, "batchsend: record: unknown key '%s'\n", kv);
+			exit(2);
+		}
+	}
+	free(copy);
+}
+
+/* "TYPE/TTL/VALUE": an address for types 1 and 28, else a CNAME target. */
+static void batchsend_answer(const char *spec, struct wire_dns *d)
+{
+	struct wire_dns_answer *a;
+	unsigned int type, ttl;
+	int used = 0;
+
+	if (d->nanswers >= WIRE_DNS_MAX_ANSWERS ||
+	    sscanf(spec, "%u/%u/%n", &type, &ttl, &used) != 2 || used == 0) {
+		fprintf(stderr, "batchsend: dns: answer '%s' is not TYPE/TTL/VALUE (at most %d)\n",
+			spec, WIRE_DNS_MAX_ANSWERS);
+		exit(2);
+	}
+	a = &d->answers[d->nanswers++];
+	a->type = (uint16_t)type;
+	a->ttl = ttl;
+	if (type == 1 || type == 28)
+		batchsend_addr(spec + used, a->addr);
+	else
+		snprintf(a->target, sizeof(a->target), "%s", spec + used);
+}
+
+static void batchsend_dns(const char *spec, struct wire_dns *d)
+{
+	char *copy = strdup(spec), *save = NULL, *kv;
+
+	if (!copy)
+		exit(1);
+	memset(d, 0, sizeof(*d));
+	for (kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+
+		if (!v) {
+			fprintf(stderr, "batchsend: dns: '%s' is not key=value\n", kv);
+			exit(2);
+		}
+		*v++ = '\0';
+		if (!strcmp(kv, "ts"))
+			d->ts_ms = batchsend_u64(kv, v);
+		else if (!strcmp(kv, "name"))
+			snprintf(d->name, sizeof(d->name), "%s", v);
+		else if (!strcmp(kv, "qtype"))
+			d->qtype = (uint16_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "rcode"))
+			d->rcode = (uint8_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "answered"))
+			d->answered = (uint8_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "lat"))
+			d->latency_us = (uint32_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "client"))
+			d->ip_version = batchsend_addr(v, d->client_addr);
+		else if (!strcmp(kv, "server"))
+			d->ip_version = batchsend_addr(v, d->server_addr);
+		else if (!strcmp(kv, "cport"))
+			d->client_port = (uint16_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "sport"))
+			d->server_port = (uint16_t)batchsend_u64(kv, v);
+		else if (!strcmp(kv, "an"))
+			batchsend_answer(v, d);
+		else {
+			fprintf(stderr, "batchsend: dns: unknown key '%s'\n", kv);
 			exit(2);
 		}
 	}
@@ -187,6 +265,7 @@ int main(int argc, char **argv)
 	    {"totals", required_argument, NULL, 'T'},
 	    {"lost", required_argument, NULL, 'L'},
 	    {"record", required_argument, NULL, 'r'},
+	    {"dns", required_argument, NULL, 'D'},
 	    {"raw", required_argument, NULL, 'R'},
 	    {"truncate", required_argument, NULL, 'x'},
 	    {"append-hex", required_argument, NULL, 'H'},
@@ -196,6 +275,7 @@ int main(int argc, char **argv)
 	};
 	static struct wire_batch b;
 	static struct wire_record recs[64];
+	static struct wire_dns dns[64];
 	static struct batchsend bs = {.lock = PTHREAD_MUTEX_INITIALIZER,
 				      .cond = PTHREAD_COND_INITIALIZER};
 	const char *raw = NULL, *hex = NULL, *outpath = NULL;
@@ -259,6 +339,11 @@ int main(int argc, char **argv)
 				batchsend_usage();
 			batchsend_record(optarg, &recs[b.nrecords++]);
 			break;
+		case 'D':
+			if (b.ndns >= sizeof(dns) / sizeof(dns[0]))
+				batchsend_usage();
+			batchsend_dns(optarg, &dns[b.ndns++]);
+			break;
 		case 'R':
 			raw = optarg;
 			break;
@@ -289,6 +374,7 @@ int main(int argc, char **argv)
 		}
 	} else {
 		b.records = b.nrecords ? recs : NULL;
+		b.dns = b.ndns ? dns : NULL;
 		rc = wire_encode_batch(&b, &buf, &len);
 		if (rc) {
 			fprintf(stderr, "batchsend: encoding: %s\n", strerror(-rc));

@@ -122,7 +122,7 @@ item()
 		  packets_received: $pr, bytes_sent: $bs, bytes_received: $br,
 		  packet_count: ($ps + $pr), length: ($bs + $br), tcp_flags: $flags,
 		  domain: (if $domain == "" then null else $domain end), first_seen: $first,
-		  last_seen: $last, interface: $ifname}'
+		  last_seen: $last, interface: $ifname, src_hostname: null, dst_hostname: null}'
 }
 I1=$(item node-a "$A0" "$A1" tcp 4 10.1.0.1 40000 10.1.0.2 443 10 8 1000 2000 "SYN,ACK" example.com $((A0 + 100)) $((A1 - 100)) eth0)
 I2=$(item node-a "$A0" "$A1" udp 4 10.1.0.1 5353 10.1.0.3 53 1 1 80 120 "" "" $((A0 + 200)) $((A0 + 300)) eth0)
@@ -225,7 +225,8 @@ assert_json "live: the TCP connection of node-a, summed over its two windows" \
 	"$(jq -n --argjson f $((A0 + 100)) --argjson l $((B1 - 50)) '{connection: "10.1.0.1:40000 -> 10.1.0.2:443",
 	  protocol: "tcp", ip_version: 4, src_ip: "10.1.0.1", src_port: 40000, dst_ip: "10.1.0.2",
 	  dst_port: 443, first_seen: $f, last_seen: $l, tcp_flags: "SYN,ACK,FIN", domain: "example.com",
-	  node: "node-a", interface: "eth0", stats: {packets_count: 28, packets_sent: 15,
+	  node: "node-a", interface: "eth0", src_hostname: null, dst_hostname: null,
+	  stats: {packets_count: 28, packets_sent: 15,
 	  packets_received: 13, bytes_sent: 1500, bytes_received: 2500}}')" \
 	"$(jq -c '.connections[0]' <<<"$LIVE")"
 assert_eq "live?node=node-b" "1 40 4000 fd00::1" \

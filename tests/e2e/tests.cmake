@@ -4,9 +4,12 @@
 # root; without it they exit 77 and CTest reports them as skipped.
 
 add_executable(trafficgen e2e/trafficgen.c)
-# Feeds the collector one batch built from the command line (collector_api).
+# Feeds the collector one batch built from the command line (collector_api, collector_dns).
 add_executable(batchsend e2e/batchsend.c)
 target_link_libraries(batchsend PRIVATE ayaflow_lib)
+# The WebSocket client of ws_stream (its own socket; framing from lib/ws.c).
+add_executable(wsclient e2e/wsclient.c)
+target_link_libraries(wsclient PRIVATE ayaflow_lib)
 
 set(AYAFLOW_DROP_BPF_OBJ ${CMAKE_CURRENT_BINARY_DIR}/drop.bpf.o)
 add_custom_command(OUTPUT ${AYAFLOW_DROP_BPF_OBJ}
@@ -25,10 +28,14 @@ set(AYAFLOW_E2E_TESTS
 	ipv6
 	vlan
 	collector_api
+	collector_dns
 	cluster_history
 	collector_restart
 	spool_loss
-	cli)
+	ws_stream
+	cli
+	dashboard
+	deep_inspect)
 
 foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}
@@ -40,3 +47,9 @@ foreach(name ${AYAFLOW_E2E_TESTS})
 		RUN_SERIAL TRUE
 		LABELS e2e)
 endforeach()
+
+# The dashboard's screenshot is kept as a test artifact.
+set_property(TEST e2e.dashboard APPEND PROPERTY
+	ENVIRONMENT "AYAFLOW_ARTIFACTS=${CMAKE_BINARY_DIR}/artifacts")
+
+set_property(TEST e2e.ws_stream APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")

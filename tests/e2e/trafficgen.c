@@ -20,6 +20,23 @@
  *	IPv4 with a correct header checksum, UDP with checksum 0 (allowed in IPv4).
  *   raw-send IFACE HEXFRAME...
  *	sends each frame unchanged through an AF_PACKET socket bound to IFACE.
+ *   dns-server PORT ZONEFILE [--bind ADDR]
+ *	a tiny authoritative DNS responder on UDP and TCP PORT (TCP: 2-byte length prefix,
+ *	several messages per connection, one connection at a time). ZONEFILE has one record
+ *	per line, "name type value ttl" ('#' starts a comment): type A (IPv4), AAAA (IPv6),
+ *	CNAME (a name); RCODE (value = a response code 0..15 given for that name, no
+ *	answers) or DROP (value "-": the query is never answered). A query follows the
+ *	CNAME chain through the zone and answers with the records of the asked type of
+ *	its end (no name compression, nothing in the authority and additional sections);
+ *	an unknown name is NXDOMAIN, a known name without such records NOERROR with no
+ *	answers. Prints one line per query ("query NAME TYPE rcode N answers M") and
+ *	"served N queries" on SIGTERM/SIGINT, then exits 0.
+ *   dns-query SERVER PORT NAME TYPE [--tcp] [--sport PORT] [--id N] [--timeout SECONDS]
+ *	sends one query (TYPE: A, AAAA, CNAME or a number; RD set; over TCP the length
+ *	prefix and the message go in one write) and waits for the response (default 5 s).
+ *	Prints "rcode NAME" (noerror, nxdomain, ... or the number), then one line per
+ *	answer: "OWNER TYPE VALUE TTL". Exit 0 when a response came (whatever its
+ *	rcode), 3 when none came within the timeout.
  *
  * HOST and ADDR are numeric IPv4 or IPv6 addresses. Exit status 0 on success, 1 with a
  * message on stderr on any error, 2 on bad usage.
@@ -31,6 +48,7 @@
 #include <netinet/in.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <ctype.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -64,7 +82,10 @@ static void tg_usage(void)
 		"[--interval-us N]\n"
 		"       trafficgen udp4-frame SRC_MAC DST_MAC SRC_IP DST_IP SPORT DPORT "
 		"PAYLOAD_SIZE [--vlan TPID:VID]...\n"
-		"       trafficgen raw-send IFACE HEXFRAME...\n");
+		"       trafficgen raw-send IFACE HEXFRAME...\n"
+		"       trafficgen dns-server PORT ZONEFILE [--bind ADDR]\n"
+		"       trafficgen dns-query SERVER PORT NAME TYPE [--tcp] [--sport PORT] [--id N] "
+		"[--timeout SECONDS]\n");
 	exit(2);
 }
 
@@ -677,6 +698,621 @@ static int tg_raw_send(int argc, char **argv)
 	return 0;
 }
 
+/* --- DNS: a tiny responder and a one-shot client ------------------------------------ */
+
+#define TG_DNS_MAX_RR	 64
+#define TG_DNS_NAME_MAX	 253
+#define TG_DNS_MSG_MAX	 4096
+#define TG_DNS_UDP_MAX	 512
+#define TG_DNS_TYPE_A	 1
+#define TG_DNS_TYPE_CNAME 5
+#define TG_DNS_TYPE_AAAA 28
+#define TG_DNS_RR_RCODE	 0x10000 /* zone pseudo-types */
+#define TG_DNS_RR_DROP	 0x10001
+
+struct tg_dns_rr {
+	char name[TG_DNS_NAME_MAX + 1];
+	unsigned int type; /* TG_DNS_TYPE_* or TG_DNS_RR_* */
+	unsigned char addr[16];
+	char target[TG_DNS_NAME_MAX + 1];
+	unsigned int rcode;
+	uint32_t ttl;
+};
+
+static struct tg_dns_rr tg_zone[TG_DNS_MAX_RR];
+static size_t tg_zone_len;
+
+static void tg_lower(char *s)
+{
+	for (; *s; s++)
+		*s = tolower((unsigned char)*s);
+}
+
+/* Strips one trailing dot; lower case. */
+static void tg_dns_norm(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 1 && s[n - 1] == '.')
+		s[n - 1] = '\0';
+	tg_lower(s);
+}
+
+static int tg_dns_type(const char *s)
+{
+	if (!strcasecmp(s, "A"))
+		return TG_DNS_TYPE_A;
+	if (!strcasecmp(s, "AAAA"))
+		return TG_DNS_TYPE_AAAA;
+	if (!strcasecmp(s, "CNAME"))
+		return TG_DNS_TYPE_CNAME;
+	return (int)tg_num(s, "TYPE", 1, 65535);
+}
+
+static const char *tg_dns_type_name(unsigned int t, char *buf, size_t len)
+{
+	if (t == TG_DNS_TYPE_A)
+		return "A";
+	if (t == TG_DNS_TYPE_AAAA)
+		return "AAAA";
+	if (t == TG_DNS_TYPE_CNAME)
+		return "CNAME";
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+static const char *tg_rcode_name(unsigned int r, char *buf, size_t len)
+{
+	static const char *const names[] = {"noerror", "formerr", "servfail",
+					    "nxdomain", "notimp", "refused"};
+
+	if (r < sizeof(names) / sizeof(names[0]))
+		return names[r];
+	snprintf(buf, len, "%u", r);
+	return buf;
+}
+
+static int tg_zone_load(const char *path)
+{
+	char line[1024];
+	unsigned int lineno = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return tg_fail(path);
+	while (fgets(line, sizeof(line), f)) {
+		char name[300], type[16], value[300], extra[2];
+		unsigned long ttl;
+		struct tg_dns_rr *rr;
+		char *hash = strchr(line, '#');
+		int n;
+
+		lineno++;
+		if (hash)
+			*hash = '\0';
+		n = sscanf(line, "%299s %15s %299s %lu %1s", name, type, value, &ttl, extra);
+		if (n <= 0)
+			continue;
+		if (n != 4 || strlen(name) > TG_DNS_NAME_MAX || strlen(value) > TG_DNS_NAME_MAX ||
+		    ttl > UINT32_MAX || tg_zone_len == TG_DNS_MAX_RR) {
+			fprintf(stderr, "trafficgen: %s:%u: expected 'name type value ttl'\n", path,
+				lineno);
+			fclose(f);
+			return 1;
+		}
+		rr = &tg_zone[tg_zone_len];
+		memset(rr, 0, sizeof(*rr));
+		snprintf(rr->name, sizeof(rr->name), "%.253s", name);
+		tg_dns_norm(rr->name);
+		rr->ttl = ttl;
+		if (!strcasecmp(type, "A")) {
+			rr->type = TG_DNS_TYPE_A;
+			n = inet_pton(AF_INET, value, rr->addr);
+		} else if (!strcasecmp(type, "AAAA")) {
+			rr->type = TG_DNS_TYPE_AAAA;
+			n = inet_pton(AF_INET6, value, rr->addr);
+		} else if (!strcasecmp(type, "CNAME")) {
+			rr->type = TG_DNS_TYPE_CNAME;
+			snprintf(rr->target, sizeof(rr->target), "%.253s", value);
+			tg_dns_norm(rr->target);
+			n = 1;
+		} else if (!strcasecmp(type, "RCODE")) {
+			char *end;
+
+			rr->type = TG_DNS_RR_RCODE;
+			rr->rcode = strtoul(value, &end, 10);
+			n = !*end && rr->rcode <= 15;
+		} else if (!strcasecmp(type, "DROP")) {
+			rr->type = TG_DNS_RR_DROP;
+			n = 1;
+		} else {
+			n = 0;
+		}
+		if (n != 1) {
+			fprintf(stderr, "trafficgen: %s:%u: bad record '%s %s'\n", path, lineno, type,
+				value);
+			fclose(f);
+			return 1;
+		}
+		tg_zone_len++;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Appends the wire form of a presentation name; returns the new length or 0. */
+static size_t tg_dns_put_name(unsigned char *buf, size_t off, size_t max, const char *name)
+{
+	const char *p = name;
+
+	if (!strcmp(name, ".") || !*name) {
+		if (off + 1 > max)
+			return 0;
+		buf[off++] = 0;
+		return off;
+	}
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (l == 0 || l > 63 || off + 1 + l > max)
+			return 0;
+		buf[off++] = l;
+		memcpy(buf + off, p, l);
+		off += l;
+		p += l;
+		if (*p == '.')
+			p++;
+	}
+	if (off + 1 > max)
+		return 0;
+	buf[off++] = 0;
+	return off;
+}
+
+/* Reads a (possibly compressed) name at *off of msg; advances *off past it. */
+static int tg_dns_get_name(const unsigned char *msg, size_t len, size_t *off, char *out)
+{
+	size_t pos = *off, o = 0;
+	int jumped = 0, jumps = 0;
+
+	for (;;) {
+		unsigned int l;
+
+		if (pos >= len)
+			return -1;
+		l = msg[pos];
+		if ((l & 0xc0) == 0xc0) {
+			if (pos + 1 >= len || ++jumps > 32)
+				return -1;
+			if (!jumped)
+				*off = pos + 2;
+			jumped = 1;
+			pos = ((l & 0x3f) << 8) | msg[pos + 1];
+			continue;
+		}
+		if (l & 0xc0)
+			return -1;
+		pos++;
+		if (l == 0)
+			break;
+		if (pos + l > len || o + l + 1 > TG_DNS_NAME_MAX)
+			return -1;
+		if (o)
+			out[o++] = '.';
+		memcpy(out + o, msg + pos, l);
+		o += l;
+		pos += l;
+	}
+	out[o] = '\0';
+	if (!jumped)
+		*off = pos;
+	tg_lower(out);
+	return 0;
+}
+
+static void tg_put16(unsigned char *p, unsigned int v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static unsigned int tg_get16(const unsigned char *p)
+{
+	return (p[0] << 8) | p[1];
+}
+
+static const struct tg_dns_rr *tg_zone_find(const char *name, unsigned int type)
+{
+	for (size_t i = 0; i < tg_zone_len; i++)
+		if (tg_zone[i].type == type && !strcmp(tg_zone[i].name, name))
+			return &tg_zone[i];
+	return NULL;
+}
+
+static int tg_zone_has(const char *name)
+{
+	for (size_t i = 0; i < tg_zone_len; i++)
+		if (!strcmp(tg_zone[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Appends one answer record; returns the new length or 0. */
+static size_t tg_dns_put_rr(unsigned char *out, size_t o, size_t max, const struct tg_dns_rr *rr)
+{
+	size_t rdlen_at;
+
+	o = tg_dns_put_name(out, o, max, rr->name);
+	if (!o || o + 10 > max)
+		return 0;
+	tg_put16(out + o, rr->type);
+	tg_put16(out + o + 2, 1); /* IN */
+	out[o + 4] = rr->ttl >> 24;
+	out[o + 5] = (rr->ttl >> 16) & 0xff;
+	out[o + 6] = (rr->ttl >> 8) & 0xff;
+	out[o + 7] = rr->ttl & 0xff;
+	rdlen_at = o + 8;
+	o += 10;
+	if (rr->type == TG_DNS_TYPE_A) {
+		if (o + 4 > max)
+			return 0;
+		memcpy(out + o, rr->addr, 4);
+		o += 4;
+	} else if (rr->type == TG_DNS_TYPE_AAAA) {
+		if (o + 16 > max)
+			return 0;
+		memcpy(out + o, rr->addr, 16);
+		o += 16;
+	} else {
+		o = tg_dns_put_name(out, o, max, rr->target);
+		if (!o)
+			return 0;
+	}
+	tg_put16(out + rdlen_at, o - rdlen_at - 2);
+	return o;
+}
+
+/* Builds the response to the query in msg; returns its length, 0 to stay silent. */
+static size_t tg_dns_answer(const unsigned char *msg, size_t len, unsigned char *out, size_t max,
+			    unsigned long long *served)
+{
+	char qname[TG_DNS_NAME_MAX + 1], name[TG_DNS_NAME_MAX + 1], tb[16], rb[16];
+	const struct tg_dns_rr *rr;
+	unsigned int qtype, rcode = 0, nans = 0, hops;
+	size_t off = 12, o;
+
+	if (len < 12 || (msg[2] & 0x80) || tg_get16(msg + 4) != 1)
+		return 0; /* a response, or not one question: ignored */
+	if (tg_dns_get_name(msg, len, &off, qname) || off + 4 > len)
+		return 0;
+	qtype = tg_get16(msg + off);
+	off += 4;
+	if (tg_zone_find(qname, TG_DNS_RR_DROP)) {
+		printf("query %s %s dropped\n", qname, tg_dns_type_name(qtype, tb, sizeof(tb)));
+		fflush(stdout);
+		(*served)++;
+		return 0;
+	}
+	/* Header and question copied; QR, AA, the client's RD, RA. */
+	if (off > max)
+		return 0;
+	memcpy(out, msg, off);
+	out[2] = 0x84 | (msg[2] & 0x01);
+	out[3] = 0x80;
+	tg_put16(out + 6, 0);
+	tg_put16(out + 8, 0);
+	tg_put16(out + 10, 0);
+	o = off;
+	snprintf(name, sizeof(name), "%s", qname);
+	if ((rr = tg_zone_find(name, TG_DNS_RR_RCODE))) {
+		rcode = rr->rcode;
+	} else if (!tg_zone_has(name)) {
+		rcode = 3;
+	} else {
+		for (hops = 0; hops < 8 && qtype != TG_DNS_TYPE_CNAME; hops++) {
+			rr = tg_zone_find(name, TG_DNS_TYPE_CNAME);
+			if (!rr)
+				break;
+			o = tg_dns_put_rr(out, o, max, rr);
+			if (!o)
+				return 0;
+			nans++;
+			snprintf(name, sizeof(name), "%s", rr->target);
+		}
+		for (size_t i = 0; i < tg_zone_len; i++) {
+			if (tg_zone[i].type != qtype || strcmp(tg_zone[i].name, name))
+				continue;
+			o = tg_dns_put_rr(out, o, max, &tg_zone[i]);
+			if (!o)
+				return 0;
+			nans++;
+		}
+	}
+	out[3] |= rcode & 0x0f;
+	tg_put16(out + 6, nans);
+	printf("query %s %s rcode %s answers %u\n", qname, tg_dns_type_name(qtype, tb, sizeof(tb)),
+	       tg_rcode_name(rcode, rb, sizeof(rb)), nans);
+	fflush(stdout);
+	(*served)++;
+	return o;
+}
+
+/* Serves one TCP connection: length-prefixed queries until EOF (or a stop signal). */
+static void tg_dns_serve_tcp(int cfd, unsigned long long *served)
+{
+	static unsigned char msg[TG_DNS_MSG_MAX], out[TG_DNS_MSG_MAX + 2];
+
+	while (!tg_stop) {
+		unsigned char pfx[2];
+		size_t len, n;
+		ssize_t got;
+		struct pollfd pfd = {.fd = cfd, .events = POLLIN};
+		int r = poll(&pfd, 1, 10000);
+
+		if (r <= 0)
+			break; /* stop signal, error or an idle client */
+		got = read(cfd, pfx, 1);
+		if (got <= 0)
+			break; /* EOF: the client is done (or an error) */
+		if (tg_read_exact(cfd, pfx + 1, 1))
+			break;
+		len = tg_get16(pfx);
+		if (len > sizeof(msg) || tg_read_exact(cfd, msg, len))
+			break;
+		n = tg_dns_answer(msg, len, out + 2, TG_DNS_MSG_MAX, served);
+		if (!n)
+			continue;
+		tg_put16(out, n);
+		if (tg_write_all(cfd, out, n + 2))
+			break;
+	}
+}
+
+static int tg_dns_server(int argc, char **argv)
+{
+	static unsigned char msg[TG_DNS_MSG_MAX], out[TG_DNS_UDP_MAX];
+	struct sockaddr_storage ss, peer;
+	const char *bind_addr = NULL;
+	unsigned long long served = 0;
+	struct sigaction sa;
+	unsigned int port;
+	socklen_t len;
+	int ufd, tfd, i;
+
+	if (argc < 2)
+		tg_usage();
+	port = tg_num(argv[0], "PORT", 1, 65535);
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--bind") && i + 1 < argc)
+			bind_addr = argv[++i];
+		else
+			tg_usage();
+	}
+	if (tg_zone_load(argv[1]))
+		return 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tg_on_signal; /* no SA_RESTART: poll() returns EINTR */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (tg_addr(bind_addr, port, &ss, &len))
+		return 1;
+	ufd = tg_socket(ss.ss_family, SOCK_DGRAM, &ss, len);
+	if (ufd < 0)
+		return 1;
+	tfd = tg_socket(ss.ss_family, SOCK_STREAM, &ss, len);
+	if (tfd < 0)
+		return 1;
+	if (listen(tfd, 16) < 0)
+		return tg_fail("listen");
+	printf("listening on port %u (udp, tcp), %zu records\n", port, tg_zone_len);
+	fflush(stdout);
+	while (!tg_stop) {
+		struct pollfd pfd[2] = {{.fd = ufd, .events = POLLIN}, {.fd = tfd, .events = POLLIN}};
+		int r = poll(pfd, 2, 1000);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return tg_fail("poll");
+		}
+		if (pfd[0].revents & POLLIN) {
+			socklen_t plen = sizeof(peer);
+			ssize_t n = recvfrom(ufd, msg, sizeof(msg), 0, (struct sockaddr *)&peer, &plen);
+			size_t m;
+
+			if (n < 0 && errno != EINTR)
+				return tg_fail("recvfrom");
+			if (n > 0) {
+				m = tg_dns_answer(msg, n, out, sizeof(out), &served);
+				if (m && sendto(ufd, out, m, 0, (struct sockaddr *)&peer, plen) !=
+					     (ssize_t)m)
+					return tg_fail("sendto");
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			int cfd = accept(tfd, NULL, NULL);
+
+			if (cfd < 0) {
+				if (errno == EINTR)
+					continue;
+				return tg_fail("accept");
+			}
+			tg_dns_serve_tcp(cfd, &served);
+			close(cfd);
+		}
+	}
+	close(ufd);
+	close(tfd);
+	printf("served %llu queries\n", served);
+	return 0;
+}
+
+/* Prints the response; 0, or 1 when it is not a response to our query. */
+static int tg_dns_print(const unsigned char *msg, size_t len, unsigned int id)
+{
+	char name[TG_DNS_NAME_MAX + 1], tb[16], rb[16];
+	unsigned int an;
+	size_t off = 12;
+
+	if (len < 12 || tg_get16(msg) != id || !(msg[2] & 0x80)) {
+		fprintf(stderr, "trafficgen: not a response to query id %u\n", id);
+		return 1;
+	}
+	printf("rcode %s\n", tg_rcode_name(msg[3] & 0x0f, rb, sizeof(rb)));
+	an = tg_get16(msg + 6);
+	for (unsigned int q = tg_get16(msg + 4); q; q--) {
+		if (tg_dns_get_name(msg, len, &off, name) || off + 4 > len)
+			goto bad;
+		off += 4;
+	}
+	for (; an; an--) {
+		char owner[TG_DNS_NAME_MAX + 1], value[TG_DNS_NAME_MAX + 1];
+		unsigned int type, rdlen;
+		uint32_t ttl;
+
+		if (tg_dns_get_name(msg, len, &off, owner) || off + 10 > len)
+			goto bad;
+		type = tg_get16(msg + off);
+		ttl = ((uint32_t)msg[off + 4] << 24) | (msg[off + 5] << 16) | (msg[off + 6] << 8) |
+		      msg[off + 7];
+		rdlen = tg_get16(msg + off + 8);
+		off += 10;
+		if (off + rdlen > len)
+			goto bad;
+		if (type == TG_DNS_TYPE_A && rdlen == 4) {
+			inet_ntop(AF_INET, msg + off, value, sizeof(value));
+		} else if (type == TG_DNS_TYPE_AAAA && rdlen == 16) {
+			inet_ntop(AF_INET6, msg + off, value, sizeof(value));
+		} else if (type == TG_DNS_TYPE_CNAME) {
+			size_t t = off;
+
+			if (tg_dns_get_name(msg, len, &t, value))
+				goto bad;
+		} else {
+			snprintf(value, sizeof(value), "(%u bytes)", rdlen);
+		}
+		printf("%s %s %s %u\n", owner, tg_dns_type_name(type, tb, sizeof(tb)), value, ttl);
+		off += rdlen;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "trafficgen: malformed DNS response\n");
+	return 1;
+}
+
+static int tg_dns_query(int argc, char **argv)
+{
+	static unsigned char q[TG_DNS_MSG_MAX + 2], resp[TG_DNS_MSG_MAX];
+	struct sockaddr_storage ss;
+	unsigned int port, sport = 0, timeout = 5, id, qtype;
+	int tcp = 0, fd, i, rc;
+	char name[TG_DNS_NAME_MAX + 2];
+	size_t qlen, rlen = 0;
+	double deadline;
+	socklen_t len;
+
+	if (argc < 4)
+		tg_usage();
+	port = tg_num(argv[1], "PORT", 1, 65535);
+	if (strlen(argv[2]) > TG_DNS_NAME_MAX) {
+		fprintf(stderr, "trafficgen: name too long\n");
+		return 2;
+	}
+	snprintf(name, sizeof(name), "%s", argv[2]);
+	tg_dns_norm(name);
+	qtype = tg_dns_type(argv[3]);
+	id = (getpid() * 2654435761u) & 0xffff;
+	for (i = 4; i < argc; i++) {
+		if (!strcmp(argv[i], "--tcp"))
+			tcp = 1;
+		else if (!strcmp(argv[i], "--sport") && i + 1 < argc)
+			sport = tg_num(argv[++i], "--sport", 1, 65535);
+		else if (!strcmp(argv[i], "--id") && i + 1 < argc)
+			id = tg_num(argv[++i], "--id", 0, 65535);
+		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+			timeout = tg_num(argv[++i], "--timeout", 1, 3600);
+		else
+			tg_usage();
+	}
+	/* The message, after 2 bytes kept for the TCP length prefix. */
+	memset(q, 0, 14);
+	tg_put16(q + 2, id);
+	q[4] = 0x01; /* RD */
+	tg_put16(q + 6, 1);
+	qlen = tg_dns_put_name(q + 2, 12, TG_DNS_MSG_MAX - 4, name);
+	if (!qlen) {
+		fprintf(stderr, "trafficgen: bad name '%s'\n", name);
+		return 2;
+	}
+	tg_put16(q + 2 + qlen, qtype);
+	tg_put16(q + 2 + qlen + 2, 1);
+	qlen += 4;
+	tg_put16(q, qlen);
+
+	if (tg_addr(argv[0], port, &ss, &len))
+		return 1;
+	fd = tg_socket(ss.ss_family, tcp ? SOCK_STREAM : SOCK_DGRAM, NULL, 0);
+	if (fd < 0)
+		return 1;
+	if (tg_bind_sport(fd, ss.ss_family, sport))
+		return 1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+		return tg_fail("connect");
+	if (tcp) {
+		if (tg_write_all(fd, q, qlen + 2))
+			return 1;
+	} else if (send(fd, q + 2, qlen, 0) != (ssize_t)qlen) {
+		return tg_fail("send");
+	}
+	deadline = tg_now() + timeout;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		double left = deadline - tg_now();
+		ssize_t n;
+		int r;
+
+		if (left <= 0) {
+			printf("no response\n");
+			close(fd);
+			return 3;
+		}
+		r = poll(&pfd, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno != EINTR)
+			return tg_fail("poll");
+		if (r <= 0)
+			continue;
+		if (!tcp) {
+			n = recv(fd, resp, sizeof(resp), 0);
+			if (n < 0)
+				return tg_fail("recv");
+			rlen = n;
+			break;
+		}
+		{
+			unsigned char pfx[2];
+
+			if (tg_read_exact(fd, pfx, 2))
+				return 1;
+			rlen = tg_get16(pfx);
+			if (rlen > sizeof(resp) || tg_read_exact(fd, resp, rlen))
+				return 1;
+			break;
+		}
+	}
+	rc = tg_dns_print(resp, rlen, id);
+	if (tcp) {
+		/* FIN both ways: ours first, then the server's on our EOF. */
+		if (shutdown(fd, SHUT_WR) < 0)
+			return tg_fail("shutdown");
+		if (tg_read_eof(fd))
+			return 1;
+	}
+	if (close(fd) < 0)
+		return tg_fail("close");
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode;
@@ -697,6 +1333,10 @@ int main(int argc, char **argv)
 		return tg_udp4_frame(argc - 2, argv + 2);
 	if (!strcmp(mode, "raw-send"))
 		return tg_raw_send(argc - 2, argv + 2);
+	if (!strcmp(mode, "dns-server"))
+		return tg_dns_server(argc - 2, argv + 2);
+	if (!strcmp(mode, "dns-query"))
+		return tg_dns_query(argc - 2, argv + 2);
 	tg_usage();
 	return 2;
 }

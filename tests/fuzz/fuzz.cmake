@@ -47,3 +47,32 @@ if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
 elseif(AYAFLOW_FUZZ)
 	message(WARNING "AYAFLOW_FUZZ needs clang (CC=clang); fuzz_wire and fuzz_ws are not built")
 endif()
+
+# --- fuzz_dns, fuzz_tls: the deep-inspection parsers node/dns.c and node/tls.c. Pure C, no
+# library: the corpus runs (fuzz.dns_corpus, fuzz.tls_corpus) are in every build, the
+# libFuzzer binaries with clang and -DAYAFLOW_FUZZ=ON. Seeds: `test_dns --write-corpus DIR`,
+# `test_tls --write-corpus DIR`.
+foreach(parser dns tls)
+	add_executable(fuzz_${parser}_corpus fuzz/fuzz_${parser}.c fuzz/fuzz_main.c
+		${CMAKE_SOURCE_DIR}/node/${parser}.c)
+	add_test(NAME fuzz.${parser}_corpus
+		COMMAND fuzz_${parser}_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${parser})
+	set_tests_properties(fuzz.${parser}_corpus PROPERTIES TIMEOUT 120)
+	if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+		add_executable(fuzz_${parser} fuzz/fuzz_${parser}.c
+			${CMAKE_SOURCE_DIR}/node/${parser}.c)
+		target_compile_options(fuzz_${parser} PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+		target_link_options(fuzz_${parser} PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	endif()
+endforeach()
+
+# --- fuzz.smoke: every libFuzzer binary of this build for a short time on a scratch copy
+# of its seed corpus; fails on any crash, leak or timeout (tests/fuzz/run_smoke.sh). A
+# longer run is the same script with more seconds. Only with the libFuzzer binaries.
+if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+	set(AYAFLOW_FUZZ_SMOKE_SECONDS 20 CACHE STRING "Seconds per fuzz target in fuzz.smoke")
+	add_test(NAME fuzz.smoke
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run_smoke.sh
+			${CMAKE_CURRENT_BINARY_DIR} ${AYAFLOW_FUZZ_SMOKE_SECONDS})
+	set_tests_properties(fuzz.smoke PROPERTIES TIMEOUT 1800 LABELS fuzz)
+endif()

@@ -21,17 +21,22 @@ static void fuzz_fail(const char *what)
 	abort();
 }
 
-/* Equal including records; both came from wire_decode_batch, which zeroes padding. */
+/* Equal including records and DNS records; both came from wire_decode_batch, which
+ * zeroes padding. */
 static int fuzz_same_batch(const struct wire_batch *x, const struct wire_batch *y)
 {
 	struct wire_batch a = *x, b = *y;
 
-	if (a.nrecords != b.nrecords)
+	if (a.nrecords != b.nrecords || a.ndns != b.ndns)
 		return 0;
 	if (a.nrecords > 0 && memcmp(a.records, b.records, a.nrecords * sizeof(a.records[0])) != 0)
 		return 0;
+	if (a.ndns > 0 && memcmp(a.dns, b.dns, a.ndns * sizeof(a.dns[0])) != 0)
+		return 0;
 	a.records = NULL;
 	b.records = NULL;
+	a.dns = NULL;
+	b.dns = NULL;
 	return memcmp(&a, &b, sizeof(a)) == 0;
 }
 

@@ -78,9 +78,10 @@ static void test_conn_json(void)
 	CHECK(j != NULL);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	CHECK_EQ_STR(s, "{\"connection\":\"10.0.0.1:4040 -> 10.0.0.2:443\",\"domain\":null,"
-			"\"dst_ip\":\"10.0.0.2\",\"dst_port\":443,\"first_seen\":1700000000000,"
+			"\"dst_hostname\":null,\"dst_ip\":\"10.0.0.2\",\"dst_port\":443,\"first_seen\":1700000000000,"
 			"\"interface\":\"eth0\",\"ip_version\":4,\"last_seen\":1700000000500,"
-			"\"node\":\"n1\",\"protocol\":\"tcp\",\"src_ip\":\"10.0.0.1\","
+			"\"node\":\"n1\",\"protocol\":\"tcp\",\"src_hostname\":null,"
+			"\"src_ip\":\"10.0.0.1\","
 			"\"src_port\":4040,\"stats\":{\"bytes_received\":5000000000,"
 			"\"bytes_sent\":300,\"packets_count\":5,\"packets_received\":2,"
 			"\"packets_sent\":3},\"tcp_flags\":\"SYN,ACK\"}");

@@ -2,7 +2,10 @@
  * directory, removed at the end): exact round trips of IPv4 and IPv6 rows, dedup by
  * (node, boot, seq), all-or-nothing appends, every history filter alone and combined,
  * limit/offset/total, domain suffixes, SQL injection attempts, retention steps, reopen
- * and schema versions, query plans that use an index, and a reader beside the writer. */
+ * and schema versions, query plans that use an index, and a reader beside the writer.
+ * Since schema version 2: reverse-DNS host names, DNS records (every filter, exact rows,
+ * plans), the top domains by bytes, and the migration of a version 1 database (built
+ * here with the released version 1 SQL, as the old code did) that keeps its data. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "collector/store.h"
 #include "tests/unit/check.h"
@@ -155,6 +160,9 @@ static void test_roundtrip_ipv4_ipv6(void)
 	b.records[0].first_seen_ms = 1699999999123;
 	b.records[0].last_seen_ms = 1700000009876;
 	snprintf(b.records[0].interface, sizeof(b.records[0].interface), "ens3");
+	snprintf(b.records[0].src_hostname, sizeof(b.records[0].src_hostname), "laptop.lan");
+	snprintf(b.records[0].dst_hostname, sizeof(b.records[0].dst_hostname),
+		 "edge-1.example.net");
 	rec_set(&b.records[1], 22, "2001:db8::1", 5353, "ff02::fb", 5353, 17, "");
 	snprintf(b.records[1].interface, sizeof(b.records[1].interface), "veth0");
 
@@ -189,6 +197,8 @@ static void test_roundtrip_ipv4_ipv6(void)
 		CHECK_EQ_U64(v4->rec.last_seen_ms, 1700000009876);
 		CHECK_EQ_STR(v4->rec.interface, "ens3");
 		CHECK_EQ_STR(v4->rec.domain, "www.example.com");
+		CHECK_EQ_STR(v4->rec.src_hostname, "laptop.lan");
+		CHECK_EQ_STR(v4->rec.dst_hostname, "edge-1.example.net");
 
 		CHECK_EQ_U64(v6->ts_ms, 1700000000000);
 		CHECK_EQ_STR(v6->node, "node-a");
@@ -205,6 +215,8 @@ static void test_roundtrip_ipv4_ipv6(void)
 		CHECK_EQ_U64(v6->rec.packets_sent, 22);
 		CHECK_EQ_STR(v6->rec.interface, "veth0");
 		CHECK_EQ_STR(v6->rec.domain, "");
+		CHECK_EQ_STR(v6->rec.src_hostname, "");
+		CHECK_EQ_STR(v6->rec.dst_hostname, "");
 	}
 	store_history_fini(&h);
 
@@ -827,13 +839,13 @@ static void test_newer_schema_refused(void)
 	s = store_open(path, err, sizeof(err));
 	CHECK(s == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
-	CHECK_CONTAINS(err, "newer.db: schema version 2 is newer than this program's (1)");
+	CHECK_CONTAINS(err, "newer.db: schema version 3 is newer than this program's (2)");
 	store_close(s);
 	errno = 0;
 	r = store_reader_open(path, err, sizeof(err));
 	CHECK(r == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
-	CHECK_CONTAINS(err, "schema version 2");
+	CHECK_CONTAINS(err, "schema version 3, this program reads version 2");
 	store_reader_close(r);
 	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SCHEMA_VERSION + 1); /* untouched */
 
@@ -929,11 +941,539 @@ out:
 	store_close(s);
 }
 
+/* ---- DNS records ---- */
+
+/* tag: stored as client_port, to name rows in results. */
+static void dns_set(struct wire_dns *d, uint16_t tag, uint64_t ts, const char *name, uint16_t qtype,
+		    const char *client, const char *server)
+{
+	memset(d, 0, sizeof(*d));
+	d->ts_ms = ts;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->qtype = qtype;
+	d->ip_version = strchr(client, ':') ? 6 : 4;
+	addr(d->client_addr, client);
+	addr(d->server_addr, server);
+	d->client_port = tag;
+	d->server_port = 53;
+}
+
+static void dns_answer(struct wire_dns *d, uint16_t type, uint32_t ttl, const char *value)
+{
+	struct wire_dns_answer *a = &d->answers[d->nanswers++];
+
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->ttl = ttl;
+	if (type == 5)
+		snprintf(a->target, sizeof(a->target), "%s", value);
+	else
+		addr(a->addr, value);
+}
+
+/* Four DNS records, tags 1..4: ts 1100 (1), 1200 (2) of n1; 2100 (3), 2200 (4) of n2.
+ * Newest first is 4,3,2,1. */
+static void dns_fill(struct store *s, struct wire_dns d[4])
+{
+	struct wire_batch b[2];
+	const struct wire_batch *v[2] = {&b[0], &b[1]};
+	bool dup[2];
+
+	dns_set(&d[0], 1, 1100, "www.example.com", 1, "10.0.0.1", "10.0.0.53");
+	d[0].answered = 1;
+	d[0].latency_us = 1500;
+	dns_answer(&d[0], 5, 60, "edge.example.net");
+	dns_answer(&d[0], 1, 300, "93.184.216.34");
+	dns_set(&d[1], 2, 1200, "example.com", 28, "10.0.0.2", "10.0.0.53");
+	d[1].answered = 1;
+	d[1].latency_us = 800;
+	dns_answer(&d[1], 28, 4294967295u, "2001:db8::7");
+	dns_set(&d[2], 3, 2100, "nx.example.org", 1, "10.0.0.1", "10.0.0.53");
+	d[2].answered = 1;
+	d[2].rcode = 3;
+	d[2].latency_us = 2000;
+	dns_set(&d[3], 4, 2200, "Mixed.Example.COM", 16, "fd00::1", "fd00::53");
+
+	batch_init(&b[0], "n1", "boot", 1, 1000, 2000, 0);
+	b[0].dns = &d[0];
+	b[0].ndns = 2;
+	batch_init(&b[1], "n2", "boot", 1, 2000, 3000, 1);
+	b[1].dns = &d[2];
+	b[1].ndns = 2;
+	CHECK_EQ_INT(store_append(s, v, 2, dup), 0);
+	/* a duplicate batch stores its DNS records only once */
+	CHECK_EQ_INT(store_append(s, v, 1, dup), 0);
+	CHECK(dup[0]);
+	batch_free(&b[0]);
+	batch_free(&b[1]);
+}
+
+static void expect_dns(struct store_reader *r, const struct store_dns_filter *f, const char *label,
+		       const char *want, uint64_t total)
+{
+	struct store_dns_result res;
+	char got[256];
+	char exp[256];
+	size_t len;
+
+	snprintf(exp, sizeof(exp), "%s: [%s] total %" PRIu64, label, want, total);
+	if (!CHECK_EQ_INT(store_query_dns(r, f, &res), 0)) {
+		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
+		return;
+	}
+	len = (size_t)snprintf(got, sizeof(got), "%s: [", label);
+	for (size_t i = 0; i < res.n && len < sizeof(got); i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%u", i ? "," : "",
+					(unsigned int)res.rows[i].dns.client_port);
+	if (len < sizeof(got))
+		snprintf(got + len, sizeof(got) - len, "] total %" PRIu64, res.total);
+	CHECK_EQ_STR(got, exp);
+	store_dns_result_fini(&res);
+}
+
+static void same_dns(const struct wire_dns *got, const struct wire_dns *want)
+{
+	CHECK_EQ_U64(got->ts_ms, want->ts_ms);
+	CHECK_EQ_STR(got->name, want->name);
+	CHECK_EQ_INT(got->qtype, want->qtype);
+	CHECK_EQ_INT(got->rcode, want->rcode);
+	CHECK_EQ_INT(got->answered, want->answered);
+	CHECK_EQ_U64(got->latency_us, want->latency_us);
+	CHECK_EQ_INT(got->ip_version, want->ip_version);
+	CHECK(memcmp(got->client_addr, want->client_addr, 16) == 0);
+	CHECK(memcmp(got->server_addr, want->server_addr, 16) == 0);
+	CHECK_EQ_INT(got->client_port, want->client_port);
+	CHECK_EQ_INT(got->server_port, want->server_port);
+	if (!CHECK_EQ_U64(got->nanswers, want->nanswers))
+		return;
+	for (size_t j = 0; j < got->nanswers; j++) {
+		CHECK_EQ_INT(got->answers[j].type, want->answers[j].type);
+		CHECK_EQ_U64(got->answers[j].ttl, want->answers[j].ttl);
+		CHECK(memcmp(got->answers[j].addr, want->answers[j].addr, 16) == 0);
+		CHECK_EQ_STR(got->answers[j].target, want->answers[j].target);
+	}
+}
+
+static void expect_dns_plan(struct store_reader *r, const struct store_dns_filter *f,
+			    const char *label, const char *want)
+{
+	char plan[4096];
+
+	if (!CHECK_EQ_INT(store_explain_dns(r, f, plan, sizeof(plan)), 0)) {
+		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
+		return;
+	}
+	if (!CHECK(strstr(plan, want) != NULL))
+		fprintf(stderr, "    %s: want %s in:\n%s", label, want, plan);
+	if (!CHECK(!strstr(plan, "SCAN d\n") && !strstr(plan, "SCAN dns\n")))
+		fprintf(stderr, "    %s: a full scan:\n%s", label, plan);
+}
+
+static void test_dns_records(void)
+{
+	struct store *s = open_store("dns.db");
+	struct store_reader *r = open_reader("dns.db");
+	struct store_dns_filter t = {
+	    .has_start = true, .start_ms = 1000, .has_end = true, .end_ms = 5000};
+	struct store_dns_filter f;
+	struct store_dns_result res;
+	struct wire_dns d[4];
+
+	if (!s || !r)
+		goto out;
+	dns_fill(s, d);
+
+	/* every field of every row, newest first */
+	f = (struct store_dns_filter){0};
+	if (CHECK_EQ_INT(store_query_dns(r, &f, &res), 0)) {
+		CHECK_EQ_U64(res.total, 4);
+		if (CHECK_EQ_INT(res.n, 4)) {
+			CHECK_EQ_STR(res.rows[0].node, "n2");
+			CHECK_EQ_STR(res.rows[3].node, "n1");
+			CHECK(res.rows[0].id > res.rows[1].id);
+			for (int i = 0; i < 4; i++)
+				same_dns(&res.rows[i].dns, &d[3 - i]);
+		}
+		store_dns_result_fini(&res);
+	}
+	expect_dns(r, &f, "none", "4,3,2,1", 4);
+
+	f = (struct store_dns_filter){.has_start = true, .start_ms = 1200};
+	expect_dns(r, &f, "start", "4,3,2", 3);
+	f = (struct store_dns_filter){
+	    .has_start = true, .start_ms = 1200, .has_end = true, .end_ms = 2200};
+	expect_dns(r, &f, "start+end (end exclusive)", "3,2", 2);
+	f = (struct store_dns_filter){.node = "n1"};
+	expect_dns(r, &f, "node", "2,1", 2);
+	f = (struct store_dns_filter){.node = "n3"};
+	expect_dns(r, &f, "unknown node", "", 0);
+	f = (struct store_dns_filter){.has_client = true};
+	addr(f.client_ip, "10.0.0.1");
+	expect_dns(r, &f, "client v4", "3,1", 2);
+	f = (struct store_dns_filter){.has_client = true};
+	addr(f.client_ip, "fd00::1");
+	expect_dns(r, &f, "client v6", "4", 1);
+	f = (struct store_dns_filter){.has_client = true};
+	addr(f.client_ip, "10.0.0.53"); /* a server, never a client */
+	expect_dns(r, &f, "client is a server", "", 0);
+	f = (struct store_dns_filter){.name = "example.com"};
+	expect_dns(r, &f, "name exact", "2", 1);
+	f = (struct store_dns_filter){.name = "WWW.example.com"};
+	expect_dns(r, &f, "name exact, any case", "1", 1);
+	f = (struct store_dns_filter){.name = ".example.com"};
+	expect_dns(r, &f, "name suffix", "4,2,1", 3);
+	f = (struct store_dns_filter){.name = ".org"};
+	expect_dns(r, &f, "name suffix .org", "3", 1);
+	f = (struct store_dns_filter){.name = "ample.com"};
+	expect_dns(r, &f, "name is not a substring", "", 0);
+	f = (struct store_dns_filter){.name = "' OR 1=1 --"};
+	expect_dns(r, &f, "SQL is data", "", 0);
+	f = (struct store_dns_filter){.name = ".example.com",
+				      .node = "n1",
+				      .has_client = true,
+				      .has_end = true,
+				      .end_ms = 1150};
+	addr(f.client_ip, "10.0.0.1");
+	expect_dns(r, &f, "name+node+client+end", "1", 1);
+	f = (struct store_dns_filter){.limit = 2, .offset = 1};
+	expect_dns(r, &f, "limit+offset", "3,2", 4);
+	f = (struct store_dns_filter){.limit = 2, .offset = UINT64_MAX};
+	expect_dns(r, &f, "offset huge", "", 4);
+
+	f = (struct store_dns_filter){.limit = STORE_HISTORY_LIMIT_MAX + 1};
+	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
+	f = (struct store_dns_filter){.name = "."};
+	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
+	f = (struct store_dns_filter){.name = ""};
+	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
+
+	/* plans: each filter with a time range is an index range scan */
+	expect_dns_plan(r, &t, "time", "USING INDEX dns_ts (ts>? AND ts<?)");
+	f = t;
+	f.node = "n1";
+	expect_dns_plan(r, &f, "node", "USING INDEX dns_node_ts (node_id=? AND ts>? AND ts<?)");
+	f = t;
+	f.has_client = true;
+	expect_dns_plan(r, &f, "client",
+			"USING INDEX dns_client_ts (client_ip=? AND ts>? AND ts<?)");
+	f = t;
+	f.name = "example.com";
+	expect_dns_plan(r, &f, "name", "USING INDEX dns_name_ts (name_rev=? AND ts>? AND ts<?)");
+	f = t;
+	f.name = ".example.com";
+	expect_dns_plan(r, &f, "name suffix",
+			"USING INDEX dns_name_ts (name_rev>? AND name_rev<?)");
+	f = (struct store_dns_filter){0};
+	expect_dns_plan(r, &f, "none", "SCAN d USING INDEX dns_ts");
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+static void test_dns_retention(void)
+{
+	struct store *s = open_store("dns.db");
+	struct store_reader *r = open_reader("dns.db");
+	struct store_dns_filter f = {0};
+	unsigned deleted = 0;
+
+	if (!s || !r)
+		goto out;
+	/* flows first (one, ts 2000), then DNS records oldest first, within max_rows */
+	CHECK_EQ_INT(store_retention_step(s, 2150, 2, &deleted), 0);
+	CHECK_EQ_INT(deleted, 2);
+	expect_dns(r, &f, "after one step", "4,3,2", 3);
+	CHECK_EQ_INT(store_retention_step(s, 2150, 5, &deleted), 0);
+	CHECK_EQ_INT(deleted, 2);
+	expect_dns(r, &f, "after two steps", "4", 1);
+	CHECK_EQ_INT(store_retention_step(s, 2150, 5, &deleted), 0);
+	CHECK_EQ_INT(deleted, 0);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* ---- top domains ---- */
+
+static void expect_domains(struct store_reader *r, uint64_t start, uint64_t end, const char *node,
+			   unsigned limit, const char *label, const char *want)
+{
+	struct store_domains d;
+	char got[512];
+	size_t len = 0;
+
+	if (!CHECK_EQ_INT(store_query_domains(r, start, end, node, limit, &d), 0)) {
+		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
+		return;
+	}
+	got[0] = '\0';
+	for (size_t i = 0; i < d.n && len < sizeof(got); i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len,
+					"%s%s=%" PRIu64 "/%" PRIu64 "/%" PRIu64, i ? " " : "",
+					d.rows[i].domain, d.rows[i].bytes, d.rows[i].packets,
+					d.rows[i].flows);
+	if (!CHECK_EQ_STR(got, want))
+		fprintf(stderr, "    (%s)\n", label);
+	CHECK(!d.truncated);
+	store_domains_fini(&d);
+}
+
+static void test_top_domains(void)
+{
+	struct store *s = open_store("domains.db");
+	struct store_reader *r = open_reader("domains.db");
+	struct wire_batch b[3];
+	const struct wire_batch *v[3] = {&b[0], &b[1], &b[2]};
+	struct store_domains d;
+	char plan[4096];
+	bool dup[3];
+
+	if (!s || !r)
+		goto out;
+	/* rec_set: packets = tag + 1; bytes set below */
+	batch_init(&b[0], "n1", "boot", 1, 1000, 2000, 3);
+	rec_set(&b[0].records[0], 10, "10.0.0.1", 1, "10.0.0.2", 443, 6, "example.com");
+	b[0].records[0].bytes_sent = 1000;
+	b[0].records[0].bytes_received = 4000;
+	rec_set(&b[0].records[1], 20, "10.0.0.1", 2, "10.0.0.3", 443, 6, "a.example.com");
+	rec_set(&b[0].records[2], 30, "10.0.0.1", 3, "10.0.0.4", 443, 6, ""); /* no domain */
+	b[0].records[2].bytes_sent = 99999;
+	batch_init(&b[1], "n1", "boot", 2, 2000, 3000, 2);
+	rec_set(&b[1].records[0], 40, "10.0.0.1", 4, "10.0.0.2", 443, 6, "Example.COM");
+	b[1].records[0].bytes_sent = 500;
+	b[1].records[0].bytes_received = 500;
+	rec_set(&b[1].records[1], 50, "10.0.0.1", 5, "10.0.0.5", 443, 6, "b.example.org");
+	b[1].records[1].bytes_sent = 2000;
+	b[1].records[1].bytes_received = 0;
+	batch_init(&b[2], "n2", "boot", 1, 3000, 4000, 2);
+	rec_set(&b[2].records[0], 60, "10.0.0.6", 6, "10.0.0.5", 443, 6, "b.example.org");
+	b[2].records[0].bytes_sent = 1000;
+	b[2].records[0].bytes_received = 1000;
+	rec_set(&b[2].records[1], 70, "10.0.0.6", 7, "10.0.0.7", 443, 6, "c.example.net");
+	b[2].records[1].bytes_sent = 50;
+	b[2].records[1].bytes_received = 50;
+	CHECK_EQ_INT(store_append(s, v, 3, dup), 0);
+	for (int i = 0; i < 3; i++)
+		batch_free(&b[i]);
+
+	expect_domains(r, 0, 10000, NULL, 10, "all",
+		       "example.com=6000/52/2 b.example.org=4000/112/2 a.example.com=300/21/1 "
+		       "c.example.net=100/71/1");
+	expect_domains(r, 0, 10000, NULL, 2, "limit",
+		       "example.com=6000/52/2 b.example.org=4000/112/2");
+	expect_domains(r, 2000, 3000, NULL, 10, "range",
+		       "b.example.org=2000/51/1 example.com=1000/41/1");
+	expect_domains(r, 0, 10000, "n2", 10, "node",
+		       "b.example.org=2000/61/1 c.example.net=100/71/1");
+	expect_domains(r, 0, 10000, "n3", 10, "unknown node", "");
+	expect_domains(r, 4000, 9000, NULL, 10, "empty range", "");
+	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, 0, &d), -EINVAL);
+	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, STORE_DOMAINS_LIMIT_MAX + 1, &d), -EINVAL);
+
+	/* bounded: the time (or node) index serves the range */
+	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)), 0))
+		CHECK_CONTAINS(plan, "USING INDEX flows_ts (ts>? AND ts<?)");
+	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)), 0))
+		CHECK_CONTAINS(plan, "USING INDEX flows_node_ts (node_id=? AND ts>? AND ts<?)");
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* ---- migration from schema version 1 ---- */
+
+/* Migration 1 exactly as released (collector/store_sqlite.c, schema version 1). */
+static const char v1_schema[] =
+    "CREATE TABLE nodes ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " boot_id TEXT NOT NULL,"
+    " agent_version TEXT NOT NULL,"
+    " last_seq INTEGER NOT NULL,"
+    " first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL,"
+    " total_packets INTEGER NOT NULL,"
+    " total_bytes INTEGER NOT NULL,"
+    " active_connections INTEGER NOT NULL,"
+    " batches INTEGER NOT NULL,"
+    " records INTEGER NOT NULL);"
+    /* reason: enum wire_loss, whose values are only ever added */
+    "CREATE TABLE node_loss ("
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " reason INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " PRIMARY KEY (node_id, reason)) WITHOUT ROWID;"
+    "CREATE TABLE batches ("
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " boot_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " window_start_ms INTEGER NOT NULL,"
+    " window_end_ms INTEGER NOT NULL,"
+    " records INTEGER NOT NULL,"
+    " stored_ms INTEGER NOT NULL," /* collector clock, for dedup retention */
+    " CHECK (window_start_ms < window_end_ms),"
+    " PRIMARY KEY (node_id, boot_id, seq)) WITHOUT ROWID;"
+    "CREATE INDEX batches_stored ON batches(stored_ms);"
+    "CREATE TABLE flows ("
+    " id INTEGER PRIMARY KEY,"
+    " ts INTEGER NOT NULL," /* window start, Unix ms */
+    " window_end INTEGER NOT NULL,"
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " proto INTEGER NOT NULL,"
+    " ip_version INTEGER NOT NULL CHECK (ip_version IN (4, 6)),"
+    " src_ip BLOB NOT NULL CHECK (length(src_ip) = 16),"
+    " dst_ip BLOB NOT NULL CHECK (length(dst_ip) = 16),"
+    " src_port INTEGER NOT NULL,"
+    " dst_port INTEGER NOT NULL,"
+    " tcp_flags INTEGER NOT NULL,"
+    " packets_sent INTEGER NOT NULL,"
+    " packets_received INTEGER NOT NULL,"
+    " bytes_sent INTEGER NOT NULL,"
+    " bytes_received INTEGER NOT NULL,"
+    " first_seen INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " interface TEXT NOT NULL,"
+    " domain TEXT," /* NULL when unknown */
+    /* "." + domain, reversed, ASCII lower case: "a.Example.com" -> "moc.elpmaxe.a.",
+     * so that "example.com" and all its subdomains are one key range. BLOB: the
+     * bytes of a reversed UTF-8 string are not text. */
+    " domain_rev BLOB);"
+    "CREATE INDEX flows_ts ON flows(ts);"
+    "CREATE INDEX flows_node_ts ON flows(node_id, ts);"
+    "CREATE INDEX flows_src_ip_ts ON flows(src_ip, ts);"
+    "CREATE INDEX flows_dst_ip_ts ON flows(dst_ip, ts);"
+    "CREATE INDEX flows_src_port_ts ON flows(src_port, ts);"
+    "CREATE INDEX flows_dst_port_ts ON flows(dst_port, ts);"
+    "CREATE INDEX flows_proto_ts ON flows(proto, ts);"
+    "CREATE INDEX flows_domain_ts ON flows(domain_rev, ts);";
+
+/* A version 1 database as the old store_open left it, with one node, one batch and two
+ * flow records. */
+static void make_v1_db(const char *name)
+{
+	char path[128];
+	sqlite3 *db = NULL;
+
+	path_of(path, sizeof(path), name);
+	if (!CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK))
+		goto out;
+	CHECK_EQ_INT(sqlite3_exec(db,
+				  "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+				  " BEGIN;",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ_INT(
+	    sqlite3_exec(
+		db,
+		"INSERT INTO nodes VALUES (1, 'old-node', 'boot-1', '0.1.0', 3, 1000, 2000, 50,"
+		" 5000, 2, 1, 2);"
+		"INSERT INTO node_loss VALUES (1, 1, 7);"
+		"INSERT INTO batches VALUES (1, 'boot-1', 3, 1000, 2000, 2, 1000);"
+		"INSERT INTO flows (ts, window_end, node_id, proto, ip_version, src_ip, dst_ip,"
+		" src_port, dst_port, tcp_flags, packets_sent, packets_received, bytes_sent,"
+		" bytes_received, first_seen, last_seen, interface, domain, domain_rev) VALUES"
+		" (1000, 2000, 1, 6, 4, x'00000000000000000000ffff0a000001',"
+		" x'00000000000000000000ffff0a000002', 40000, 443, 18, 11, 12, 1300, 1400, 900,"
+		" 1900, 'eth0', 'example.com', CAST('moc.elpmaxe.' AS BLOB)),"
+		" (1000, 2000, 1, 17, 4, x'00000000000000000000ffff0a000001',"
+		" x'00000000000000000000ffff0a000003', 5353, 53, 0, 22, 1, 80, 120, 950, 960,"
+		" 'eth0', NULL, NULL);"
+		"PRAGMA user_version = 1; COMMIT;",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+out:
+	sqlite3_close(db);
+}
+
+static void test_migration_from_v1(void)
+{
+	struct store_filter f = {0};
+	struct store_dns_filter df = {0};
+	struct store_node *nodes = NULL;
+	struct store_history h;
+	struct store_reader *r;
+	struct wire_batch b;
+	struct wire_dns d;
+	struct store *s;
+	size_t n = 0;
+	bool dup = false;
+
+	make_v1_db("v1.db");
+	CHECK_EQ_INT(header_user_version("v1.db"), 1);
+	s = open_store("v1.db");
+	r = open_reader("v1.db");
+	if (!s || !r)
+		goto out;
+
+	/* the old rows are all there, with no host names */
+	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.total, 2);
+		if (CHECK_EQ_INT(h.n, 2)) {
+			CHECK_EQ_STR(h.rows[0].node, "old-node");
+			CHECK_EQ_U64(h.rows[0].rec.packets_sent, 22);
+			CHECK_EQ_STR(h.rows[0].rec.domain, "");
+			CHECK_EQ_U64(h.rows[1].rec.packets_sent, 11);
+			CHECK_EQ_U64(h.rows[1].rec.bytes_received, 1400);
+			CHECK_EQ_INT(h.rows[1].rec.tcp_flags, 18);
+			CHECK_EQ_STR(h.rows[1].rec.domain, "example.com");
+			CHECK_EQ_STR(h.rows[1].rec.src_hostname, "");
+			CHECK_EQ_STR(h.rows[1].rec.dst_hostname, "");
+		}
+		store_history_fini(&h);
+	}
+	f = (struct store_filter){.domain = ".example.com"};
+	expect_rows(r, &f, "v1 domain index still used", "11", 1);
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 1)) {
+		CHECK_EQ_STR(nodes[0].name, "old-node");
+		CHECK_EQ_U64(nodes[0].lost[1], 7);
+		CHECK_EQ_U64(nodes[0].batches, 1);
+	}
+	store_nodes_free(nodes);
+	expect_dns(r, &df, "no DNS records yet", "", 0);
+
+	/* the dedup set survived; new batches store host names and DNS records */
+	batch_init(&b, "old-node", "boot-1", 3, 1000, 2000, 1);
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	CHECK(dup);
+	b.seq = 4;
+	b.window_start_ms = 2000;
+	b.window_end_ms = 3000;
+	snprintf(b.records[0].dst_hostname, sizeof(b.records[0].dst_hostname), "web.lan");
+	dns_set(&d, 9, 2500, "new.example.com", 1, "10.0.0.1", "10.0.0.53");
+	b.dns = &d;
+	b.ndns = 1;
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	CHECK(!dup);
+	f = (struct store_filter){.limit = 1};
+	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.total, 3);
+		if (CHECK_EQ_INT(h.n, 1))
+			CHECK_EQ_STR(h.rows[0].rec.dst_hostname, "web.lan");
+		store_history_fini(&h);
+	}
+	expect_dns(r, &df, "DNS after the migration", "9", 1);
+	batch_free(&b);
+	store_reader_close(r);
+	store_close(s);
+	CHECK_EQ_INT(header_user_version("v1.db"), 2); /* checkpointed at close */
+	/* and it opens again without migrating twice */
+	s = open_store("v1.db");
+	r = open_reader("v1.db");
+	if (r)
+		expect_dns(r, &df, "after reopening", "9", 1);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
 static void remove_tmpdir(void)
 {
 	static const char *const names[] = {
-	    "roundtrip.db", "dup.db",	 "fail.db",  "filters.db", "retention.db",
-	    "space.db",	    "reopen.db", "newer.db", "garbage.db", "concurrent.db",
+	    "roundtrip.db", "dup.db",	  "fail.db",  "filters.db", "retention.db",
+	    "space.db",	    "reopen.db",  "newer.db", "garbage.db", "concurrent.db",
+	    "dns.db",	    "domains.db", "v1.db",
 	};
 	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
 	char path[160];
@@ -967,6 +1507,10 @@ int main(void)
 	test_reopen_keeps_data();
 	test_newer_schema_refused();
 	test_concurrent_reader();
+	test_dns_records();
+	test_dns_retention();
+	test_top_domains();
+	test_migration_from_v1();
 	remove_tmpdir();
 	return check_exit();
 }

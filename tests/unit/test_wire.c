@@ -1085,6 +1085,362 @@ static void test_rejects_bad_strings(void)
 	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "records[0].domain");
 }
 
+/* --- DNS records and host names --- */
+
+static void test_round_trip_dns_extremes(void)
+{
+	struct wire_record rec;
+	struct wire_dns d[2];
+	struct wire_batch b;
+	size_t j;
+
+	memset(&b, 0, sizeof(b));
+	memset(&rec, 0, sizeof(rec));
+	memset(d, 0, sizeof(d));
+	strcpy(b.node, "n");
+	strcpy(b.boot_id, "b");
+	b.seq = 1;
+	b.window_start_ms = 1000;
+	b.window_end_ms = 2000;
+	test_v4_mapped(rec.src_addr, tb_v4_src);
+	test_v4_mapped(rec.dst_addr, tb_v4_dst);
+	rec.ip_version = 4;
+	memset(rec.src_hostname, 's', WIRE_NAME_MAX);
+	memset(rec.dst_hostname, 'd', WIRE_NAME_MAX);
+	b.records = &rec;
+	b.nrecords = 1;
+
+	/* Every limit at once: the longest names, eight answers, the largest numbers. */
+	d[0].ts_ms = UINT64_MAX;
+	memset(d[0].name, 'q', WIRE_NAME_MAX);
+	d[0].qtype = 65535;
+	d[0].rcode = 15;
+	d[0].answered = 1;
+	d[0].latency_us = UINT32_MAX;
+	d[0].ip_version = 6;
+	memset(d[0].client_addr, 0xff, 16);
+	memset(d[0].server_addr, 0, 16);
+	d[0].client_port = 65535;
+	d[0].server_port = 65535;
+	d[0].nanswers = WIRE_DNS_MAX_ANSWERS;
+	for (j = 0; j < WIRE_DNS_MAX_ANSWERS; j++) {
+		struct wire_dns_answer *a = &d[0].answers[j];
+
+		a->ttl = j == 0 ? UINT32_MAX : (uint32_t)j;
+		if (j % 3 == 0) {
+			a->type = 5;
+			memset(a->target, 'a' + (int)j, WIRE_NAME_MAX);
+		} else if (j % 3 == 1) {
+			a->type = 1;
+			test_v4_mapped(a->addr, tb_v4_dst);
+			a->addr[15] = (uint8_t)j;
+		} else {
+			a->type = 28;
+			memset(a->addr, (int)j, 16);
+		}
+	}
+	/* The smallest: a query for the root (empty name), type 0, nothing else. */
+	d[1].ts_ms = 1;
+	d[1].ip_version = 4;
+	test_v4_mapped(d[1].client_addr, tb_v4_src);
+	test_v4_mapped(d[1].server_addr, tb_v4_dns);
+	b.dns = d;
+	b.ndns = 2;
+	test_round_trip(&b);
+
+	/* DNS records without flow records. */
+	b.nrecords = 0;
+	b.records = NULL;
+	test_round_trip(&b);
+}
+
+static void test_dns_hand_encoded(void)
+{
+	struct tb_batch t = tb_valid();
+	struct wire_batch got;
+	enum wire_reject reason;
+	char err[256];
+	uint8_t want[16];
+	struct pb p;
+
+	tb_encode(&p, &t);
+	if (!CHECK_EQ_INT(wire_decode_batch(p.data, p.len, &got, &reason, err, sizeof(err)), 0)) {
+		fprintf(stderr, "    (%s)\n", err);
+		free(p.data);
+		return;
+	}
+	free(p.data);
+	if (CHECK_EQ_U64(got.nrecords, 1)) {
+		CHECK_EQ_STR(got.records[0].src_hostname, "laptop.lan");
+		CHECK_EQ_STR(got.records[0].dst_hostname, "edge-1.example.net");
+	}
+	if (CHECK_EQ_U64(got.ndns, 1)) {
+		const struct wire_dns *d = &got.dns[0];
+
+		CHECK_EQ_U64(d->ts_ms, 1700000001000ull);
+		CHECK_EQ_STR(d->name, "example.com");
+		CHECK_EQ_INT(d->qtype, 1);
+		CHECK_EQ_INT(d->rcode, 0);
+		CHECK_EQ_INT(d->answered, 1);
+		CHECK_EQ_U64(d->latency_us, 1500);
+		CHECK_EQ_INT(d->ip_version, 4);
+		test_v4_mapped(want, tb_v4_src);
+		CHECK(memcmp(d->client_addr, want, 16) == 0);
+		test_v4_mapped(want, tb_v4_dns);
+		CHECK(memcmp(d->server_addr, want, 16) == 0);
+		CHECK_EQ_INT(d->client_port, 40123);
+		CHECK_EQ_INT(d->server_port, 53);
+		if (CHECK_EQ_U64(d->nanswers, 2)) {
+			CHECK_EQ_INT(d->answers[0].type, 5);
+			CHECK_EQ_U64(d->answers[0].ttl, 60);
+			CHECK_EQ_STR(d->answers[0].target, "edge.example.net");
+			memset(want, 0, 16);
+			CHECK(memcmp(d->answers[0].addr, want, 16) == 0);
+			CHECK_EQ_INT(d->answers[1].type, 1);
+			CHECK_EQ_U64(d->answers[1].ttl, 300);
+			test_v4_mapped(want, tb_v4_dst);
+			CHECK(memcmp(d->answers[1].addr, want, 16) == 0);
+			CHECK_EQ_STR(d->answers[1].target, "");
+		}
+	}
+	wire_batch_fini(&got);
+
+	/* Absent host names decode as "". */
+	t = tb_valid();
+	t.rec[0].src_hostname = NULL;
+	t.rec[0].dst_hostname = NULL;
+	t.ndns = 0;
+	tb_encode(&p, &t);
+	CHECK_EQ_INT(wire_decode_batch(p.data, p.len, &got, &reason, err, sizeof(err)), 0);
+	if (got.nrecords == 1) {
+		CHECK_EQ_STR(got.records[0].src_hostname, "");
+		CHECK_EQ_STR(got.records[0].dst_hostname, "");
+	}
+	CHECK(got.dns == NULL && got.ndns == 0);
+	wire_batch_fini(&got);
+	free(p.data);
+}
+
+static void test_rejects_bad_dns(void)
+{
+	static const uint8_t five[5] = {1, 2, 3, 4, 5};
+	char s[400];
+	struct tb_batch t;
+	size_t j;
+
+	/* addresses */
+	t = tb_valid();
+	t.dns[0].ip_version = 5;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].ip_version");
+	t = tb_valid();
+	t.dns[0].ip_version = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].ip_version");
+	t = tb_valid();
+	t.dns[0].ip_version = 6; /* 4-byte addresses */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].client_addr");
+	t = tb_valid();
+	t.dns[0].client = five;
+	t.dns[0].client_len = 5;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].client_addr");
+	t = tb_valid();
+	t.dns[0].server = tb_v6_dst;
+	t.dns[0].server_len = 16;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].server_addr");
+	t = tb_valid();
+	t.dns[0].server_len = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].server_addr");
+
+	/* numbers out of range */
+	t = tb_valid();
+	t.dns[0].ts_ms = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].ts_ms");
+	t = tb_valid();
+	t.dns[0].client_port = 65536;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].client_port");
+	t = tb_valid();
+	t.dns[0].server_port = 1u << 20;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].server_port");
+	t = tb_valid();
+	t.dns[0].qtype = 65536;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].qtype");
+	t = tb_valid();
+	t.dns[0].rcode = 16;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].rcode");
+
+	/* no response: no rcode, latency or answers */
+	t = tb_valid();
+	t.dns[0].answered = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answered");
+	t = tb_valid();
+	t.dns[0].answered = 0;
+	t.dns[0].nans = 0;
+	t.dns[0].rcode = 2;
+	t.dns[0].latency_us = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answered");
+	t.dns[0].rcode = 0;
+	t.dns[0].latency_us = 7;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answered");
+
+	/* more answers than the node ever sends */
+	t = tb_valid();
+	for (j = 0; j <= WIRE_DNS_MAX_ANSWERS; j++)
+		t.dns[0].ans[j] = t.dns[0].ans[1];
+	t.dns[0].nans = WIRE_DNS_MAX_ANSWERS + 1;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers: 9, at most 8");
+
+	/* answers: type, address length by type, target by type */
+	t = tb_valid();
+	t.dns[0].ans[1].type = 15; /* MX is never sent */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers[1].type");
+	t = tb_valid();
+	t.dns[0].ans[1].type = 0;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers[1].type");
+	t = tb_valid();
+	t.dns[0].ans[1].addr = tb_v6_dst; /* A with 16 bytes */
+	t.dns[0].ans[1].addr_len = 16;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].answers[1].addr");
+	t = tb_valid();
+	t.dns[0].ans[1].type = 28; /* AAAA with 4 bytes */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].answers[1].addr");
+	t = tb_valid();
+	t.dns[0].ans[1].addr_len = 0; /* A without an address */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].answers[1].addr");
+	t = tb_valid();
+	t.dns[0].ans[1].target = "x.example"; /* A with a target */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers[1].target");
+	t = tb_valid();
+	t.dns[0].ans[0].target = NULL; /* CNAME without a target */
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers[0].target");
+	t = tb_valid();
+	t.dns[0].ans[0].target = "";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[0].answers[0].target");
+	t = tb_valid();
+	t.dns[0].ans[0].addr = tb_v4_dst; /* CNAME with an address */
+	t.dns[0].ans[0].addr_len = 4;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_ADDRESS, "dns[0].answers[0].addr");
+
+	/* strings: too long, not UTF-8, control characters */
+	memset(s, 'a', sizeof(s));
+	s[WIRE_NAME_MAX + 1] = '\0';
+	t = tb_valid();
+	t.dns[0].name = s;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "dns[0].name");
+	t = tb_valid();
+	t.dns[0].ans[0].target = s;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "dns[0].answers[0].target");
+	t = tb_valid();
+	t.dns[0].name = "exa\xc0mple.com";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "dns[0].name");
+	t = tb_valid();
+	t.dns[0].name = "a\nb";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "dns[0].name");
+	t = tb_valid();
+	t.dns[0].ans[0].target = "edge\x1b[2J";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "dns[0].answers[0].target");
+	t = tb_valid();
+	t.rec[0].src_hostname = s;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "records[0].src_hostname");
+	t = tb_valid();
+	t.rec[0].dst_hostname = "host\x7f";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "records[0].dst_hostname");
+	t = tb_valid();
+	t.rec[0].dst_hostname = "\xed\xa0\x80.lan";
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_STRING, "records[0].dst_hostname");
+
+	/* The index is named: the second DNS record is the bad one. */
+	t = tb_valid();
+	t.dns[1] = t.dns[0];
+	t.dns[1].rcode = 99;
+	t.ndns = 2;
+	test_expect_tb_reject(&t, WIRE_REJECT_BAD_RECORD, "dns[1].rcode");
+}
+
+static void test_rejects_over_max_dns(void)
+{
+	struct wire_dns *d;
+	struct wire_batch b, got;
+	enum wire_reject reason;
+	uint8_t *buf = NULL;
+	size_t len = 0, i;
+	char err[256];
+
+	d = calloc(WIRE_MAX_DNS + 1, sizeof(*d));
+	if (d == NULL)
+		abort();
+	memset(&b, 0, sizeof(b));
+	strcpy(b.node, "n");
+	strcpy(b.boot_id, "b");
+	b.seq = 1;
+	b.window_start_ms = 1000;
+	b.window_end_ms = 2000;
+	for (i = 0; i <= WIRE_MAX_DNS; i++) {
+		d[i].ts_ms = 1000 + i;
+		d[i].ip_version = 4;
+		test_v4_mapped(d[i].client_addr, tb_v4_src);
+		test_v4_mapped(d[i].server_addr, tb_v4_dns);
+		snprintf(d[i].name, sizeof(d[i].name), "host-%zu.example.com", i);
+		d[i].answered = 1;
+		d[i].nanswers = WIRE_DNS_MAX_ANSWERS;
+		for (size_t j = 0; j < WIRE_DNS_MAX_ANSWERS; j++) {
+			d[i].answers[j].type = 5;
+			memset(d[i].answers[j].target, 't', 100);
+		}
+	}
+	b.dns = d;
+
+	/* WIRE_MAX_DNS records with every answer slot used are accepted (at the longest
+	 * names they would not fit in WIRE_MAX_BATCH_BYTES: the node splits such a window)... */
+	b.ndns = WIRE_MAX_DNS;
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), 0);
+	CHECK(len <= WIRE_MAX_BATCH_BYTES);
+	CHECK_EQ_INT(wire_decode_batch(buf, len, &got, &reason, err, sizeof(err)), 0);
+	CHECK_EQ_U64(got.ndns, WIRE_MAX_DNS);
+	wire_batch_fini(&got);
+	free(buf);
+
+	/* ... one more is not. */
+	b.ndns = WIRE_MAX_DNS + 1;
+	buf = NULL;
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), 0);
+	test_expect_reject(buf, len, WIRE_REJECT_TOO_LARGE, "dns: 2001, at most 2000");
+	free(buf);
+	free(d);
+}
+
+static void test_encode_rejects_bad_dns(void)
+{
+	struct wire_record recs[2];
+	struct wire_batch b;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	test_full_batch(&b, recs);
+	test_dns[1].ip_version = 5;
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	test_dns[0].client_addr[0] = 1; /* ip_version 4 but not ::ffff:a.b.c.d */
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	test_dns[0].answers[1].addr[0] = 1; /* an A answer not in the mapped form */
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	test_dns[0].nanswers = WIRE_DNS_MAX_ANSWERS + 1;
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	memset(test_dns[2].name, 'x', sizeof(test_dns[2].name)); /* not terminated */
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	memset(test_dns[0].answers[0].target, 'x', sizeof(test_dns[0].answers[0].target));
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	memset(recs[0].dst_hostname, 'x', sizeof(recs[0].dst_hostname));
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	test_full_batch(&b, recs);
+	b.dns = NULL;
+	CHECK_EQ_INT(wire_encode_batch(&b, &buf, &len), -EINVAL);
+	CHECK(buf == NULL);
+}
+
 /* --- hostile input --- */
 
 static void test_rejects_over_max_records(void)
@@ -1340,6 +1696,11 @@ static int test_write_corpus(const char *dir)
 	b.nrecords = 0;
 	if (wire_encode_batch(&b, &buf, &len) != 0)
 		return -1;
+	ret |= test_write_file(dir, "batch_dns_only", buf, len);
+	free(buf);
+	b.ndns = 0;
+	if (wire_encode_batch(&b, &buf, &len) != 0)
+		return -1;
 	ret |= test_write_file(dir, "batch_no_records", buf, len);
 	free(buf);
 
@@ -1355,6 +1716,12 @@ static int test_write_corpus(const char *dir)
 	t.rec[0].domain_raw = "a\0\xc3";
 	t.rec[0].domain_raw_len = 3;
 	ret |= test_write_tb(dir, "batch_bad_domain", &t);
+	t = tb_valid();
+	t.dns[0].ans[1].addr_len = 3;
+	ret |= test_write_tb(dir, "batch_bad_dns_answer", &t);
+	t = tb_valid();
+	t.dns[0].answered = 0;
+	ret |= test_write_tb(dir, "batch_dns_unanswered_with_answers", &t);
 
 	memset(&a, 0, sizeof(a));
 	a.seq = 42;
@@ -1395,6 +1762,11 @@ int main(int argc, char **argv)
 	test_rejects_bad_record_values();
 	test_rejects_bad_loss_reasons();
 	test_rejects_bad_strings();
+	test_round_trip_dns_extremes();
+	test_dns_hand_encoded();
+	test_rejects_bad_dns();
+	test_rejects_over_max_dns();
+	test_encode_rejects_bad_dns();
 	test_rejects_over_max_records();
 	test_rejects_over_max_bytes();
 	test_truncations_never_crash();

@@ -37,8 +37,7 @@ static void test_encode_hello_frames(void)
 
 	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_TEXT, true, "Hello", 5, NULL), 7);
 	CHECK(memcmp(out, hello_unmasked, 7) == 0);
-	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_TEXT, true, "Hello", 5, rfc_mask),
-		     11);
+	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_TEXT, true, "Hello", 5, rfc_mask), 11);
 	CHECK(memcmp(out, hello_masked, 11) == 0);
 	/* section 5.7: fragmented "Hel" + "lo", and an unmasked ping "Hello" */
 	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_TEXT, false, "Hel", 3, NULL), 5);
@@ -47,13 +46,15 @@ static void test_encode_hello_frames(void)
 	CHECK(memcmp(out, "\x80\x02\x6c\x6f", 4) == 0);
 	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_PING, true, "Hello", 5, NULL), 7);
 	CHECK(memcmp(out, "\x89\x05\x48\x65\x6c\x6c\x6f", 7) == 0);
-	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_PONG, true, "Hello", 5, rfc_mask),
-		     11);
+	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_PONG, true, "Hello", 5, rfc_mask), 11);
 	CHECK(memcmp(out, "\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11) == 0);
 	CHECK_EQ_INT(ws_frame_encode(out, 6, WS_OP_TEXT, true, "Hello", 5, NULL), -ENOSPC);
 	CHECK_EQ_INT(ws_frame_encode(out, sizeof(out), WS_OP_PING, false, "x", 1, NULL), -EINVAL);
 	CHECK_EQ_INT(ws_close_encode(out, sizeof(out), 1000, "bye", NULL), 7);
-	CHECK(memcmp(out, "\x88\x05\x03\xe8" "bye", 7) == 0);
+	CHECK(memcmp(out,
+		     "\x88\x05\x03\xe8"
+		     "bye",
+		     7) == 0);
 	CHECK_EQ_INT(ws_close_encode(out, sizeof(out), 0, NULL, NULL), 2);
 	CHECK(memcmp(out, "\x88\x00", 2) == 0);
 }
@@ -106,9 +107,8 @@ static void test_decode_hello(void)
 
 	for (int bytewise = 0; bytewise < 2; bytewise++) {
 		ws_decoder_init(&d, true, 1024);
-		CHECK_EQ_INT(test_decode(&d, hello_masked, sizeof(hello_masked), bytewise, &m,
-					 &used),
-			     1);
+		CHECK_EQ_INT(
+		    test_decode(&d, hello_masked, sizeof(hello_masked), bytewise, &m, &used), 1);
 		CHECK_EQ_U64(used, sizeof(hello_masked));
 		CHECK_EQ_INT(m.op, WS_OP_TEXT);
 		CHECK(m.len == 5 && memcmp(m.data, "Hello", 5) == 0);
@@ -126,7 +126,7 @@ static void test_decode_hello(void)
 
 static void test_decode_fragments_with_interleaved_ping(void)
 {
-	static const uint8_t in[] = {0x01, 0x03, 'H', 'e', 'l', 0x89, 0x02, 'h', 'i',
+	static const uint8_t in[] = {0x01, 0x03, 'H', 'e', 'l',	 0x89, 0x02, 'h', 'i',
 				     0x80, 0x02, 'l', 'o', 0x88, 0x02, 0x03, 0xe9};
 	struct ws_decoder d;
 	struct ws_message m;
@@ -172,9 +172,9 @@ static void test_decode_lengths(void)
 	ws_decoder_fini(&d);
 	/* 64-bit length with the top bit set, and non-minimal lengths: 1002 */
 	ws_decoder_init(&d, false, 1 << 20);
-	CHECK_EQ_INT(test_decode(&d, (const uint8_t *)"\x82\x7f\x80\0\0\0\0\0\0\x01", 10, false,
-				 &m, &used),
-		     -EPROTO);
+	CHECK_EQ_INT(
+	    test_decode(&d, (const uint8_t *)"\x82\x7f\x80\0\0\0\0\0\0\x01", 10, false, &m, &used),
+	    -EPROTO);
 	ws_decoder_fini(&d);
 	ws_decoder_init(&d, false, 1 << 20);
 	CHECK_EQ_INT(test_decode(&d, (const uint8_t *)"\x82\x7e\x00\x05hello", 9, false, &m, &used),
@@ -212,15 +212,18 @@ static void test_decode_errors_map_to_close_codes(void)
 	test_decode_error("\x8b\x00", 2, false, -EPROTO, __LINE__);	    /* opcode 0xb */
 	test_decode_error("\x09\x00", 2, false, -EPROTO, __LINE__);	    /* fragmented ping */
 	test_decode_error("\x89\x7e\x00\x7e", 4, false, -EPROTO, __LINE__); /* ping > 125 */
-	test_decode_error("\x80\x00", 2, false, -EPROTO, __LINE__); /* continuation first */
-	test_decode_error("\x01\x01" "a\x01\x01" "b", 6, false, -EPROTO, __LINE__); /* nested */
-	test_decode_error("\x88\x01\x03", 3, false, -EPROTO, __LINE__); /* close, 1 byte */
-	test_decode_error("\x88\x02\x03\xed", 4, false, -EPROTO, __LINE__); /* code 1005 */
-	test_decode_error("\x88\x02\x03\xe7", 4, false, -EPROTO, __LINE__); /* code 999 */
+	test_decode_error("\x80\x00", 2, false, -EPROTO, __LINE__);	    /* continuation first */
+	test_decode_error("\x01\x01"
+			  "a\x01\x01"
+			  "b",
+			  6, false, -EPROTO, __LINE__);				/* nested */
+	test_decode_error("\x88\x01\x03", 3, false, -EPROTO, __LINE__);		/* close, 1 byte */
+	test_decode_error("\x88\x02\x03\xed", 4, false, -EPROTO, __LINE__);	/* code 1005 */
+	test_decode_error("\x88\x02\x03\xe7", 4, false, -EPROTO, __LINE__);	/* code 999 */
 	test_decode_error("\x88\x03\x03\xe8\xff", 5, false, -EILSEQ, __LINE__); /* reason */
-	test_decode_error("\x81\x02\xc0\xaf", 4, false, -EILSEQ, __LINE__);   /* overlong */
+	test_decode_error("\x81\x02\xc0\xaf", 4, false, -EILSEQ, __LINE__);	/* overlong */
 	test_decode_error("\x81\x03\xed\xa0\x80", 5, false, -EILSEQ, __LINE__); /* surrogate */
-	test_decode_error("\x81\x01\xe2", 3, false, -EILSEQ, __LINE__); /* cut sequence */
+	test_decode_error("\x81\x01\xe2", 3, false, -EILSEQ, __LINE__);		/* cut sequence */
 	CHECK_EQ_INT(ws_close_code_of(-EPROTO), WS_CLOSE_PROTOCOL);
 	CHECK_EQ_INT(ws_close_code_of(-EILSEQ), WS_CLOSE_BAD_DATA);
 	CHECK_EQ_INT(ws_close_code_of(-ENOMEM), WS_CLOSE_INTERNAL);
