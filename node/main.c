@@ -315,7 +315,16 @@ static int node_tick(struct node_main *m)
 	int err;
 
 	m->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
-	/* Names first, so that this tick's records and snapshot carry them. */
+	err = drain_read_totals(m->drain, totals, counters);
+	if (err)
+		return err;
+	err = drain_read_flows(m->drain, m->live);
+	if (err < 0)
+		return err;
+	/* Names after the flows: the classifier submits a packet's snippet right after
+	 * counting it, so (but for a packet being classified at this very moment) the
+	 * names of what was just read are in the ring now, and this tick's records and
+	 * snapshot carry them. */
 	if (m->inspect) {
 		node_process_inspect(m);
 		inspect_expire(m->inspect, boot_ns, m->boot_to_unix_ns);
@@ -324,12 +333,6 @@ static int node_tick(struct node_main *m)
 		resolve_collect(m->resolve, boot_ns);
 		node_publish_names(m);
 	}
-	err = drain_read_totals(m->drain, totals, counters);
-	if (err)
-		return err;
-	err = drain_read_flows(m->drain, m->live);
-	if (err < 0)
-		return err;
 	err = drain_expire(m->drain, m->live, boot_ns, o->connection_timeout * 1000000000ull,
 			   o->closed_timeout * 1000000000ull, node_on_final, m);
 	if (err < 0) {

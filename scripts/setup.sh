@@ -20,7 +20,7 @@ PKGS=(
 	libcurl4-openssl-dev
 	libclang-rt-14-dev
 	iproute2 iputils-ping curl procps prometheus
-	jq tcpdump ethtool
+	jq tcpdump ethtool openssl
 	chromium nodejs
 	yamllint python3-yaml systemd
 )

@@ -306,11 +306,11 @@ assert_eq "/api/history?domain=example.com: rows (exact: no flow is example.com 
 
 # --- collector: /api/domains ---------------------------------------------------------------
 # Expected: the history rows grouped by domain (bytes = sum of length, packets = sum of
-# packet_count, flows = records), most bytes first, then by domain (collector/store.h:
-# "most bytes first, then by domain"; nope.example.com and fail.example.com tie).
+# packet_count, flows = records), most bytes first, ties by the reversed name ("." + domain,
+# reversed: collector/store.h; nope.example.com and fail.example.com tie).
 WANT_DOMAINS=$(jq -c '[.[] | select(.domain != null)] | group_by(.domain)
 	| map({domain: .[0].domain, bytes: (map(.length) | add), packets: (map(.packet_count) | add), flows: length})
-	| sort_by(-.bytes, .domain)' <<<"$HIST")
+	| sort_by(-.bytes, ("." + .domain | explode | reverse | implode))' <<<"$HIST")
 DOMAINS=$(capi "/api/domains?node=$NODE_NAME&limit=1000")
 echo "$DOMAINS" | jq . >"$E2E_DIR/domains.json"
 assert_eq "/api/domains?node=N: domains, bytes, packets and flows = the history grouped by domain" \
@@ -324,7 +324,7 @@ assert_eq "/api/domains: the domains of the test" \
 LIVE_DOMAINS=$(jq -c '[.connections[] | select(.domain != null)] | group_by(.domain)
 	| map({domain: .[0].domain, bytes: (map(.stats.bytes_sent + .stats.bytes_received) | add),
 	       packets: (map(.stats.packets_count) | add)})
-	| sort_by(-.bytes, .domain)' <<<"$LIVE")
+	| sort_by(-.bytes, ("." + .domain | explode | reverse | implode))' <<<"$LIVE")
 if [ "$SPLIT" = 0 ]; then
 	assert_eq "/api/domains: bytes and packets per domain = node /api/live" "$LIVE_DOMAINS" \
 		"$(jq -c '[.domains[] | {domain, bytes, packets}]' <<<"$DOMAINS")"
