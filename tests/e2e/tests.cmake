@@ -35,7 +35,8 @@ set(AYAFLOW_E2E_TESTS
 	ws_stream
 	cli
 	dashboard
-	deep_inspect)
+	deep_inspect
+	reverse_dns)
 
 foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}

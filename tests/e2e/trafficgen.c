@@ -24,7 +24,7 @@
  *	a tiny authoritative DNS responder on UDP and TCP PORT (TCP: 2-byte length prefix,
  *	several messages per connection, one connection at a time). ZONEFILE has one record
  *	per line, "name type value ttl" ('#' starts a comment): type A (IPv4), AAAA (IPv6),
- *	CNAME (a name); RCODE (value = a response code 0..15 given for that name, no
+ *	CNAME or PTR (a name); RCODE (value = a response code 0..15 given for that name, no
  *	answers) or DROP (value "-": the query is never answered). A query follows the
  *	CNAME chain through the zone and answers with the records of the asked type of
  *	its end (no name compression, nothing in the authority and additional sections);
@@ -707,6 +707,7 @@ static int tg_raw_send(int argc, char **argv)
 #define TG_DNS_TYPE_A	 1
 #define TG_DNS_TYPE_CNAME 5
 #define TG_DNS_TYPE_AAAA 28
+#define TG_DNS_TYPE_PTR	 12
 #define TG_DNS_RR_RCODE	 0x10000 /* zone pseudo-types */
 #define TG_DNS_RR_DROP	 0x10001
 
@@ -746,6 +747,8 @@ static int tg_dns_type(const char *s)
 		return TG_DNS_TYPE_AAAA;
 	if (!strcasecmp(s, "CNAME"))
 		return TG_DNS_TYPE_CNAME;
+	if (!strcasecmp(s, "PTR"))
+		return TG_DNS_TYPE_PTR;
 	return (int)tg_num(s, "TYPE", 1, 65535);
 }
 
@@ -757,6 +760,8 @@ static const char *tg_dns_type_name(unsigned int t, char *buf, size_t len)
 		return "AAAA";
 	if (t == TG_DNS_TYPE_CNAME)
 		return "CNAME";
+	if (t == TG_DNS_TYPE_PTR)
+		return "PTR";
 	snprintf(buf, len, "TYPE%u", t);
 	return buf;
 }
@@ -811,8 +816,8 @@ static int tg_zone_load(const char *path)
 		} else if (!strcasecmp(type, "AAAA")) {
 			rr->type = TG_DNS_TYPE_AAAA;
 			n = inet_pton(AF_INET6, value, rr->addr);
-		} else if (!strcasecmp(type, "CNAME")) {
-			rr->type = TG_DNS_TYPE_CNAME;
+		} else if (!strcasecmp(type, "CNAME") || !strcasecmp(type, "PTR")) {
+			rr->type = strcasecmp(type, "PTR") ? TG_DNS_TYPE_CNAME : TG_DNS_TYPE_PTR;
 			snprintf(rr->target, sizeof(rr->target), "%.253s", value);
 			tg_dns_norm(rr->target);
 			n = 1;
