@@ -281,8 +281,9 @@ oom:
 	http_reply_error(reply, 500, "out of memory");
 }
 
-/* Adds "src_hostname" and "dst_hostname" (null when "") to the object o, which it
- * returns; NULL (o released) when o is NULL or on ENOMEM. */
+/* Adds "src_hostname" and "dst_hostname" (null when "") to the history item o, which it
+ * returns; NULL (o released) when o is NULL or on ENOMEM. (/api/live connections get them
+ * from flowfmt_conn_json.) */
 static json_t *api_with_hostnames(json_t *o, const char *src, const char *dst)
 {
 	if (o &&
@@ -338,15 +339,15 @@ static void api_live(struct api *api, const struct http_request *req, struct htt
 		    .bytes_sent = l->bytes_sent,
 		    .bytes_received = l->bytes_received,
 		    .domain = l->domain[0] ? l->domain : NULL,
+		    .src_hostname = l->src_hostname[0] ? l->src_hostname : NULL,
+		    .dst_hostname = l->dst_hostname[0] ? l->dst_hostname : NULL,
 		    .node = l->node,
 		    .interface = l->interface[0] ? l->interface : NULL,
 		};
 
 		memcpy(v.src_addr, l->src_addr, 16);
 		memcpy(v.dst_addr, l->dst_addr, 16);
-		if (json_array_append_new(arr,
-					  api_with_hostnames(flowfmt_conn_json(&v), l->src_hostname,
-							     l->dst_hostname)) < 0)
+		if (json_array_append_new(arr, flowfmt_conn_json(&v)) < 0)
 			goto oom;
 	}
 	if (http_reply_json(reply, 200,

@@ -193,7 +193,9 @@ struct store_domain {
 };
 
 struct store_domains {
-	struct store_domain *rows; /* most bytes first; ties by the reversed name */
+	/* most bytes first; ties in the order of the reversed names ("." + domain reversed,
+	 * as store_filter.domain's index: "moc.elpmaxe.z." before "ten.elpmaxe.c.") */
+	struct store_domain *rows;
 	size_t n;
 	/* true: the range held more than STORE_DOMAINS_SCAN_MAX flow records with a
 	 * domain, and only the newest that many were summed. */

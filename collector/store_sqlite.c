@@ -1614,8 +1614,9 @@ int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, 
 /* ---- top domains ---- */
 
 /* The newest STORE_DOMAINS_SCAN_MAX flows of the range with a domain (served by the
- * time or node index), grouped by the case-folded domain; the window sum counts the
- * rows summed, to tell a truncated scan. */
+ * time or node index), grouped by the case-folded domain, most bytes first and ties in
+ * the order of domain_rev (the subdomains of one domain together); the window sum counts
+ * the rows summed, to tell a truncated scan. */
 #define TQ_SQL                                                                                     \
 	"SELECT domain_rev, sum(bytes), sum(packets), count(*), sum(count(*)) OVER ()"             \
 	" FROM (SELECT f.domain_rev AS domain_rev, f.bytes_sent + f.bytes_received AS bytes,"      \

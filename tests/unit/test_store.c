@@ -1245,26 +1245,30 @@ static void test_top_domains(void)
 	rec_set(&b[1].records[1], 50, "10.0.0.1", 5, "10.0.0.5", 443, 6, "b.example.org");
 	b[1].records[1].bytes_sent = 2000;
 	b[1].records[1].bytes_received = 0;
-	batch_init(&b[2], "n2", "boot", 1, 3000, 4000, 2);
+	batch_init(&b[2], "n2", "boot", 1, 3000, 4000, 3);
 	rec_set(&b[2].records[0], 60, "10.0.0.6", 6, "10.0.0.5", 443, 6, "b.example.org");
 	b[2].records[0].bytes_sent = 1000;
 	b[2].records[0].bytes_received = 1000;
 	rec_set(&b[2].records[1], 70, "10.0.0.6", 7, "10.0.0.7", 443, 6, "c.example.net");
 	b[2].records[1].bytes_sent = 50;
 	b[2].records[1].bytes_received = 50;
+	/* a tie with c.example.net: in the order of the reversed names (z.example.com first) */
+	rec_set(&b[2].records[2], 80, "10.0.0.6", 8, "10.0.0.8", 443, 6, "z.example.com");
+	b[2].records[2].bytes_sent = 100;
+	b[2].records[2].bytes_received = 0;
 	CHECK_EQ_INT(store_append(s, v, 3, dup), 0);
 	for (int i = 0; i < 3; i++)
 		batch_free(&b[i]);
 
 	expect_domains(r, 0, 10000, NULL, 10, "all",
 		       "example.com=6000/52/2 b.example.org=4000/112/2 a.example.com=300/21/1 "
-		       "c.example.net=100/71/1");
+		       "z.example.com=100/81/1 c.example.net=100/71/1");
 	expect_domains(r, 0, 10000, NULL, 2, "limit",
 		       "example.com=6000/52/2 b.example.org=4000/112/2");
 	expect_domains(r, 2000, 3000, NULL, 10, "range",
 		       "b.example.org=2000/51/1 example.com=1000/41/1");
 	expect_domains(r, 0, 10000, "n2", 10, "node",
-		       "b.example.org=2000/61/1 c.example.net=100/71/1");
+		       "b.example.org=2000/61/1 z.example.com=100/81/1 c.example.net=100/71/1");
 	expect_domains(r, 0, 10000, "n3", 10, "unknown node", "");
 	expect_domains(r, 4000, 9000, NULL, 10, "empty range", "");
 	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, 0, &d), -EINVAL);
