@@ -286,6 +286,11 @@ static void api_metrics_inspect(struct prom_writer *w, const struct live_snapsho
 		prom_sample_u64(w, "ayaflow_inspect_parse_failures_total",
 				in->tls_parse_failures[i], "parser", "tls", "reason",
 				tls_error_name(i), NULL);
+	prom_family(w, "ayaflow_tls_client_hellos_total", "counter",
+		    "TLS ClientHellos with a server name, by the highest version offered.");
+	for (int i = 0; i < 5; i++)
+		prom_sample_u64(w, "ayaflow_tls_client_hellos_total", in->tls_versions[i], "version",
+				tls_version_name((uint16_t)(TLS_VERSION_SSL3_0 + i)), NULL);
 	prom_family(w, "ayaflow_inspect_cache_full_total", "counter",
 		    "Names not kept because a deep-inspection cache was full.");
 	prom_sample_u64(w, "ayaflow_inspect_cache_full_total", in->cache_full, NULL);

@@ -231,6 +231,8 @@ static void inspect_tls(struct inspect *x, const struct flow_snippet *sn)
 		x->stats.tls_parse_failures[why < TLS_ERR_MAX ? why : 0]++;
 		return;
 	}
+	if (h.max_version >= TLS_VERSION_SSL3_0 && h.max_version <= TLS_VERSION_TLS1_3)
+		x->stats.tls_versions[h.max_version - TLS_VERSION_SSL3_0]++;
 	inspect_set_flow_name(x, &sn->key, h.sni, INSPECT_SRC_SNI);
 }
 

@@ -39,6 +39,7 @@ struct inspect_stats {
 	uint64_t dns_unanswered;	   /* queries with no response within the timeout */
 	uint64_t dns_parse_failures[DNS_ERR_MAX];
 	uint64_t tls_parse_failures[TLS_ERR_MAX];
+	uint64_t tls_versions[5]; /* ClientHellos by highest version offered: SSL3.0..TLS1.3 */
 	uint64_t cache_full; /* names not kept: a cache was full */
 };
 

@@ -198,6 +198,10 @@ assert_eq "node ayaflow_deep_inspect_packets_total = DNS packets + ClientHellos 
 	"$((GT_DNS_UDP + GT_DNS_TCP + GT_HELLO))" "$(metric "$M" ayaflow_deep_inspect_packets_total)"
 assert_eq 'node ayaflow_domains_resolved_total{source="sni"}' 2 \
 	"$(metric "$M" ayaflow_domains_resolved_total 'source="sni"')"
+assert_eq 'node ayaflow_tls_client_hellos_total{version="TLS1.3"}' 2 \
+	"$(metric "$M" ayaflow_tls_client_hellos_total 'version="TLS1.3"')"
+assert_eq 'node ayaflow_tls_client_hellos_total{version="TLS1.2"}' 0 \
+	"$(metric "$M" ayaflow_tls_client_hellos_total 'version="TLS1.2"')"
 # api -> .1 (asked twice: learned once), www -> .3 (via the CNAME), v6 -> its AAAA.
 assert_eq 'node ayaflow_domains_resolved_total{source="dns"}' 3 \
 	"$(metric "$M" ayaflow_domains_resolved_total 'source="dns"')"
