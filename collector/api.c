@@ -15,12 +15,12 @@
 
 #include "flowfmt.h"
 #include "log.h"
+#include "params.h"
 #include "prom.h"
 #include "store.h"
 #include "version.h"
 #include "web.h"
 
-#define API_TIME_MAX_MS 253402300799999ull /* 9999-12-31T23:59:59.999Z */
 #define API_OFFSET_MAX	(1ull << 53)
 
 struct api {
@@ -133,19 +133,26 @@ static int api_cluster_get(struct api *api, uint64_t now_ms, struct api_cluster 
 static void api_health(struct api *api, struct http_reply *reply)
 {
 	uint64_t now = api_now_ms();
+	struct ingest_stats st;
 	struct api_cluster c;
+	json_t *body;
 
 	if (api_cluster_get(api, now, &c) < 0) {
 		http_reply_error(reply, 500, "out of memory");
 		return;
 	}
-	if (http_reply_json(
-		reply, 200,
-		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", "ok", "uptime_seconds",
-			  (json_int_t)api_uptime_s(api, now), "nodes", (json_int_t)c.connected,
-			  "active_connections", (json_int_t)c.active_connections, "total_packets",
-			  (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes)) <
-	    0)
+	/* "degraded" (still 200: the process is alive, a restart would not help) while the
+	 * store refuses writes, e.g. a full disk: batches are not acknowledged, the nodes
+	 * keep them in their spools and resend them. */
+	ingest_stats_get(api->cfg.ingest, &st);
+	body = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status",
+			 st.store_failing ? "degraded" : "ok", "uptime_seconds",
+			 (json_int_t)api_uptime_s(api, now), "nodes", (json_int_t)c.connected,
+			 "active_connections", (json_int_t)c.active_connections, "total_packets",
+			 (json_int_t)c.total_packets, "total_bytes", (json_int_t)c.total_bytes);
+	if (body && st.store_failing)
+		json_object_set_new(body, "store_error", json_string(st.store_error));
+	if (http_reply_json(reply, 200, body) < 0)
 		http_reply_error(reply, 500, "out of memory");
 	free(c.nodes);
 }
@@ -368,153 +375,6 @@ oom:
 
 /* --- /api/history parameters --- */
 
-static bool api_digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static bool api_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t api_days_from_civil(int y, int m, int d)
-{
-	int era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return (int64_t)era * 146097 + doe - 719468;
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), 'T' and 'Z' in either
- * case, leap second 60 allowed, fraction truncated to milliseconds. No locale. */
-static int api_parse_rfc3339(const char *s, uint64_t *out)
-{
-	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0, dim;
-	const char *p;
-	int64_t t;
-
-	if (strlen(s) < 20)
-		return -EINVAL;
-	if (!api_digits(s, 4, &y) || s[4] != '-' || !api_digits(s + 5, 2, &mo) || s[7] != '-' ||
-	    !api_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-	    !api_digits(s + 11, 2, &h) || s[13] != ':' || !api_digits(s + 14, 2, &mi) ||
-	    s[16] != ':' || !api_digits(s + 17, 2, &sec))
-		return -EINVAL;
-	p = s + 19;
-	if (*p == '.') {
-		int ndig = 0;
-
-		for (p++; *p >= '0' && *p <= '9'; p++, ndig++) {
-			if (ndig < 3)
-				ms = ms * 10 + (*p - '0');
-		}
-		if (ndig == 0)
-			return -EINVAL;
-		for (; ndig < 3; ndig++)
-			ms *= 10;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		if (!api_digits(p + 1, 2, &oh) || p[3] != ':' || !api_digits(p + 4, 2, &om))
-			return -EINVAL;
-		p += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (*p != '\0')
-		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59)
-		return -EINVAL;
-	dim = mdays[mo - 1] + (mo == 2 && api_leap(y));
-	if (d > dim)
-		return -EINVAL;
-	t = api_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-	    sign * (oh * 3600 + om * 60);
-	if (t < 0)
-		return -EINVAL;
-	*out = (uint64_t)t * 1000 + (uint64_t)ms;
-	return 0;
-}
-
-/* Unix ms (digits only) or RFC 3339. */
-static int api_parse_time(const char *s, uint64_t *out)
-{
-	size_t n = strspn(s, "0123456789");
-
-	if (n > 0 && s[n] == '\0') {
-		uint64_t v = 0;
-
-		if (n > 15)
-			return -EINVAL;
-		for (size_t i = 0; i < n; i++)
-			v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > API_TIME_MAX_MS)
-			return -EINVAL;
-		*out = v;
-		return 0;
-	}
-	return api_parse_rfc3339(s, out);
-}
-
-/* IPv4 or IPv6 text -> 16 bytes, IPv4 as ::ffff:a.b.c.d. */
-static int api_parse_ip(const char *s, uint8_t out[16])
-{
-	uint8_t v4[4];
-
-	if (inet_pton(AF_INET, s, v4) == 1) {
-		memset(out, 0, 10);
-		out[10] = 0xff;
-		out[11] = 0xff;
-		memcpy(out + 12, v4, 4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, out) == 1)
-		return 0;
-	return -EINVAL;
-}
-
-static int api_parse_proto(const char *s, uint8_t *out)
-{
-	static const struct {
-		const char *name;
-		uint8_t num;
-	} names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}};
-	size_t n = strspn(s, "0123456789");
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(s, names[i].name) == 0) {
-			*out = names[i].num;
-			return 0;
-		}
-	}
-	if (n > 0 && n <= 3 && s[n] == '\0') {
-		int v = atoi(s);
-
-		if (v <= 255) {
-			*out = (uint8_t)v;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int api_arg_time(const struct http_request *req, const char *name, bool *has, uint64_t *out,
 			struct http_reply *reply)
 {
@@ -522,7 +382,7 @@ static int api_arg_time(const struct http_request *req, const char *name, bool *
 
 	if (!s)
 		return 0;
-	if (api_parse_time(s, out) < 0) {
+	if (params_parse_time(s, out) < 0) {
 		http_reply_error(reply, 400,
 				 "parameter '%s': '%.64s' is not Unix milliseconds or an RFC 3339 "
 				 "time (e.g. 2026-11-28T14:00:00Z)",
@@ -540,7 +400,7 @@ static int api_arg_ip(const struct http_request *req, const char *name, bool *ha
 
 	if (!s)
 		return 0;
-	if (api_parse_ip(s, out) < 0) {
+	if (params_parse_ip(s, out) < 0) {
 		http_reply_error(reply, 400,
 				 "parameter '%s': '%.64s' is not an IPv4 or IPv6 address", name, s);
 		return -EINVAL;
@@ -649,7 +509,7 @@ static int api_history_filter(const struct http_request *req, struct store_filte
 		return -EINVAL;
 	proto = http_request_arg(req, "protocol");
 	if (proto) {
-		if (api_parse_proto(proto, &f->proto) < 0) {
+		if (params_parse_proto(proto, &f->proto) < 0) {
 			http_reply_error(reply, 400,
 					 "parameter 'protocol': '%.64s' is not tcp, udp, icmp, "
 					 "icmpv6 or a number 0..255",
@@ -1028,6 +888,16 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 	for (int i = WIRE_REJECT_NONE + 1; i < WIRE_REJECT_MAX; i++)
 		prom_sample_u64(&w, "ayaflow_collector_rejected_batches_total", st.by_reason[i],
 				"reason", wire_reject_name((enum wire_reject)i), NULL);
+	prom_family(&w, "ayaflow_collector_store_errors_total", "counter",
+		    "Failed store transactions (up to 64 batches each, all retried by their "
+		    "nodes), by reason: full (no space left, SQLITE_FULL), other.");
+	prom_sample_u64(&w, "ayaflow_collector_store_errors_total", st.store_errors_full,
+			"reason", "full", NULL);
+	prom_sample_u64(&w, "ayaflow_collector_store_errors_total",
+			st.store_errors - st.store_errors_full, "reason", "other", NULL);
+	prom_family(&w, "ayaflow_collector_store_healthy", "gauge",
+		    "0 while the latest store transaction failed (see /api/health), else 1.");
+	prom_sample_u64(&w, "ayaflow_collector_store_healthy", st.store_failing ? 0 : 1, NULL);
 	prom_family(&w, "ayaflow_collector_nodes_connected", "gauge",
 		    "Nodes with a batch within 3 aggregation windows or 30 s.");
 	prom_sample_u64(&w, "ayaflow_collector_nodes_connected", c.connected, NULL);

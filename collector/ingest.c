@@ -219,6 +219,11 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 			 strerror(-err));
 		pthread_mutex_lock(&ing->slock);
 		ing->stats.store_errors++;
+		if (err == -ENOSPC)
+			ing->stats.store_errors_full++;
+		ing->stats.store_failing = true;
+		snprintf(ing->stats.store_error, sizeof(ing->stats.store_error), "%s (%s)",
+			 strerror(-err), store_last_error(ing->store));
 		ingest_count_commit(ing, secs);
 		pthread_mutex_unlock(&ing->slock);
 		for (size_t i = 0; i < n; i++) {
@@ -246,6 +251,7 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 	ing->stats.duplicate += dups;
 	ing->stats.records_stored += records;
 	ing->stats.dns_records_stored += dns;
+	ing->stats.store_failing = false;
 	ingest_count_commit(ing, secs);
 	pthread_mutex_unlock(&ing->slock);
 
@@ -379,8 +385,8 @@ struct ingest *ingest_new(const struct ingest_config *cfg, char *err, size_t err
 	ing->writer_running = true;
 
 	ing->server =
-	    transport_server_new(cfg->urls, cfg->nurls, INGEST_WORKERS, WIRE_MAX_BATCH_BYTES,
-				 ingest_on_request, ing, err, errlen);
+	    transport_server_new_tls(cfg->urls, cfg->nurls, INGEST_WORKERS, WIRE_MAX_BATCH_BYTES,
+				     cfg->tls, ingest_on_request, ing, err, errlen);
 	if (!ing->server) {
 		e = errno;
 		ingest_free(ing);

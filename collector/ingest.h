@@ -14,10 +14,12 @@
 #ifndef AYAFLOW_COLLECTOR_INGEST_H
 #define AYAFLOW_COLLECTOR_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "live.h"
+#include "transport.h"
 #include "store.h"
 #include "wire.h"
 
@@ -39,6 +41,9 @@ struct ingest_stats {
 	uint64_t retry;	       /* answered WIRE_REJECT_STORE: queue full, store error, memory */
 	uint64_t queue_full;   /* of retry: the queue was full */
 	uint64_t store_errors; /* store_append calls that failed */
+	uint64_t store_errors_full; /* of store_errors: the disk was full (SQLITE_FULL) */
+	bool store_failing;	    /* the latest store_append failed (until one succeeds) */
+	char store_error[160];	    /* what the latest failing store_append said */
 	uint64_t by_reason[WIRE_REJECT_MAX]; /* every answer with ok=0, by reason */
 	uint64_t records_stored;
 	uint64_t dns_records_stored;
@@ -56,6 +61,7 @@ struct ingest;
 struct ingest_config {
 	char *const *urls; /* --listen */
 	size_t nurls;
+	const struct transport_tls *tls; /* for tls+tcp:// URLs (transport.h); NULL: none */
 	struct store *store;	/* borrowed: used by the writer thread only, until ingest_stop */
 	struct live_view *live; /* borrowed */
 	uint64_t retention_s;	/* 0: keep everything */

@@ -39,6 +39,11 @@ struct collector_opts {
 	uint64_t data_retention;
 	uint64_t connection_timeout;
 	struct config_list allowed_ips;
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
+	char *api_token_file;
+	bool api_health_open;
 	bool quiet;
 	bool verbose;
 };
@@ -59,6 +64,16 @@ static const struct config_option collector_options[] = {
      "connections idle this long leave the cluster live view", NULL},
     {"allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
      "clients allowed to use the HTTP API (default: everybody)", cidr_check},
+    {"tls-ca", 0, CONFIG_STRING, OPT(tls_ca), NULL, 0, 0, "FILE",
+     "CA (PEM) whose node certificates tls+tcp:// listeners accept (only those)", NULL},
+    {"tls-cert", 0, CONFIG_STRING, OPT(tls_cert), NULL, 0, 0, "FILE",
+     "the collector's certificate (PEM) for tls+tcp:// listeners", NULL},
+    {"tls-key", 0, CONFIG_STRING, OPT(tls_key), NULL, 0, 0, "FILE",
+     "the private key (PEM) of --tls-cert", NULL},
+    {"api-token-file", 0, CONFIG_STRING, OPT(api_token_file), NULL, 0, 0, "FILE",
+     "require 'Authorization: Bearer <token>' on /api/* and /metrics (token in FILE)", NULL},
+    {"api-health-open", 0, CONFIG_BOOL, OPT(api_health_open), NULL, 0, 0, NULL,
+     "with --api-token-file, /api/health answers without the token (probes)", NULL},
     {"quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL},
     {"verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages", NULL},
     {"help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL},
@@ -138,6 +153,36 @@ static void collector_restore_nodes(struct collector *col, const char *db_path)
 	store_reader_close(r);
 }
 
+/* The security options' config checks: a tls+tcp:// listener needs the three TLS files,
+ * and the API token file must hold a token. 0 and *token (malloc'd, NULL without
+ * --api-token-file) or -EINVAL with a message. */
+static int collector_check_security(const struct collector_opts *o, char **token, char *err,
+				    size_t errlen)
+{
+	bool tls = false;
+
+	for (size_t i = 0; i < o->listen.count; i++)
+		tls |= strncmp(o->listen.items[i], "tls+", 4) == 0;
+	if (tls && (!o->tls_ca || !*o->tls_ca || !o->tls_cert || !*o->tls_cert || !o->tls_key ||
+		    !*o->tls_key)) {
+		snprintf(err, errlen, "a tls+tcp:// --listen URL needs%s%s%s",
+			 o->tls_ca && *o->tls_ca ? "" : " --tls-ca",
+			 o->tls_cert && *o->tls_cert ? "" : " --tls-cert",
+			 o->tls_key && *o->tls_key ? "" : " --tls-key");
+		return -EINVAL;
+	}
+	*token = NULL;
+	if (o->api_token_file) {
+		char msg[400];
+
+		if (http_token_read(o->api_token_file, token, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "--api-token-file: %s", msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct collector col; /* the one context of this process */
@@ -145,6 +190,7 @@ int main(int argc, char **argv)
 	char err[512] = "";
 	sigset_t mask;
 	int rc, status = 1;
+	char *api_token = NULL;
 
 	rc = config_parse(collector_options, COLLECTOR_NOPTIONS, argc, argv, o, err, sizeof(err));
 	if (rc == CONFIG_HELP) {
@@ -170,6 +216,11 @@ int main(int argc, char **argv)
 	if (!o->db_path || !*o->db_path || o->listen.count == 0) {
 		fprintf(stderr, "ayaflow-collector: %s must not be empty\n",
 			o->listen.count == 0 ? "--listen" : "--db-path");
+		status = COLLECTOR_EXIT_CONFIG;
+		goto out_opts;
+	}
+	if (collector_check_security(o, &api_token, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ayaflow-collector: %s\n", err);
 		status = COLLECTOR_EXIT_CONFIG;
 		goto out_opts;
 	}
@@ -213,12 +264,16 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	collector_restore_nodes(&col, o->db_path);
-	col.ingest = ingest_new(&(struct ingest_config){.urls = o->listen.items,
-							.nurls = o->listen.count,
-							.store = col.store,
-							.live = col.live,
-							.retention_s = o->data_retention},
-				err, sizeof(err));
+	col.ingest = ingest_new(
+	    &(struct ingest_config){.urls = o->listen.items,
+				    .nurls = o->listen.count,
+				    .tls = &(struct transport_tls){.ca_file = o->tls_ca,
+								   .cert_file = o->tls_cert,
+								   .key_file = o->tls_key},
+				    .store = col.store,
+				    .live = col.live,
+				    .retention_s = o->data_retention},
+	    err, sizeof(err));
 	if (!col.ingest) {
 		log_error("ingest: %s", err);
 		goto out_live;
@@ -238,6 +293,10 @@ int main(int argc, char **argv)
 	    http_server_new((uint16_t)o->port, col.allow, api_handle, col.api, err, sizeof(err));
 	if (!col.http) {
 		log_error("HTTP API: %s", err);
+		goto out_api;
+	}
+	if (http_server_set_token(col.http, api_token, o->api_health_open) < 0) {
+		log_error("out of memory");
 		goto out_api;
 	}
 	if (http_server_start(col.http, err, sizeof(err)) < 0) {
@@ -266,6 +325,10 @@ out_store:
 out_allow:
 	cidr_list_free(col.allow);
 out_opts:
+	if (api_token) {
+		explicit_bzero(api_token, strlen(api_token));
+		free(api_token);
+	}
 	config_free(collector_options, COLLECTOR_NOPTIONS, o);
 	return status;
 }

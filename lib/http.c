@@ -30,7 +30,8 @@
 #include "ws.h"
 
 #define HTTP_CONN_LIMIT	    512
-#define HTTP_CONN_TIMEOUT_S 30
+#define HTTP_CONN_TIMEOUT_S 30	 /* AYAFLOW_HTTP_TIMEOUT_S overrides it (tests only) */
+#define HTTP_TOKEN_MAX	    4096 /* bytes of an API token (and of its file) */
 #define HTTP_CONN_MEMORY    (64 * 1024)
 /* Clients only ever send control frames: a larger message is refused with 1009. */
 #define HTTP_WS_IN_MAX	4096
@@ -83,6 +84,10 @@ struct http_server {
 	http_handler_fn handler;
 	void *ctx;
 	struct http_hub hub;
+	/* API bearer token (set before start, read-only after): NULL = no authentication */
+	char *token;
+	size_t token_len;
+	bool health_open; /* /api/health answers without the token */
 };
 
 struct http_request {
@@ -206,7 +211,17 @@ void http_reply_error(struct http_reply *reply, unsigned int status, const char 
 	}
 }
 
+/* Queues reply with one extra header (name NULL: none). */
+static enum MHD_Result http_queue_hdr(struct MHD_Connection *conn, struct http_reply *reply,
+				      const char *name, const char *value);
+
 static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_reply *reply)
+{
+	return http_queue_hdr(conn, reply, NULL, NULL);
+}
+
+static enum MHD_Result http_queue_hdr(struct MHD_Connection *conn, struct http_reply *reply,
+				      const char *name, const char *value)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -232,6 +247,8 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_reply
 					reply->content_security_policy);
 		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	}
+	if (name)
+		MHD_add_response_header(resp, name, value);
 	ret = MHD_queue_response(conn, reply->status ? reply->status : 500, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -746,6 +763,126 @@ static enum MHD_Result http_ws_answer(struct http_server *srv, struct MHD_Connec
 	return ret;
 }
 
+/* --- API token --- */
+
+bool http_token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	/* Every byte up to the longer length is compared, whatever differs first, so the
+	 * time depends on the lengths only (out-of-range bytes read as 0 and the length
+	 * difference is OR-ed in). */
+	size_t n = alen > blen ? alen : blen;
+	unsigned char diff = 0;
+	size_t lendiff = alen ^ blen;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = i < alen ? (unsigned char)a[i] : 0;
+		unsigned char y = i < blen ? (unsigned char)b[i] : 0;
+
+		diff |= (unsigned char)(x ^ y);
+	}
+	return (diff | (lendiff != 0)) == 0;
+}
+
+int http_token_read(const char *path, char **out, char *err, size_t errlen)
+{
+	char buf[HTTP_TOKEN_MAX + 2];
+	size_t len;
+	FILE *f;
+	int e;
+
+	f = fopen(path, "re");
+	if (!f) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	e = ferror(f);
+	fclose(f);
+	if (e) {
+		snprintf(err, errlen, "%s: read error", path);
+		return -EIO;
+	}
+	if (len > HTTP_TOKEN_MAX) {
+		snprintf(err, errlen, "%s: a token is at most %d bytes", path, HTTP_TOKEN_MAX);
+		return -EINVAL;
+	}
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "%s: empty token file", path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)buf[i] <= ' ' || (unsigned char)buf[i] >= 0x7f) {
+			snprintf(err, errlen,
+				 "%s: the token must be one line of printable characters without "
+				 "spaces",
+				 path);
+			explicit_bzero(buf, sizeof(buf));
+			return -EINVAL;
+		}
+	}
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int http_server_set_token(struct http_server *srv, const char *token, bool health_open)
+{
+	char *copy = NULL;
+
+	if (token) {
+		copy = strdup(token);
+		if (!copy)
+			return -ENOMEM;
+	}
+	if (srv->token) {
+		explicit_bzero(srv->token, srv->token_len);
+		free(srv->token);
+	}
+	srv->token = copy;
+	srv->token_len = copy ? strlen(copy) : 0;
+	srv->health_open = health_open;
+	return 0;
+}
+
+/* Whether the request may go on: no token configured, a path that needs none (the
+ * dashboard's page and assets: everything outside /api/ and /metrics; /api/health with
+ * health_open), or the right token in "Authorization: Bearer <token>" (for the WebSocket
+ * upgrade of /api/stream also as ?ayaflow_token=, since browsers cannot set headers on
+ * a WebSocket). */
+static bool http_authorized(const struct http_server *srv, struct MHD_Connection *conn,
+			    const char *path)
+{
+	const char *auth, *given = NULL;
+
+	if (!srv->token)
+		return true;
+	if (strncmp(path, "/api/", 5) != 0 && strcmp(path, "/api") != 0 &&
+	    strcmp(path, "/metrics") != 0)
+		return true;
+	if (srv->health_open && strcmp(path, "/api/health") == 0)
+		return true;
+	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		given = auth + 7;
+		while (*given == ' ')
+			given++;
+	} else if (strcmp(path, "/api/stream") == 0) {
+		given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "ayaflow_token");
+	}
+	if (!given)
+		return false;
+	return http_token_equal(given, strnlen(given, HTTP_TOKEN_MAX + 1), srv->token,
+				srv->token_len);
+}
+
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				       const char *method, const char *version,
 				       const char *upload_data, size_t *upload_data_size,
@@ -773,6 +910,11 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 	    (!ci || !ci->client_addr || !cidr_list_match(srv->allow, ci->client_addr))) {
 		http_reply_error(&reply, 403, "client address is not in allowed_ips");
 		return http_queue(conn, &reply);
+	}
+	if (!http_authorized(srv, conn, url)) {
+		http_reply_error(&reply, 401, "missing or wrong API token (Authorization: Bearer)");
+		return http_queue_hdr(conn, &reply, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				      "Bearer realm=\"ayaflow\"");
 	}
 	srv->handler(srv->ctx, &req, &reply);
 	if (reply.stream)
@@ -885,6 +1027,25 @@ struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow
 	return srv;
 }
 
+/* The per-connection idle timeout: HTTP_CONN_TIMEOUT_S, or AYAFLOW_HTTP_TIMEOUT_S
+ * (1..3600) from the environment, which exists for tests that must not wait 30 s. */
+static unsigned int http_conn_timeout_s(void)
+{
+	const char *v = getenv("AYAFLOW_HTTP_TIMEOUT_S");
+	char *end;
+	unsigned long t;
+
+	if (!v || !*v)
+		return HTTP_CONN_TIMEOUT_S;
+	errno = 0;
+	t = strtoul(v, &end, 10);
+	if (errno || *end || t < 1 || t > 3600) {
+		log_warn("AYAFLOW_HTTP_TIMEOUT_S='%s' ignored (1..3600)", v);
+		return HTTP_CONN_TIMEOUT_S;
+	}
+	return (unsigned int)t;
+}
+
 int http_server_start(struct http_server *srv, char *err, size_t errlen)
 {
 	int ret;
@@ -903,7 +1064,7 @@ int http_server_start(struct http_server *srv, char *err, size_t errlen)
 		MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, http_on_request, srv, MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_TIMEOUT, http_conn_timeout_s(),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 	    MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
@@ -925,5 +1086,9 @@ void http_server_free(struct http_server *srv)
 		close(srv->listen_fd);
 	http_hub_fds_close(&srv->hub);
 	pthread_mutex_destroy(&srv->hub.lock);
+	if (srv->token) {
+		explicit_bzero(srv->token, srv->token_len);
+		free(srv->token);
+	}
 	free(srv);
 }

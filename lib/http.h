@@ -99,6 +99,27 @@ int http_reply_append_stream_metrics(const struct http_request *req, struct http
  * 3001 is already in use"). */
 struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow,
 				    http_handler_fn handler, void *ctx, char *err, size_t errlen);
+/* --- API bearer token ---
+ * With a token set, every request to /api/... and /metrics needs the header
+ * "Authorization: Bearer <token>" (the WebSocket upgrade of /api/stream may carry it as
+ * ?ayaflow_token=<token> instead, since browsers cannot set headers there); otherwise
+ * the answer is 401 with "WWW-Authenticate: Bearer realm="ayaflow"" and the JSON error.
+ * The dashboard's page and assets (every other path) stay open: they hold no data.
+ * health_open lets /api/health answer without the token (for probes). */
+
+/* Sets (copies) the token before http_server_start; NULL: no authentication. 0 or
+ * -ENOMEM. */
+int http_server_set_token(struct http_server *srv, const char *token, bool health_open);
+
+/* Reads the token from a file holding one line (a trailing newline is dropped; at most
+ * 4096 printable characters without spaces). 0 and *out (malloc'd, the caller frees) or
+ * -errno with a message naming the file in err (unreadable, empty, malformed). */
+int http_token_read(const char *path, char **out, char *err, size_t errlen);
+
+/* Compares two tokens in time that depends only on their lengths, not on where they
+ * differ (for secrets). True when equal. */
+bool http_token_equal(const char *a, size_t alen, const char *b, size_t blen);
+
 /* Starts serving on libmicrohttpd's own thread. 0 or -errno with a message in err. */
 int http_server_start(struct http_server *srv, char *err, size_t errlen);
 /* Stops serving: closes every WebSocket client (close 1001) and stops the stream thread,

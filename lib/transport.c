@@ -26,6 +26,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 /* ---- shared helpers ---- */
 
@@ -135,9 +136,15 @@ static int transport_check_url(const char *url, bool listen, char *err, size_t e
 		transport_errf(err, errlen, "empty URL");
 		return -EINVAL;
 	}
-	if (strncmp(url, "tls+tcp://", 10) == 0) {
-		transport_errf(err, errlen, "%s: tls+tcp:// is not supported yet", url);
-		return -ENOTSUP;
+	if (strncmp(url, "tls+", 4) == 0) {
+		hostport = url + 4; /* tls+tcp://, tls+tcp4://, tls+tcp6:// */
+		if (strncmp(hostport, "tcp", 3) != 0) {
+			transport_errf(err, errlen,
+				       "%s: unsupported URL, expected tls+tcp://host:port", url);
+			return -EINVAL;
+		}
+		url = hostport;
+		hostport = NULL;
 	}
 	if (strncmp(url, "ipc://", 6) == 0) {
 		if (!url[6]) {
@@ -182,6 +189,142 @@ static int transport_check_url(const char *url, bool listen, char *err, size_t e
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static bool transport_is_tls(const char *url)
+{
+	return strncmp(url, "tls+", 4) == 0;
+}
+
+/* Reads a whole PEM file (at most 1 MiB) as a string. NULL with a message naming the
+ * file (and what it is for: `what`) on failure. The caller frees. */
+static char *transport_read_pem(const char *what, const char *path, char *err, size_t errlen)
+{
+	enum { PEM_MAX = 1 << 20 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		transport_errf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(PEM_MAX + 1);
+	if (!buf) {
+		transport_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	len = fread(buf, 1, PEM_MAX + 1, f);
+	if (ferror(f)) {
+		transport_errf(err, errlen, "%s %s: read error", what, path);
+		goto fail;
+	}
+	if (len > PEM_MAX || len == 0) {
+		transport_errf(err, errlen, "%s %s: %s", what, path,
+			       len ? "larger than 1 MiB" : "empty file");
+		goto fail;
+	}
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+fail:
+	free(buf);
+	fclose(f);
+	return NULL;
+}
+
+/* The host of a URL checked by transport_check_url into out ("" for none). */
+static void transport_url_host(const char *url, char *out, size_t outlen)
+{
+	const char *h = strstr(url, "://"), *end;
+
+	h = h ? h + 3 : url;
+	if (*h == '[') {
+		h++;
+		end = strchr(h, ']');
+	} else {
+		end = strrchr(h, ':');
+	}
+	if (!end)
+		end = h + strlen(h);
+	snprintf(out, outlen, "%.*s", (int)(end - h), h);
+}
+
+/* A TLS configuration for one endpoint: mutual TLS (our certificate, the peer's verified
+ * against the CA). url names the endpoint in messages and gives the default server name.
+ * 0 and *out (the caller frees it with nng_tls_config_free) or -errno with a message. */
+static int transport_tls_config(const struct transport_tls *tls, bool server, const char *url,
+				nng_tls_config **out, char *err, size_t errlen)
+{
+	char *ca = NULL, *cert = NULL, *key = NULL;
+	nng_tls_config *cfg = NULL;
+	char host[256];
+	int rc, rv;
+
+	if (!tls || !tls->ca_file || !*tls->ca_file || !tls->cert_file || !*tls->cert_file ||
+	    !tls->key_file || !*tls->key_file) {
+		transport_errf(err, errlen,
+			       "%s: tls+tcp:// needs a CA file, a certificate and a key", url);
+		return -EINVAL;
+	}
+	rc = -EINVAL;
+	ca = transport_read_pem("CA file", tls->ca_file, err, errlen);
+	if (ca)
+		cert = transport_read_pem("certificate file", tls->cert_file, err, errlen);
+	if (cert)
+		key = transport_read_pem("key file", tls->key_file, err, errlen);
+	if (!key)
+		goto out;
+	rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	if (rv) {
+		rc = transport_errno(rv);
+		transport_errf(err, errlen, "%s: cannot set up TLS: %s", url, nng_strerror(rv));
+		goto out;
+	}
+	rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (rv) {
+		transport_errf(err, errlen, "%s: TLS auth mode: %s", url, nng_strerror(rv));
+		goto out;
+	}
+	rv = nng_tls_config_ca_chain(cfg, ca, NULL);
+	if (rv) {
+		transport_errf(err, errlen, "CA file %s: no valid PEM certificate (%s)",
+			       tls->ca_file, nng_strerror(rv));
+		goto out;
+	}
+	rv = nng_tls_config_own_cert(cfg, cert, key, NULL);
+	if (rv) {
+		transport_errf(err, errlen,
+			       "certificate %s / key %s: invalid PEM certificate or key (%s)",
+			       tls->cert_file, tls->key_file, nng_strerror(rv));
+		goto out;
+	}
+	if (!server) {
+		if (tls->server_name && *tls->server_name)
+			snprintf(host, sizeof(host), "%s", tls->server_name);
+		else
+			transport_url_host(url, host, sizeof(host));
+		rv = nng_tls_config_server_name(cfg, host);
+		if (rv) {
+			transport_errf(err, errlen, "%s: TLS server name '%s': %s", url, host,
+				       nng_strerror(rv));
+			goto out;
+		}
+	}
+	*out = cfg;
+	cfg = NULL;
+	rc = 0;
+out:
+	if (cfg)
+		nng_tls_config_free(cfg);
+	free(ca);
+	free(cert);
+	if (key) {
+		explicit_bzero(key, strlen(key)); /* private key material */
+		free(key);
+	}
+	return rc;
 }
 
 static int transport_check_urls(char *const *urls, size_t n, bool listen, char *err, size_t errlen)
@@ -399,6 +542,16 @@ struct transport_client *transport_client_new(char *const *urls, size_t n, unsig
 					      uint32_t timeout_ms, transport_reply_fn on_reply,
 					      void *cb_ctx, char *err, size_t errlen)
 {
+	return transport_client_new_tls(urls, n, inflight, timeout_ms, NULL, on_reply, cb_ctx, err,
+					errlen);
+}
+
+struct transport_client *transport_client_new_tls(char *const *urls, size_t n, unsigned inflight,
+						  uint32_t timeout_ms,
+						  const struct transport_tls *tls,
+						  transport_reply_fn on_reply, void *cb_ctx,
+						  char *err, size_t errlen)
+{
 	struct transport_client *c;
 	int rc, rv;
 
@@ -491,8 +644,24 @@ struct transport_client *transport_client_new(char *const *urls, size_t n, unsig
 		c->free_stack[c->nfree++] = inflight - 1 - i; /* slot 0 is used first */
 	}
 	for (size_t i = 0; i < n; i++) {
-		/* Non-blocking: a server that is not up yet is redialed in the background. */
-		rv = nng_dial(c->sock, urls[i], NULL, NNG_FLAG_NONBLOCK);
+		nng_tls_config *tcfg = NULL;
+		nng_dialer d;
+
+		if (transport_is_tls(urls[i])) {
+			rc = transport_tls_config(tls, false, urls[i], &tcfg, err, errlen);
+			if (rc)
+				goto fail;
+		}
+		/* Non-blocking: a server that is not up yet is redialed in the background.
+		 * The dialer belongs to the socket (closed with it) and holds its own
+		 * reference to the TLS configuration. */
+		rv = nng_dialer_create(&d, c->sock, urls[i]);
+		if (rv == 0 && tcfg)
+			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tcfg);
+		if (rv == 0)
+			rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+		if (tcfg)
+			nng_tls_config_free(tcfg);
 		if (rv) {
 			rc = transport_errno(rv);
 			transport_errf(err, errlen, "cannot dial %s: %s", urls[i],
@@ -698,6 +867,15 @@ struct transport_server *transport_server_new(char *const *urls, size_t n, unsig
 					      size_t max_msg, transport_request_fn on_request,
 					      void *cb_ctx, char *err, size_t errlen)
 {
+	return transport_server_new_tls(urls, n, workers, max_msg, NULL, on_request, cb_ctx, err,
+					errlen);
+}
+
+struct transport_server *transport_server_new_tls(char *const *urls, size_t n, unsigned workers,
+						  size_t max_msg, const struct transport_tls *tls,
+						  transport_request_fn on_request, void *cb_ctx,
+						  char *err, size_t errlen)
+{
 	struct transport_server *s;
 	int rc, rv;
 
@@ -771,7 +949,22 @@ struct transport_server *transport_server_new(char *const *urls, size_t n, unsig
 		w->ctx_open = true;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rv = nng_listen(s->sock, urls[i], NULL, 0);
+		nng_tls_config *tcfg = NULL;
+		nng_listener l;
+
+		if (transport_is_tls(urls[i])) {
+			rc = transport_tls_config(tls, true, urls[i], &tcfg, err, errlen);
+			if (rc)
+				goto fail;
+		}
+		/* The listener belongs to the socket and holds its own reference to tcfg. */
+		rv = nng_listener_create(&l, s->sock, urls[i]);
+		if (rv == 0 && tcfg)
+			rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tcfg);
+		if (rv == 0)
+			rv = nng_listener_start(l, 0);
+		if (tcfg)
+			nng_tls_config_free(tcfg);
 		if (rv) {
 			rc = transport_errno(rv);
 			transport_errf(err, errlen, "cannot listen on %s: %s", urls[i],

@@ -5,8 +5,9 @@
  * collector's acknowledgement in on_reply(); the collector's ingest gets each batch in
  * on_request() and answers it with transport_request_reply() after its commit.
  *
- * URLs: tcp://host:port (also tcp4://, tcp6://, ipc:///path); tls+tcp:// is not
- * supported yet. Port 1..65535; a listener may leave the host empty (tcp://:7400).
+ * URLs: tcp://host:port (also tcp4://, tcp6://, ipc:///path) and tls+tcp://host:port
+ * (also tls+tcp4://, tls+tcp6://; needs a struct transport_tls, see below). Port 1..65535;
+ * a listener may leave the host empty (tcp://:7400).
  *
  * Threads: callbacks run on nng's threads, never on the caller's stack (except in
  * transport_client_free(), see there). They must not block for long: they hold an nng
@@ -25,6 +26,19 @@
 #define TRANSPORT_MAX_REPLY	   (1u << 20)	/* replies bigger than this drop the connection */
 #define TRANSPORT_RECONNECT_MIN_MS 100		/* dial retry backoff, doubled up to the max */
 #define TRANSPORT_RECONNECT_MAX_MS 2000
+
+/* Mutual TLS for tls+tcp:// URLs: each side presents cert_file/key_file and requires a
+ * peer certificate signed by a CA in ca_file (nng's TLS with auth mode REQUIRED on both
+ * sides). Files are PEM; they are read when the client or server is created, so an
+ * unreadable or invalid file fails _new with a message naming it. Ignored for other
+ * URLs. server_name (client only) is the name the server's certificate must carry (DNS
+ * SAN or CN); NULL or empty: the host of each URL. */
+struct transport_tls {
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	const char *server_name;
+};
 
 /* ---- client (node) ---- */
 
@@ -59,6 +73,14 @@ typedef void (*transport_reply_fn)(void *cb_ctx, uint64_t token, int err, const 
 struct transport_client *transport_client_new(char *const *urls, size_t n, unsigned inflight,
 					      uint32_t timeout_ms, transport_reply_fn on_reply,
 					      void *cb_ctx, char *err, size_t errlen);
+
+/* The same with TLS settings for tls+tcp:// URLs (tls may be NULL when there are none;
+ * a tls+tcp:// URL then fails with -EINVAL). tls is not kept after the call. */
+struct transport_client *transport_client_new_tls(char *const *urls, size_t n, unsigned inflight,
+						  uint32_t timeout_ms,
+						  const struct transport_tls *tls,
+						  transport_reply_fn on_reply, void *cb_ctx,
+						  char *err, size_t errlen);
 
 /* Copies buf and sends it on a free context. Returns 0 (on_reply will be called once for
  * token), -EBUSY when all contexts are busy, -EMSGSIZE for len 0 or over
@@ -99,6 +121,12 @@ typedef void (*transport_request_fn)(void *cb_ctx, struct transport_request *req
 struct transport_server *transport_server_new(char *const *urls, size_t n, unsigned workers,
 					      size_t max_msg, transport_request_fn on_request,
 					      void *cb_ctx, char *err, size_t errlen);
+
+/* The same with TLS settings for tls+tcp:// URLs (as transport_client_new_tls). */
+struct transport_server *transport_server_new_tls(char *const *urls, size_t n, unsigned workers,
+						  size_t max_msg, const struct transport_tls *tls,
+						  transport_request_fn on_request, void *cb_ctx,
+						  char *err, size_t errlen);
 
 /* Sends the reply (copied) and lets the context take the next request. req is invalid
  * after the call, whatever it returns. Returns 0 (handed to nng; a reply to a client that

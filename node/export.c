@@ -149,8 +149,8 @@ struct export *export_new(const struct export_config *cfg, char *err, size_t err
 		snprintf(err, errlen, "eventfd: %s", strerror(-rc));
 		goto fail;
 	}
-	x->client = transport_client_new(cfg->urls, cfg->nurls, cfg->inflight, cfg->timeout_ms,
-					 export_on_reply, x, err, errlen);
+	x->client = transport_client_new_tls(cfg->urls, cfg->nurls, cfg->inflight, cfg->timeout_ms,
+					     cfg->tls, export_on_reply, x, err, errlen);
 	if (!x->client) {
 		rc = -errno;
 		goto fail;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bpf/flow.h"
+#include "transport.h"
 #include "wire.h"
 
 struct live_table;
@@ -21,9 +22,10 @@ struct live_conn;
 struct export_config {
 	char *const *urls; /* collector URLs (tcp://host:7400) */
 	size_t nurls;
-	size_t spool_bytes;    /* --spool-size */
-	unsigned int inflight; /* requests in flight */
-	uint32_t timeout_ms;   /* a batch not acknowledged by then is resent */
+	const struct transport_tls *tls; /* for tls+tcp:// URLs (transport.h); NULL: none */
+	size_t spool_bytes;		 /* --spool-size */
+	unsigned int inflight;		 /* requests in flight */
+	uint32_t timeout_ms;		 /* a batch not acknowledged by then is resent */
 	const char *node_name;
 	const char *agent_version;
 	/* The interface name of an ifindex and the domain of a connection, for records

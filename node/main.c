@@ -41,8 +41,11 @@
 
 static int node_check_url(const char *value, char *err, size_t errlen)
 {
-	if (strncmp(value, "tcp://", 6) != 0 || strlen(value) <= 6) {
-		snprintf(err, errlen, "'%s' is not a collector URL (tcp://host:port)", value);
+	if ((strncmp(value, "tcp://", 6) != 0 || strlen(value) <= 6) &&
+	    (strncmp(value, "tls+tcp://", 10) != 0 || strlen(value) <= 10)) {
+		snprintf(err, errlen,
+			 "'%s' is not a collector URL (tcp://host:port or tls+tcp://host:port)",
+			 value);
 		return -EINVAL;
 	}
 	return 0;
@@ -76,6 +79,18 @@ const struct config_option node_options[] = {
      "send flow records to this collector (tcp://host:7400); repeatable", node_check_url},
     {"spool-size", 0, CONFIG_UINT, OPT(spool_size), "67108864", 1024, 4294967296ull, "BYTES",
      "batches kept until the collector acknowledges them", NULL},
+    {"tls-ca", 0, CONFIG_STRING, OPT(tls_ca), NULL, 0, 0, "FILE",
+     "CA (PEM) that signed the collector's certificate (tls+tcp:// collectors)", NULL},
+    {"tls-cert", 0, CONFIG_STRING, OPT(tls_cert), NULL, 0, 0, "FILE",
+     "this node's certificate (PEM) for tls+tcp:// collectors", NULL},
+    {"tls-key", 0, CONFIG_STRING, OPT(tls_key), NULL, 0, 0, "FILE",
+     "the private key (PEM) of --tls-cert", NULL},
+    {"tls-server-name", 0, CONFIG_STRING, OPT(tls_server_name), NULL, 0, 0, "NAME",
+     "name the collector's certificate must carry (default: the host of its URL)", NULL},
+    {"api-token-file", 0, CONFIG_STRING, OPT(api_token_file), NULL, 0, 0, "FILE",
+     "require 'Authorization: Bearer <token>' on /api/* and /metrics (token in FILE)", NULL},
+    {"api-health-open", 0, CONFIG_BOOL, OPT(api_health_open), NULL, 0, 0, NULL,
+     "with --api-token-file, /api/health answers without the token (probes)", NULL},
     {"quiet", 'q', CONFIG_BOOL, OPT(quiet), NULL, 0, 0, NULL, "log errors only", NULL},
     {"verbose", 'v', CONFIG_BOOL, OPT(verbose), NULL, 0, 0, NULL, "log debug messages", NULL},
     {"help", 'h', CONFIG_ACTION_HELP, 0, NULL, 0, 0, NULL, "show this help", NULL},
@@ -504,6 +519,35 @@ static int node_load(struct node_main *m)
 	return 0;
 }
 
+/* The security options' config checks: a tls+tcp:// collector needs the three TLS files,
+ * and the API token file must hold a token. 0 and *token (malloc'd, NULL without
+ * --api-token-file) or -EINVAL with a message. */
+static int node_check_security(const struct node_opts *o, char **token, char *err, size_t errlen)
+{
+	bool tls = false;
+
+	for (size_t i = 0; i < o->collector.count; i++)
+		tls |= strncmp(o->collector.items[i], "tls+", 4) == 0;
+	if (tls && (!o->tls_ca || !*o->tls_ca || !o->tls_cert || !*o->tls_cert || !o->tls_key ||
+		    !*o->tls_key)) {
+		snprintf(err, errlen, "a tls+tcp:// collector needs%s%s%s",
+			 o->tls_ca && *o->tls_ca ? "" : " --tls-ca",
+			 o->tls_cert && *o->tls_cert ? "" : " --tls-cert",
+			 o->tls_key && *o->tls_key ? "" : " --tls-key");
+		return -EINVAL;
+	}
+	*token = NULL;
+	if (o->api_token_file) {
+		char msg[400];
+
+		if (http_token_read(o->api_token_file, token, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "--api-token-file: %s", msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct node_main m; /* the one context of this process */
@@ -514,6 +558,7 @@ int main(int argc, char **argv)
 	char *const *ifnames;
 	size_t nif;
 	int rc, status = 1;
+	char *api_token = NULL;
 
 	rc = config_parse(node_options, node_options_count, argc, argv, &ctx->opts, err,
 			  sizeof(err));
@@ -534,6 +579,11 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "ayaflow-node: %s\n", err);
 		fprintf(stderr, "Try 'ayaflow-node --help'.\n");
+		status = NODE_EXIT_CONFIG;
+		goto out_opts;
+	}
+	if (node_check_security(&ctx->opts, &api_token, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ayaflow-node: %s\n", err);
 		status = NODE_EXIT_CONFIG;
 		goto out_opts;
 	}
@@ -600,6 +650,10 @@ int main(int argc, char **argv)
 		log_error("HTTP API: %s", err);
 		goto out_drain;
 	}
+	if (http_server_set_token(m.http, api_token, ctx->opts.api_health_open) < 0) {
+		log_error("out of memory");
+		goto out_http;
+	}
 	ctx->attach = attach_new(ifnames, nif, bpf_program__fd(m.skel->progs.flow_ingress),
 				 bpf_program__fd(m.skel->progs.flow_egress), err, sizeof(err));
 	if (!ctx->attach) {
@@ -636,9 +690,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (ctx->opts.collector.count) {
+		struct transport_tls tls = {.ca_file = ctx->opts.tls_ca,
+					    .cert_file = ctx->opts.tls_cert,
+					    .key_file = ctx->opts.tls_key,
+					    .server_name = ctx->opts.tls_server_name};
 		struct export_config xc = {
 		    .urls = ctx->opts.collector.items,
 		    .nurls = ctx->opts.collector.count,
+		    .tls = &tls,
 		    .spool_bytes = ctx->opts.spool_size,
 		    .inflight = NODE_EXPORT_INFLIGHT,
 		    .timeout_ms = NODE_EXPORT_TIMEOUT_MS,
@@ -689,6 +748,10 @@ out_skel:
 out_allow:
 	cidr_list_free(m.allow);
 out_opts:
+	if (api_token) {
+		explicit_bzero(api_token, strlen(api_token));
+		free(api_token);
+	}
 	config_free(node_options, node_options_count, &ctx->opts);
 	return status;
 }

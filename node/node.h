@@ -26,6 +26,12 @@ struct node_opts {
 	bool resolve_dns;
 	struct config_list collector;
 	uint64_t spool_size;
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_server_name;
+	char *api_token_file;
+	bool api_health_open;
 	bool quiet;
 	bool verbose;
 };

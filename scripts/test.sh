@@ -16,7 +16,8 @@ cmake --build build-debug -j2
 fuzz_rc=0
 if [ $# -eq 0 ]; then
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAYAFLOW_FUZZ=ON
-	cmake --build build-fuzz -j2 --target fuzz_wire fuzz_ws fuzz_dns fuzz_tls
+	cmake --build build-fuzz -j2 --target fuzz_wire fuzz_ws fuzz_dns fuzz_tls \
+		fuzz_config fuzz_http_query fuzz_classifier
 	ctest --test-dir build-fuzz -R '^fuzz\.smoke$' --output-on-failure || fuzz_rc=$?
 fi
 

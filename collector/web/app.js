@@ -180,9 +180,34 @@
 			dash.errors.shift();
 	}
 
-	function getJSON(url) {
-		return fetch(url, { cache: "no-store", headers: { Accept: "application/json" } })
+	/* With --api-token-file the API answers 401: ask for the token once per tab. */
+	var apiToken = sessionStorage.getItem("ayaflow_token") || "";
+	var tokenAsked = false;
+
+	/* Asks once per page load; the periodic refreshes pick the token up. */
+	function askToken() {
+		var t;
+
+		if (tokenAsked)
+			return false;
+		tokenAsked = true;
+		t = window.prompt("This collector needs an API token:", "");
+		if (t) {
+			apiToken = t.trim();
+			sessionStorage.setItem("ayaflow_token", apiToken);
+		}
+		return !!t;
+	}
+
+	function getJSON(url, retried) {
+		var headers = { Accept: "application/json" };
+
+		if (apiToken)
+			headers.Authorization = "Bearer " + apiToken;
+		return fetch(url, { cache: "no-store", headers: headers })
 			.then(function (r) {
+				if (r.status === 401 && !retried && askToken())
+					return getJSON(url, true);
 				return r.text().then(function (text) {
 					var body = null;
 					try {
@@ -781,7 +806,8 @@
 
 	function connectStream() {
 		var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
-			"/api/stream";
+			"/api/stream" +
+			(apiToken ? "?ayaflow_token=" + encodeURIComponent(apiToken) : "");
 		dash.streamState = "connecting";
 		try {
 			ws = new WebSocket(url);

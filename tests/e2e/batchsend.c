@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	static struct wire_batch b;
-	static struct wire_record recs[64];
+	static struct wire_record recs[WIRE_MAX_RECORDS]; /* big batches: disk_full, load */
 	static struct wire_dns dns[64];
 	static struct batchsend bs = {.lock = PTHREAD_MUTEX_INITIALIZER,
 				      .cond = PTHREAD_COND_INITIALIZER};

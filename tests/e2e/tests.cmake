@@ -10,6 +10,8 @@ target_link_libraries(batchsend PRIVATE ayaflow_lib)
 # The WebSocket client of ws_stream (its own socket; framing from lib/ws.c).
 add_executable(wsclient e2e/wsclient.c)
 target_link_libraries(wsclient PRIVATE ayaflow_lib)
+# One million distinct 5-tuples through AF_PACKET (flow_flood).
+add_executable(floodgen e2e/floodgen.c)
 
 set(AYAFLOW_DROP_BPF_OBJ ${CMAKE_CURRENT_BINARY_DIR}/drop.bpf.o)
 add_custom_command(OUTPUT ${AYAFLOW_DROP_BPF_OBJ}
@@ -36,7 +38,14 @@ set(AYAFLOW_E2E_TESTS
 	cli
 	dashboard
 	deep_inspect
-	reverse_dns)
+	reverse_dns
+	disk_full
+	hostile
+	link_cut
+	node_restart
+	flow_flood
+	load
+	security)
 
 foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}
@@ -54,3 +63,5 @@ set_property(TEST e2e.dashboard APPEND PROPERTY
 	ENVIRONMENT "AYAFLOW_ARTIFACTS=${CMAKE_BINARY_DIR}/artifacts")
 
 set_property(TEST e2e.ws_stream APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
+set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
+set_property(TEST e2e.flow_flood APPEND PROPERTY ENVIRONMENT "FLOODGEN=$<TARGET_FILE:floodgen>")

@@ -66,6 +66,36 @@ foreach(parser dns tls)
 	endif()
 endforeach()
 
+# --- fuzz_config (lib/config.c: config_parse on a YAML file), fuzz_http_query
+# (collector/params.c: the query-parameter parsers), fuzz_classifier (bpf/flow.bpf.c through
+# BPF_PROG_TEST_RUN; needs root, its corpus run exits 77 = skipped without BPF). Corpus runs
+# in every build, the libFuzzer binaries with clang and -DAYAFLOW_FUZZ=ON.
+add_executable(fuzz_config_corpus fuzz/fuzz_config.c fuzz/fuzz_main.c)
+target_link_libraries(fuzz_config_corpus PRIVATE ayaflow_lib)
+add_executable(fuzz_http_query_corpus fuzz/fuzz_http_query.c fuzz/fuzz_main.c
+	${CMAKE_SOURCE_DIR}/collector/params.c)
+add_executable(fuzz_classifier_corpus fuzz/fuzz_classifier.c fuzz/fuzz_main.c)
+add_dependencies(fuzz_classifier_corpus flow_skel)
+target_link_libraries(fuzz_classifier_corpus PRIVATE PkgConfig::LIBBPF)
+foreach(t config http_query classifier)
+	add_test(NAME fuzz.${t}_corpus
+		COMMAND fuzz_${t}_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${t})
+	set_tests_properties(fuzz.${t}_corpus PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+endforeach()
+if(AYAFLOW_FUZZ AND CMAKE_C_COMPILER_ID STREQUAL "Clang")
+	add_executable(fuzz_config fuzz/fuzz_config.c ${CMAKE_SOURCE_DIR}/lib/config.c
+		${CMAKE_SOURCE_DIR}/lib/cidr.c)
+	target_link_libraries(fuzz_config PRIVATE PkgConfig::YAML PkgConfig::JANSSON)
+	add_executable(fuzz_http_query fuzz/fuzz_http_query.c ${CMAKE_SOURCE_DIR}/collector/params.c)
+	add_executable(fuzz_classifier fuzz/fuzz_classifier.c)
+	add_dependencies(fuzz_classifier flow_skel)
+	target_link_libraries(fuzz_classifier PRIVATE PkgConfig::LIBBPF)
+	foreach(t fuzz_config fuzz_http_query fuzz_classifier)
+		target_compile_options(${t} PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+		target_link_options(${t} PRIVATE ${AYAFLOW_FUZZ_FLAGS})
+	endforeach()
+endif()
+
 # --- fuzz.smoke: every libFuzzer binary of this build for a short time on a scratch copy
 # of its seed corpus; fails on any crash, leak or timeout (tests/fuzz/run_smoke.sh). A
 # longer run is the same script with more seconds. Only with the libFuzzer binaries.

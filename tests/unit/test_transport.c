@@ -851,6 +851,169 @@ static void test_bad_urls_refused(void)
 	CHECK(cb_never_called);
 }
 
+/* ---- TLS (tls+tcp://) ---- */
+
+/* Makes two CAs with certificates under dir (scripts/make-test-ca.sh): a/ and b/. */
+static bool tls_make_certs(const char *dir)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "command -v openssl >/dev/null && "
+		 "sh %s/scripts/make-test-ca.sh %s/a --collector-name 127.0.0.1 --node n1 "
+		 ">/dev/null && "
+		 "sh %s/scripts/make-test-ca.sh %s/b --collector-name 127.0.0.1 --node n1 "
+		 ">/dev/null && printf 'not a certificate\n' >%s/bad.pem",
+		 AYAFLOW_SOURCE_DIR, dir, AYAFLOW_SOURCE_DIR, dir, dir);
+	return system(cmd) == 0;
+}
+
+struct tls_files {
+	char ca[256], cert[256], key[256];
+	struct transport_tls tls;
+};
+
+static void tls_files(struct tls_files *f, const char *dir, const char *ca, const char *who)
+{
+	snprintf(f->ca, sizeof(f->ca), "%s/%s/ca.crt", dir, ca);
+	snprintf(f->cert, sizeof(f->cert), "%s/%s.crt", dir, who);
+	snprintf(f->key, sizeof(f->key), "%s/%s.key", dir, who);
+	f->tls = (struct transport_tls){.ca_file = f->ca, .cert_file = f->cert, .key_file = f->key};
+}
+
+/* A client that must never get a connection to s: waits a while, then checks. */
+static void tls_check_refused(const char *what, const char *url, const struct transport_tls *tls,
+			      struct transport_server *s)
+{
+	char *urls[] = {(char *)url};
+	char err[256] = "";
+	struct transport_client *c;
+
+	c = transport_client_new_tls(urls, 1, 1, 1000, tls, on_reply_unused, NULL, err,
+				     sizeof(err));
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "%s: %s\n", what, err);
+		return;
+	}
+	sleep_ms(1500); /* several dial attempts */
+	if (transport_client_connected(c) || transport_server_peers(s) != 0)
+		fprintf(stderr, "%s: connected, expected a refusal\n", what);
+	CHECK(!transport_client_connected(c));
+	CHECK_EQ_INT(transport_server_peers(s), 0);
+	transport_client_free(c);
+}
+
+/* Mutual TLS: a client with a certificate of the server's CA gets every request
+ * answered; a certificate of another CA, a wrong server name and plain tcp:// never
+ * connect; missing, unreadable and invalid files fail _new naming the file. */
+static void test_tls(void)
+{
+	char dir[] = "/tmp/test_transport_tls.XXXXXX", url[64], tcpurl[64], cmd[300];
+	struct tls_files srvf, clif, otherf;
+	char *urls[] = {url};
+	struct transport_server *s = NULL;
+	struct transport_client *c;
+	struct srv sv;
+	struct cli cl;
+	char err[512];
+	unsigned port, right = 0;
+
+	if (!mkdtemp(dir)) {
+		CHECK(false);
+		return;
+	}
+	if (!tls_make_certs(dir)) {
+		fprintf(stderr, "test_tls: cannot make certificates (openssl?): skipped\n");
+		goto out_dir;
+	}
+	port = free_port();
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%u", port);
+	make_url(tcpurl, sizeof(tcpurl), port);
+	tls_files(&srvf, dir, "a", "a/collector");
+	tls_files(&clif, dir, "a", "a/n1");
+	tls_files(&otherf, dir, "b", "b/n1");
+
+	/* Without TLS settings, a tls+tcp:// URL is refused. */
+	err[0] = '\0';
+	CHECK(transport_server_new(urls, 1, 1, 1024, on_request_unused, NULL, err, sizeof(err)) ==
+	      NULL);
+	CHECK_EQ_INT(errno, EINVAL);
+	CHECK_CONTAINS(err, "needs a CA file");
+	/* Unreadable and invalid files are named. */
+	{
+		struct tls_files f = srvf;
+
+		f.tls.ca_file = "/nonexistent/ca.crt";
+		CHECK(transport_server_new_tls(urls, 1, 1, 1024, &f.tls, on_request_unused, NULL,
+					       err, sizeof(err)) == NULL);
+		CHECK_CONTAINS(err, "/nonexistent/ca.crt");
+		snprintf(f.ca, sizeof(f.ca), "%s/bad.pem", dir);
+		f.tls.ca_file = f.ca;
+		CHECK(transport_client_new_tls(urls, 1, 1, 1000, &f.tls, on_reply_unused, NULL, err,
+					       sizeof(err)) == NULL);
+		CHECK_CONTAINS(err, "bad.pem");
+		f = srvf;
+		f.tls.key_file = f.ca; /* a certificate, not a key */
+		CHECK(transport_server_new_tls(urls, 1, 1, 1024, &f.tls, on_request_unused, NULL,
+					       err, sizeof(err)) == NULL);
+		CHECK_CONTAINS(err, "invalid");
+	}
+
+	srv_init(&sv, SRV_INLINE, "tls:");
+	cli_init(&cl, "tls:");
+	s = transport_server_new_tls(urls, 1, 4, 4096, &srvf.tls, srv_on_request, &sv, err,
+				     sizeof(err));
+	CHECK(s != NULL);
+	if (!s) {
+		fprintf(stderr, "tls server: %s\n", err);
+		goto out;
+	}
+	/* The refused ones first, while the server has no peer. */
+	tls_check_refused("client of another CA", url, &otherf.tls, s);
+	{
+		struct tls_files f = clif;
+
+		f.tls.ca_file = otherf.ca; /* our certificate is fine, but we distrust the server */
+		tls_check_refused("client trusting another CA", url, &f.tls, s);
+		f = clif;
+		f.tls.server_name = "wrong.example";
+		tls_check_refused("client expecting another server name", url, &f.tls, s);
+	}
+	tls_check_refused("plain tcp:// client", tcpurl, NULL, s);
+
+	c = transport_client_new_tls(urls, 1, 2, LONG_TIMEOUT, &clif.tls, cli_on_reply, &cl, err,
+				     sizeof(err));
+	cl.client = c;
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "tls client: %s\n", err);
+		goto out;
+	}
+	CHECK(eventually(cli_connected, c));
+	CHECK(eventually(server_has_peer, s));
+	for (uint64_t t = 0; t < 10; t++) {
+		int rc;
+
+		for (int tries = 0; (rc = cli_send(&cl, t)) == -EBUSY && tries < WAIT_MS; tries++)
+			sleep_ms(1);
+		CHECK_EQ_INT(rc, 0);
+	}
+	CHECK(cli_wait_total(&cl, 10));
+	for (unsigned t = 0; t < 10; t++)
+		right += cl.calls[t] == 1 && cl.content_ok[t];
+	CHECK_EQ_INT(right, 10);
+	transport_client_free(c);
+out:
+	transport_server_free(s);
+	srv_fini(&sv);
+	cli_fini(&cl);
+out_dir:
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void)
 {
 	test_bad_urls_refused();
@@ -863,5 +1026,6 @@ int main(void)
 	test_oversize_not_delivered();
 	test_free_with_requests_in_flight();
 	test_free_while_unconnected();
+	test_tls();
 	return check_exit();
 }

@@ -1,0 +1,380 @@
+/* ingest_load.c - load generator of bench/ingest.sh and bench/queries.sh: N simulated
+ * nodes, each with its own lib/transport client (its own connection, as a real node),
+ * sending real FlowBatches (lib/wire) of R records to a collector and counting what is
+ * acknowledged.
+ *
+ * To keep the generator's own CPU off the two cores the collector needs, every node's
+ * batch is encoded once; each send only patches the sequence number in place (it is
+ * encoded with a fixed 5-byte varint: sequence numbers start at 2^28). Every batch is
+ * therefore a new (node, boot id, seq) and is stored, not deduplicated.
+ *
+ *   ingest_load URL [OPTIONS]
+ *	--nodes N        simulated nodes, each its own connection (default 4)
+ *	--records R      flow records per batch (default 5000, at most 10000)
+ *	--inflight K     batches in flight per node (default 2)
+ *	--duration S     seconds of load (default 10)
+ *	--rate N         records/s over all nodes (default 0: as fast as acknowledged)
+ *	--domain-pct P   percentage of records with a domain (default 30)
+ *	--tag NAME       node names are NAME-<i> (default "sim")
+ *
+ * Prints one line of key=value figures at the end: acknowledged records/s, batch
+ * round-trip latency (send -> acknowledgement, client side) p50/p99, encoded bytes per
+ * record, errors. Exit 1 when it cannot run (no connection at all, encode failure). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport.h"
+#include "wire.h"
+
+#define IL_SEQ_BASE	(1ull << 28)
+#define IL_SEQ_BYTES	5
+#define IL_MAX_LAT	(1u << 21)
+#define IL_MAX_INFLIGHT 64
+
+struct il_node {
+	struct transport_client *c;
+	uint8_t *buf; /* the encoded batch; seq patched at seq_off */
+	size_t len;
+	size_t seq_off;
+	uint64_t next_seq;
+	atomic_uint inflight;
+	double sent_at[IL_MAX_INFLIGHT]; /* by seq % IL_MAX_INFLIGHT */
+	pthread_mutex_t lock;
+};
+
+static struct {
+	unsigned records;
+	atomic_ullong acked_records, acked_batches, errors, rejected, duplicates;
+	atomic_int running;
+	pthread_mutex_t lat_lock;
+	double *lat;
+	size_t nlat;
+} il;
+
+static double il_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t il_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void il_v4(uint8_t out[16], uint32_t ip)
+{
+	memset(out, 0, 16);
+	out[10] = out[11] = 0xff;
+	out[12] = (uint8_t)(ip >> 24);
+	out[13] = (uint8_t)(ip >> 16);
+	out[14] = (uint8_t)(ip >> 8);
+	out[15] = (uint8_t)ip;
+}
+
+static void il_patch_seq(uint8_t *p, uint64_t seq)
+{
+	int i;
+
+	for (i = 0; i < IL_SEQ_BYTES; i++) {
+		p[i] = (uint8_t)(seq & 0x7f) | (i < IL_SEQ_BYTES - 1 ? 0x80 : 0);
+		seq >>= 7;
+	}
+}
+
+static void il_on_reply(void *ctx, uint64_t token, int err, const uint8_t *buf, size_t len)
+{
+	struct il_node *n = ctx;
+	struct wire_ack ack;
+	double dt;
+
+	pthread_mutex_lock(&n->lock);
+	dt = il_now() - n->sent_at[token % IL_MAX_INFLIGHT];
+	pthread_mutex_unlock(&n->lock);
+	if (err) {
+		if (err != -ECANCELED && atomic_load(&il.running))
+			atomic_fetch_add(&il.errors, 1);
+	} else if (wire_decode_ack(buf, len, &ack) != 0) {
+		atomic_fetch_add(&il.errors, 1);
+	} else if (!ack.ok) {
+		atomic_fetch_add(&il.rejected, 1);
+	} else {
+		if (ack.duplicate)
+			atomic_fetch_add(&il.duplicates, 1);
+		if (atomic_load(&il.running)) {
+			atomic_fetch_add(&il.acked_records, il.records);
+			atomic_fetch_add(&il.acked_batches, 1);
+			pthread_mutex_lock(&il.lat_lock);
+			if (il.nlat < IL_MAX_LAT)
+				il.lat[il.nlat++] = dt;
+			pthread_mutex_unlock(&il.lat_lock);
+		}
+	}
+	atomic_fetch_sub(&n->inflight, 1);
+}
+
+static int il_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Builds node i's batch and finds where its seq varint sits. */
+static int il_build(struct il_node *n, unsigned i, const char *tag, unsigned domain_pct)
+{
+	struct wire_batch b;
+	uint8_t *b1 = NULL, *b2 = NULL;
+	size_t l1, l2, k, first = (size_t)-1, last = 0;
+	uint64_t now = il_unix_ms();
+	unsigned r;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.node, sizeof(b.node), "%s-%u", tag, i);
+	snprintf(b.boot_id, sizeof(b.boot_id), "bench-%u-%ld-%u", (unsigned)getpid(),
+		 (long)time(NULL), i);
+	snprintf(b.agent_version, sizeof(b.agent_version), "bench");
+	b.window_start_ms = now - 5000;
+	b.window_end_ms = now;
+	b.total_packets = 1000000;
+	b.total_bytes = 500000000;
+	b.active_connections = il.records;
+	b.nrecords = il.records;
+	b.records = calloc(il.records, sizeof(*b.records));
+	if (!b.records)
+		return -1;
+	for (r = 0; r < il.records; r++) {
+		struct wire_record *w = &b.records[r];
+		uint32_t h = (i * 2654435761u) ^ (r * 40503u);
+
+		il_v4(w->src_addr, 0x0a000000u | ((i & 0xff) << 16) | (r & 0xffff));
+		il_v4(w->dst_addr, 0x0a800000u | (h & 0x3fff));
+		w->src_port = (uint16_t)(32768 + (r % 28000));
+		w->dst_port = (uint16_t)((h >> 14) % 4 == 0 ? 443 : 1024 + (h % 4000));
+		w->proto = (h & 1) ? 6 : 17;
+		w->ip_version = 4;
+		w->tcp_flags = w->proto == 6 ? 0x18 : 0;
+		w->packets_sent = 10 + (h % 90);
+		w->packets_received = 5 + (h % 50);
+		w->bytes_sent = w->packets_sent * 600;
+		w->bytes_received = w->packets_received * 80;
+		w->first_seen_ms = now - 4000 - (h % 1000);
+		w->last_seen_ms = now - (h % 1000);
+		snprintf(w->interface, sizeof(w->interface), "eth0");
+		if (h % 100 < domain_pct)
+			snprintf(w->domain, sizeof(w->domain), "svc-%u.example.com", h % 500);
+	}
+	b.seq = IL_SEQ_BASE;
+	if (wire_encode_batch(&b, &b1, &l1))
+		goto fail;
+	b.seq = (1ull << 35) - 1;
+	if (wire_encode_batch(&b, &b2, &l2))
+		goto fail;
+	if (l1 != l2)
+		goto fail;
+	for (k = 0; k < l1; k++)
+		if (b1[k] != b2[k]) {
+			if (first == (size_t)-1)
+				first = k;
+			last = k;
+		}
+	if (first == (size_t)-1 || last - first + 1 != IL_SEQ_BYTES)
+		goto fail;
+	n->buf = b1;
+	n->len = l1;
+	n->seq_off = first;
+	n->next_seq = IL_SEQ_BASE;
+	free(b2);
+	wire_batch_fini(&b);
+	return 0;
+fail:
+	free(b1);
+	free(b2);
+	wire_batch_fini(&b);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *url = NULL, *tag = "sim";
+	unsigned nodes = 4, inflight = 2, domain_pct = 30, i;
+	double duration = 10, rate = 0;
+	struct il_node *ns;
+	char err[256];
+	int a;
+
+	il.records = 5000;
+	for (a = 1; a < argc; a++) {
+		const char *o = argv[a];
+
+		if (o[0] != '-') {
+			url = o;
+			continue;
+		}
+		if (a + 1 >= argc)
+			goto usage;
+		if (!strcmp(o, "--nodes"))
+			nodes = (unsigned)atoi(argv[++a]);
+		else if (!strcmp(o, "--records"))
+			il.records = (unsigned)atoi(argv[++a]);
+		else if (!strcmp(o, "--inflight"))
+			inflight = (unsigned)atoi(argv[++a]);
+		else if (!strcmp(o, "--duration"))
+			duration = atof(argv[++a]);
+		else if (!strcmp(o, "--rate"))
+			rate = atof(argv[++a]);
+		else if (!strcmp(o, "--domain-pct"))
+			domain_pct = (unsigned)atoi(argv[++a]);
+		else if (!strcmp(o, "--tag"))
+			tag = argv[++a];
+		else
+			goto usage;
+	}
+	if (!url || !nodes || !il.records || il.records > WIRE_MAX_RECORDS || !inflight ||
+	    inflight > IL_MAX_INFLIGHT)
+		goto usage;
+
+	ns = calloc(nodes, sizeof(*ns));
+	il.lat = malloc(IL_MAX_LAT * sizeof(double));
+	pthread_mutex_init(&il.lat_lock, NULL);
+	if (!ns || !il.lat)
+		return 1;
+	for (i = 0; i < nodes; i++) {
+		char *urls[1] = {(char *)url};
+
+		pthread_mutex_init(&ns[i].lock, NULL);
+		if (il_build(&ns[i], i, tag, domain_pct)) {
+			fprintf(stderr, "ingest_load: cannot encode the batch of node %u\n", i);
+			return 1;
+		}
+		ns[i].c = transport_client_new(urls, 1, inflight + 1, 30000, il_on_reply, &ns[i],
+					       err, sizeof(err));
+		if (!ns[i].c) {
+			fprintf(stderr, "ingest_load: %s\n", err);
+			return 1;
+		}
+	}
+	/* Wait (up to 20 s) until every node is connected. */
+	unsigned connected = 0;
+	double t0 = il_now();
+
+	while (il_now() - t0 < 20) {
+		connected = 0;
+		for (i = 0; i < nodes; i++)
+			connected += transport_client_connected(ns[i].c);
+		if (connected == nodes)
+			break;
+		usleep(20000);
+	}
+	double connect_s = il_now() - t0;
+
+	if (connected == 0) {
+		fprintf(stderr, "ingest_load: no connection to %s\n", url);
+		return 1;
+	}
+	atomic_store(&il.running, 1);
+	double start = il_now(), end = start + duration, tokens = 0, last = start;
+	unsigned long long sent_batches = 0;
+	unsigned peak_connected = connected;
+
+	while (il_now() < end) {
+		bool any = false;
+		double now = il_now();
+
+		if (rate > 0) {
+			tokens += (now - last) * rate;
+			if (tokens > rate * 0.05 + il.records)
+				tokens = rate * 0.05 + il.records;
+		}
+		last = now;
+		for (i = 0; i < nodes; i++) {
+			struct il_node *n = &ns[i];
+
+			if (atomic_load(&n->inflight) >= inflight)
+				continue;
+			if (rate > 0 && tokens < il.records)
+				break;
+			pthread_mutex_lock(&n->lock);
+			uint64_t seq = n->next_seq++;
+
+			il_patch_seq(n->buf + n->seq_off, seq);
+			n->sent_at[seq % IL_MAX_INFLIGHT] = il_now();
+			pthread_mutex_unlock(&n->lock);
+			atomic_fetch_add(&n->inflight, 1);
+			if (transport_client_send(n->c, seq, n->buf, n->len) != 0) {
+				atomic_fetch_sub(&n->inflight, 1);
+				atomic_fetch_add(&il.errors, 1);
+				continue;
+			}
+			sent_batches++;
+			if (rate > 0)
+				tokens -= il.records;
+			any = true;
+		}
+		if (!any)
+			usleep(200);
+		if (((unsigned)(now * 10)) % 10 == 0) {
+			unsigned c = 0;
+
+			for (i = 0; i < nodes; i++)
+				c += transport_client_connected(ns[i].c);
+			if (c > peak_connected)
+				peak_connected = c;
+		}
+	}
+	double elapsed = il_now() - start;
+
+	atomic_store(&il.running, 0);
+	unsigned long long acked = atomic_load(&il.acked_records);
+
+	connected = 0;
+	for (i = 0; i < nodes; i++)
+		connected += transport_client_connected(ns[i].c);
+	for (i = 0; i < nodes; i++)
+		transport_client_free(ns[i].c);
+
+	double p50 = 0, p99 = 0, bytes = 0;
+
+	qsort(il.lat, il.nlat, sizeof(double), il_cmp);
+	if (il.nlat) {
+		p50 = il.lat[il.nlat / 2];
+		p99 = il.lat[(size_t)((double)(il.nlat - 1) * 0.99)];
+	}
+	for (i = 0; i < nodes; i++)
+		bytes += (double)ns[i].len;
+	bytes /= (double)nodes * il.records;
+	printf("nodes=%u connected_at_end=%u connect_seconds=%.2f records_per_batch=%u "
+	       "seconds=%.2f batches_sent=%llu batches_acked=%llu records_acked=%llu "
+	       "records_per_second=%.0f latency_p50_ms=%.2f latency_p99_ms=%.2f "
+	       "bytes_per_record=%.1f errors=%llu rejected=%llu duplicates=%llu\n",
+	       nodes, connected, connect_s, il.records, elapsed, sent_batches,
+	       (unsigned long long)atomic_load(&il.acked_batches), acked, (double)acked / elapsed,
+	       p50 * 1000, p99 * 1000, bytes, (unsigned long long)atomic_load(&il.errors),
+	       (unsigned long long)atomic_load(&il.rejected),
+	       (unsigned long long)atomic_load(&il.duplicates));
+	(void)peak_connected;
+	for (i = 0; i < nodes; i++) {
+		free(ns[i].buf);
+		pthread_mutex_destroy(&ns[i].lock);
+	}
+	free(ns);
+	free(il.lat);
+	return 0;
+usage:
+	fprintf(stderr, "usage: ingest_load URL [--nodes N] [--records R] [--inflight K] "
+			"[--duration S] [--rate N] [--domain-pct P] [--tag NAME]\n");
+	return 2;
+}

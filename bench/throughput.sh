@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# throughput.sh - benchmark 2: throughput kept across a veth with the node attached,
+# against no program, alternated in one run.
+#
+# Namespaces A and B joined by veth va/vb; "attached" means one ayaflow-node in A
+# watching va and one in B watching vb, so every packet crosses the classifier twice
+# (egress of va, ingress of vb), as between two nodes of a cluster. The traffic runs
+# without a break; the phases alternate (attached, none, attached, none, ...): each
+# phase starts or stops both nodes, waits a second, then counts vb's received packets
+# or bytes over the measuring interval. One ratio per round (attached / none); the
+# figure is the median of the ratios.
+#   UDP: 64-byte frames (60 + FCS) from pktgen (AF_PACKET, 1 000 flows), as fast as it
+#        goes, to an address B drops in routing (no reply traffic).
+#   TCP: one bulk connection (pktgen tcp-send -> tcp-sink), default offloads.
+#
+# usage: bench/throughput.sh [--smoke]
+source "$(dirname "$0")/common.sh"
+bench_init "$@"
+need "$AYAFLOW_NODE" "$PKTGEN"
+
+ROUNDS=5 INTERVAL=3
+[ "$SMOKE" = 0 ] || ROUNDS=1 INTERVAL=1
+
+ns_pair 10.92.1
+PORT=$(rand_port)
+NODES=()
+
+nodes_up()
+{
+	node_start "$NS_A" "$PORT" node-a -i va
+	NODES=("$NODE_PID")
+	node_start "$NS_B" "$PORT" node-b -i vb
+	NODES+=("$NODE_PID")
+}
+
+nodes_down()
+{
+	local p
+	for p in "${NODES[@]}"; do stop_pid "$p"; done
+	NODES=()
+}
+
+# run_phases NAME STAT: alternates; prints one ratio per round into $BENCH_DIR/NAME.
+run_phases()
+{
+	local name=$1 stat=$2 r with without v0 v1
+	: >"$BENCH_DIR/$name"
+	for r in $(seq 1 "$ROUNDS"); do
+		nodes_up
+		sleep 1
+		v0=$(dev_stat "$NS_B" vb "$stat")
+		sleep "$INTERVAL"
+		v1=$(dev_stat "$NS_B" vb "$stat")
+		with=$(((v1 - v0) / INTERVAL))
+		nodes_down
+		sleep 1
+		v0=$(dev_stat "$NS_B" vb "$stat")
+		sleep "$INTERVAL"
+		v1=$(dev_stat "$NS_B" vb "$stat")
+		without=$(((v1 - v0) / INTERVAL))
+		[ "$without" -gt 0 ] || die "no traffic measured"
+		echo "$with $without" | awk '{ printf "%d %d %.4f\n", $1, $2, $1 / $2 }' >>"$BENCH_DIR/$name"
+	done
+	log "$name rounds (attached/s, none/s, ratio):"
+	sed 's/^/    /' "$BENCH_DIR/$name" >&2
+}
+
+TOTAL=$((ROUNDS * (2 * INTERVAL + 6) + 10))
+
+# --- UDP ---
+ip netns exec "$NS_A" "$PKTGEN" udp va "$MAC_A" "$MAC_B" 10.92.0.1 "$IP_SINK" --flows 1000 \
+	--duration "$TOTAL" >"$BENCH_DIR/pktgen-udp.log" 2>&1 &
+GEN=$!
+track_pid "$GEN"
+sleep 1
+run_phases udp rx_packets
+stop_pid "$GEN"
+
+# --- TCP ---
+ip netns exec "$NS_B" "$PKTGEN" tcp-sink 5201 >"$BENCH_DIR/sink.log" 2>&1 &
+track_pid $!
+sleep 0.5
+ip netns exec "$NS_A" "$PKTGEN" tcp-send "$IP_B" 5201 --duration "$TOTAL" >"$BENCH_DIR/pktgen-tcp.log" 2>&1 &
+GEN=$!
+track_pid "$GEN"
+sleep 1
+run_phases tcp rx_bytes
+stop_pid "$GEN"
+
+median_col() { awk -v c="$2" '{ print $c }' "$BENCH_DIR/$1" | median; }
+echo "throughput kept with the node attached on both ends (median of $ROUNDS alternated rounds, ${INTERVAL}s each)"
+result "UDP 64 B: packets/s, none (median)" "$(median_col udp 2)" "-"
+result "UDP 64 B: packets/s, attached (median)" "$(median_col udp 1)" "-"
+result "UDP 64 B: kept (median of ratios)" "$(median_col udp 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
+result "TCP: Gbit/s, none (median)" "$(median_col tcp 2 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
+result "TCP: Gbit/s, attached (median)" "$(median_col tcp 1 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
+result "TCP: kept (median of ratios)" "$(median_col tcp 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
