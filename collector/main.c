@@ -25,6 +25,7 @@
 #include "live.h"
 #include "log.h"
 #include "store.h"
+#include "transport.h"
 #include "version.h"
 
 #define COLLECTOR_EXIT_CONFIG	 2
@@ -159,18 +160,11 @@ static void collector_restore_nodes(struct collector *col, const char *db_path)
 static int collector_check_security(const struct collector_opts *o, char **token, char *err,
 				    size_t errlen)
 {
-	bool tls = false;
+	struct transport_tls tls = {o->tls_ca, o->tls_cert, o->tls_key, NULL};
 
-	for (size_t i = 0; i < o->listen.count; i++)
-		tls |= strncmp(o->listen.items[i], "tls+", 4) == 0;
-	if (tls && (!o->tls_ca || !*o->tls_ca || !o->tls_cert || !*o->tls_cert || !o->tls_key ||
-		    !*o->tls_key)) {
-		snprintf(err, errlen, "a tls+tcp:// --listen URL needs%s%s%s",
-			 o->tls_ca && *o->tls_ca ? "" : " --tls-ca",
-			 o->tls_cert && *o->tls_cert ? "" : " --tls-cert",
-			 o->tls_key && *o->tls_key ? "" : " --tls-key");
+	if (transport_tls_check(o->listen.items, o->listen.count, &tls, "--listen URL", err,
+				errlen) < 0)
 		return -EINVAL;
-	}
 	*token = NULL;
 	if (o->api_token_file) {
 		char msg[400];

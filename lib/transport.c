@@ -546,6 +546,28 @@ struct transport_client *transport_client_new(char *const *urls, size_t n, unsig
 					errlen);
 }
 
+static bool transport_set(const char *s)
+{
+	return s && *s;
+}
+
+int transport_tls_check(char *const *urls, size_t n, const struct transport_tls *tls,
+			const char *what, char *err, size_t errlen)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++)
+		any |= strncmp(urls[i], "tls+", 4) == 0;
+	if (!any || (transport_set(tls->ca_file) && transport_set(tls->cert_file) &&
+		     transport_set(tls->key_file)))
+		return 0;
+	snprintf(err, errlen, "a tls+tcp:// %s needs%s%s%s", what,
+		 transport_set(tls->ca_file) ? "" : " --tls-ca",
+		 transport_set(tls->cert_file) ? "" : " --tls-cert",
+		 transport_set(tls->key_file) ? "" : " --tls-key");
+	return -EINVAL;
+}
+
 struct transport_client *transport_client_new_tls(char *const *urls, size_t n, unsigned inflight,
 						  uint32_t timeout_ms,
 						  const struct transport_tls *tls,

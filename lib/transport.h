@@ -40,6 +40,12 @@ struct transport_tls {
 	const char *server_name;
 };
 
+/* Checks, before anything starts, that the TLS files are named when any of the URLs is
+ * tls+tcp://. 0, or -EINVAL with a message naming the missing flags, e.g. "a tls+tcp://
+ * collector needs --tls-cert --tls-key" (what = "collector", "--listen URL", ...). */
+int transport_tls_check(char *const *urls, size_t n, const struct transport_tls *tls,
+			const char *what, char *err, size_t errlen);
+
 /* ---- client (node) ---- */
 
 struct transport_client;

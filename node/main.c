@@ -26,6 +26,7 @@
 #include "log.h"
 #include "node.h"
 #include "privs.h"
+#include "transport.h"
 #include "version.h"
 
 #define NODE_TICK_S	 1
@@ -524,18 +525,11 @@ static int node_load(struct node_main *m)
  * --api-token-file) or -EINVAL with a message. */
 static int node_check_security(const struct node_opts *o, char **token, char *err, size_t errlen)
 {
-	bool tls = false;
+	struct transport_tls tls = {o->tls_ca, o->tls_cert, o->tls_key, NULL};
 
-	for (size_t i = 0; i < o->collector.count; i++)
-		tls |= strncmp(o->collector.items[i], "tls+", 4) == 0;
-	if (tls && (!o->tls_ca || !*o->tls_ca || !o->tls_cert || !*o->tls_cert || !o->tls_key ||
-		    !*o->tls_key)) {
-		snprintf(err, errlen, "a tls+tcp:// collector needs%s%s%s",
-			 o->tls_ca && *o->tls_ca ? "" : " --tls-ca",
-			 o->tls_cert && *o->tls_cert ? "" : " --tls-cert",
-			 o->tls_key && *o->tls_key ? "" : " --tls-key");
+	if (transport_tls_check(o->collector.items, o->collector.count, &tls, "collector", err,
+				errlen) < 0)
 		return -EINVAL;
-	}
 	*token = NULL;
 	if (o->api_token_file) {
 		char msg[400];
