@@ -21,7 +21,7 @@
 #include "version.h"
 #include "web.h"
 
-#define API_OFFSET_MAX	(1ull << 53)
+#define API_OFFSET_MAX (1ull << 53)
 
 struct api {
 	struct api_config cfg;
@@ -582,10 +582,11 @@ static void api_history(struct api *api, const struct http_request *req, struct 
 		}
 	}
 	if (http_reply_json(reply, 200,
-			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "items", items, "limit",
-				      (json_int_t)f.limit, "offset", (json_int_t)f.offset,
+			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b, s:b}", "items", items,
+				      "limit", (json_int_t)f.limit, "offset", (json_int_t)f.offset,
 				      "returned", (json_int_t)h.n, "total", (json_int_t)h.total,
-				      "has_more", (int)(f.offset + h.n < h.total))) < 0)
+				      "total_capped", (int)h.total_capped, "has_more",
+				      (int)(f.offset + h.n < h.total))) < 0)
 		goto oom;
 	store_history_fini(&h);
 	return;
@@ -734,10 +735,11 @@ static void api_dns(struct api *api, const struct http_request *req, struct http
 		}
 	}
 	if (http_reply_json(reply, 200,
-			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "items", items, "limit",
-				      (json_int_t)f.limit, "offset", (json_int_t)f.offset,
+			    json_pack("{s:o, s:I, s:I, s:I, s:I, s:b, s:b}", "items", items,
+				      "limit", (json_int_t)f.limit, "offset", (json_int_t)f.offset,
 				      "returned", (json_int_t)res.n, "total", (json_int_t)res.total,
-				      "has_more", (int)(f.offset + res.n < res.total))) < 0)
+				      "total_capped", (int)res.total_capped, "has_more",
+				      (int)(f.offset + res.n < res.total))) < 0)
 		goto oom;
 	store_dns_result_fini(&res);
 	return;
@@ -819,13 +821,13 @@ static json_t *api_stream_message(void *arg)
 		const struct live_node_info *n = &c.nodes[i];
 
 		if (json_array_append_new(
-			nodes, json_pack("{s:s, s:b, s:I, s:I, s:I, s:f, s:f}", "name", n->name,
-					 "connected", (int)n->connected, "active_connections",
-					 (json_int_t)n->active_connections, "packets",
-					 (json_int_t)n->total_packets, "bytes",
-					 (json_int_t)n->total_bytes, "packets_per_second",
-					 n->packets_per_second, "bytes_per_second",
-					 n->bytes_per_second)) < 0) {
+			nodes,
+			json_pack("{s:s, s:b, s:I, s:I, s:I, s:f, s:f}", "name", n->name,
+				  "connected", (int)n->connected, "active_connections",
+				  (json_int_t)n->active_connections, "packets",
+				  (json_int_t)n->total_packets, "bytes", (json_int_t)n->total_bytes,
+				  "packets_per_second", n->packets_per_second, "bytes_per_second",
+				  n->bytes_per_second)) < 0) {
 			json_decref(nodes);
 			nodes = NULL;
 		}
@@ -891,8 +893,8 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 	prom_family(&w, "ayaflow_collector_store_errors_total", "counter",
 		    "Failed store transactions (up to 64 batches each, all retried by their "
 		    "nodes), by reason: full (no space left, SQLITE_FULL), other.");
-	prom_sample_u64(&w, "ayaflow_collector_store_errors_total", st.store_errors_full,
-			"reason", "full", NULL);
+	prom_sample_u64(&w, "ayaflow_collector_store_errors_total", st.store_errors_full, "reason",
+			"full", NULL);
 	prom_sample_u64(&w, "ayaflow_collector_store_errors_total",
 			st.store_errors - st.store_errors_full, "reason", "other", NULL);
 	prom_family(&w, "ayaflow_collector_store_healthy", "gauge",

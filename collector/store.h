@@ -126,10 +126,15 @@ struct store_flow {
 	struct wire_record rec; /* as received; rec.domain and the host names "" when unknown */
 };
 
+/* Totals are exact up to STORE_COUNT_CAP matching rows (or offset + limit + 1 when that is
+ * more); beyond, total is that bound and total_capped is set: "at least total". */
+#define STORE_COUNT_CAP 10000
+
 struct store_history {
 	struct store_flow *rows; /* newest first: ts descending, then id descending */
 	size_t n;
-	uint64_t total; /* rows matching the filter, ignoring limit and offset */
+	uint64_t total; /* rows matching the filter, ignoring limit and offset (see above) */
+	bool total_capped;
 };
 
 /* On success fills *out (release it with store_history_fini). -EINVAL for an invalid
@@ -171,7 +176,8 @@ struct store_dns_row {
 struct store_dns_result {
 	struct store_dns_row *rows; /* newest first: ts descending, then id descending */
 	size_t n;
-	uint64_t total; /* rows matching the filter, ignoring limit and offset */
+	uint64_t total; /* as in struct store_history */
+	bool total_capped;
 };
 
 /* On success fills *out (release it with store_dns_result_fini). -EINVAL for an invalid

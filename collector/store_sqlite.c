@@ -1073,8 +1073,9 @@ struct hq {
 	size_t wlen;
 	struct hq_param param[HQ_MAX_PARAMS];
 	int nparam;
-	int64_t limit;	 /* rows wanted at most (capacity of the result) */
-	int64_t tail[2]; /* bound after the conditions' values (rows query only) */
+	int64_t limit;	     /* rows wanted at most (capacity of the result) */
+	int64_t tail[2];     /* bound after the conditions' values (rows query only) */
+	int64_t count_bound; /* the count query counts at most this many rows */
 	uint8_t dom_lo[WIRE_NAME_MAX + 2];
 	uint8_t dom_hi[WIRE_NAME_MAX + 2];
 };
@@ -1143,7 +1144,19 @@ static int hq_name(struct hq *q, const char *col, const char *name)
 	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
 	" f.last_seen, f.interface, f.domain, f.src_hostname, f.dst_hostname FROM flows AS f%s"    \
 	" ORDER BY f.ts DESC, f.id DESC LIMIT ? OFFSET ?"
-#define HQ_COUNT_SQL "SELECT count(*) FROM flows AS f%s"
+/* Counting every match is a scan of the time index (tens of ms at millions of rows):
+ * count at most count_bound rows and say when the total is a lower bound. */
+#define HQ_COUNT_SQL "SELECT count(*) FROM (SELECT 1 FROM flows AS f%s LIMIT ?)"
+
+/* Enough to tell whether there is a page after this one, and at least STORE_COUNT_CAP. */
+static int64_t hq_count_bound(uint64_t limit, uint64_t offset)
+{
+	uint64_t b = offset + limit + 1;
+
+	if (b < offset || b > INT64_MAX)
+		return INT64_MAX;
+	return (int64_t)(b > STORE_COUNT_CAP ? b : STORE_COUNT_CAP);
+}
 
 static int hq_build(const struct store_filter *f, struct hq *q)
 {
@@ -1156,6 +1169,7 @@ static int hq_build(const struct store_filter *f, struct hq *q)
 	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
 	q->tail[0] = q->limit;
 	q->tail[1] = clamp_i64(f->offset);
+	q->count_bound = hq_count_bound(q->limit, f->offset);
 	if (f->has_start) {
 		hq_cond(q, "f.ts >= ?");
 		hq_int(q, clamp_i64(f->start_ms));
@@ -1233,6 +1247,8 @@ static int hq_prepare(struct store_reader *r, const struct hq *q, bool count, co
 		else
 			rc = sqlite3_bind_text(st, i + 1, p->p, p->n, SQLITE_STATIC);
 	}
+	if (count && rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i + 1, q->count_bound);
 	if (!count && rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, i + 1, q->tail[0]);
 	if (!count && rc == SQLITE_OK)
@@ -1288,7 +1304,7 @@ static int hq_row(struct store_reader *r, sqlite3_stmt *st, void *out)
 	return 0;
 }
 
-static int hq_count(struct store_reader *r, const struct hq *q, uint64_t *total)
+static int hq_count(struct store_reader *r, const struct hq *q, uint64_t *total, bool *capped)
 {
 	sqlite3_stmt *st;
 	int err;
@@ -1298,9 +1314,10 @@ static int hq_count(struct store_reader *r, const struct hq *q, uint64_t *total)
 	if (err)
 		return err;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*total = (uint64_t)sqlite3_column_int64(st, 0);
-	else
+		*capped = (int64_t)*total >= q->count_bound;
+	} else
 		err = reader_fail(r, rc, "counting rows");
 	(void)sqlite3_finalize(st);
 	return err;
@@ -1372,7 +1389,7 @@ int store_query_history(struct store_reader *r, const struct store_filter *f,
 	err = reader_begin(r);
 	if (err)
 		return err;
-	err = hq_count(r, &q, &h.total);
+	err = hq_count(r, &q, &h.total, &h.total_capped);
 	if (!err)
 		err = hq_rows(r, &q, &h);
 	reader_end(r);
@@ -1457,7 +1474,7 @@ static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, si
 	" d.rcode, d.answered, d.latency_us, d.ip_version, d.client_ip, d.server_ip,"              \
 	" d.client_port, d.server_port, d.answers FROM dns AS d%s"                                 \
 	" ORDER BY d.ts DESC, d.id DESC LIMIT ? OFFSET ?"
-#define DQ_COUNT_SQL "SELECT count(*) FROM dns AS d%s"
+#define DQ_COUNT_SQL "SELECT count(*) FROM (SELECT 1 FROM dns AS d%s LIMIT ?)"
 
 static int dq_build(const struct store_dns_filter *f, struct hq *q)
 {
@@ -1470,6 +1487,7 @@ static int dq_build(const struct store_dns_filter *f, struct hq *q)
 	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
 	q->tail[0] = q->limit;
 	q->tail[1] = clamp_i64(f->offset);
+	q->count_bound = hq_count_bound(q->limit, f->offset);
 	if (f->has_start) {
 		hq_cond(q, "d.ts >= ?");
 		hq_int(q, clamp_i64(f->start_ms));
@@ -1580,7 +1598,7 @@ int store_query_dns(struct store_reader *r, const struct store_dns_filter *f,
 	err = reader_begin(r);
 	if (err)
 		return err;
-	err = hq_count(r, &q, &res.total);
+	err = hq_count(r, &q, &res.total, &res.total_capped);
 	if (!err)
 		err = hq_collect(r, &q, sizeof(*res.rows), dq_row, &rows, &res.n);
 	res.rows = rows;

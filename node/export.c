@@ -16,6 +16,8 @@
 #include "wire.h"
 
 #define EXPORT_BATCH_RECORDS 2048 /* per batch; keeps batches well under the wire limit */
+#define EXPORT_BACKOFF_MIN_MS 100 /* resends after a failure wait this, doubling ... */
+#define EXPORT_BACKOFF_MAX_MS 5000 /* ... up to this, until a batch is acknowledged */
 #define EXPORT_BATCH_DNS     256  /* DNS records per batch */
 
 struct export_done {
@@ -48,6 +50,8 @@ struct export
 	uint64_t counters[FLOW_CNT_MAX];
 	uint64_t active;
 	struct spool *spool;
+	uint64_t backoff_ms; /* 0: not backing off */
+	uint64_t retry_at_ms; /* CLOCK_MONOTONIC; no send before */
 	struct export_limbo *limbo; /* main thread; grows with the batches in flight */
 	size_t nlimbo;
 	size_t limbo_cap;
@@ -191,10 +195,29 @@ int export_fd(const struct export *x)
 	return x->efd;
 }
 
+static uint64_t export_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A failed send or a "could not store" answer: resend later, not in a tight loop. */
+static void export_back_off(struct export *x)
+{
+	x->backoff_ms = x->backoff_ms ? x->backoff_ms * 2 : EXPORT_BACKOFF_MIN_MS;
+	if (x->backoff_ms > EXPORT_BACKOFF_MAX_MS)
+		x->backoff_ms = EXPORT_BACKOFF_MAX_MS;
+	x->retry_at_ms = export_mono_ms() + x->backoff_ms;
+}
+
 static void export_send_queued(struct export *x)
 {
 	struct spool_entry *e;
 
+	if (x->retry_at_ms && export_mono_ms() < x->retry_at_ms)
+		return; /* backing off; the next tick tries again */
 	while ((e = spool_next_queued(x->spool))) {
 		int rc = transport_client_send(x->client, e->seq, e->buf, e->len);
 
@@ -469,7 +492,10 @@ void export_process(struct export *x)
 				log_debug("export: batch %llu: %s (will resend)",
 					  (unsigned long long)d->seq, strerror(-d->err));
 				e->in_flight = false;
+				export_back_off(x);
 			} else if (d->ack.ok) {
+				x->backoff_ms = 0;
+				x->retry_at_ms = 0;
 				x->stats.batches_acked++;
 				x->stats.records_acked += e->records;
 				if (d->ack.duplicate)
@@ -480,6 +506,7 @@ void export_process(struct export *x)
 					 "(will resend)",
 					 (unsigned long long)d->seq, d->ack.message);
 				e->in_flight = false;
+				export_back_off(x);
 			} else {
 				log_error("export: collector rejected batch %llu (%s): %s",
 					  (unsigned long long)d->seq,

@@ -1018,7 +1018,7 @@
 		});
 		var from = d.returned ? d.offset + 1 : 0;
 		$("history-count").textContent = exact(from) + "–" + exact(d.offset + d.returned) +
-			" of " + exact(d.total);
+			" of " + exact(d.total) + (d.total_capped ? "+" : "");
 		$("page-prev").disabled = d.offset === 0;
 		$("page-next").disabled = !d.has_more;
 		$("history-range-text").textContent = (hist.start ? "since " + fmtStamp(hist.start) :

@@ -130,7 +130,7 @@ I3=$(item node-a "$A1" "$B1" icmp 4 10.1.0.1 0 10.1.0.9 0 3 3 252 252 "" "" $((A
 I4=$(item node-a "$A1" "$B1" tcp 4 10.1.0.1 40000 10.1.0.2 443 5 5 500 500 "ACK,FIN" example.com $((A0 + 100)) $((B1 - 50)) eth0)
 I5=$(item node-b "$A0" "$A1" tcp 6 fd00::1 50000 fd00::2 80 4 4 400 400 "SYN" www.example.org $((A0 + 1)) $((A1 - 1)) ens3)
 assert_json "history: all items, exact, newest first" \
-	"{\"items\":[$I4,$I3,$I5,$I2,$I1],\"limit\":100,\"offset\":0,\"returned\":5,\"total\":5,\"has_more\":false}" \
+	"{\"items\":[$I4,$I3,$I5,$I2,$I1],\"limit\":100,\"offset\":0,\"returned\":5,\"total\":5,\"total_capped\":false,\"has_more\":false}" \
 	"$(capi /api/history)"
 
 # --- filters narrow to exactly the expected rows ------------------------------------
@@ -170,15 +170,15 @@ assert_eq "filter end_time (RFC 3339 with .001 fraction)" "$K3 $K1 $K4 $K2 $K5" 
 	"$(ids "end_time=${RFC_A1%Z}.001Z")"
 
 # --- paging ----------------------------------------------------------------------------
-assert_json "limit=2" '{"limit":2,"offset":0,"returned":2,"total":5,"has_more":true}' \
+assert_json "limit=2" '{"limit":2,"offset":0,"returned":2,"total":5,"total_capped":false,"has_more":true}' \
 	"$(hist limit=2 'del(.items)')"
 assert_eq "limit=2: the two newest" "$(jq -c '[.[0], .[1]]' <<<"[$I4,$I3]")" "$(hist limit=2 .items)"
-assert_json "limit=2&offset=2" '{"limit":2,"offset":2,"returned":2,"total":5,"has_more":true}' \
+assert_json "limit=2&offset=2" '{"limit":2,"offset":2,"returned":2,"total":5,"total_capped":false,"has_more":true}' \
 	"$(hist 'limit=2&offset=2' 'del(.items)')"
 assert_eq "limit=2&offset=2: the next two" "$(jq -c . <<<"[$I5,$I2]")" "$(hist 'limit=2&offset=2' .items)"
-assert_json "limit=2&offset=4" '{"limit":2,"offset":4,"returned":1,"total":5,"has_more":false}' \
+assert_json "limit=2&offset=4" '{"limit":2,"offset":4,"returned":1,"total":5,"total_capped":false,"has_more":false}' \
 	"$(hist 'limit=2&offset=4' 'del(.items)')"
-assert_json "offset past the end" '{"limit":100,"offset":9,"returned":0,"total":5,"has_more":false}' \
+assert_json "offset past the end" '{"limit":100,"offset":9,"returned":0,"total":5,"total_capped":false,"has_more":false}' \
 	"$(hist 'offset=9' 'del(.items)')"
 assert_eq "limit=5000 is clamped to 1000" "1000 5" "$(hist limit=5000 '"\(.limit) \(.returned)"')"
 

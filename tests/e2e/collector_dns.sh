@@ -110,7 +110,7 @@ I4=$(jq -nc --argjson ts $((A1 + 200)) '{timestamp: $ts, node: "node-b", name: "
 	ip_version: 4, client_ip: "10.2.1.1", client_port: 40001, server_ip: "10.2.1.53", server_port: 53,
 	answers: []}')
 assert_json "/api/dns: all records, exact, newest first" \
-	"{\"items\":[$I4,$I3,$I2,$I1],\"limit\":100,\"offset\":0,\"returned\":4,\"total\":4,\"has_more\":false}" \
+	"{\"items\":[$I4,$I3,$I2,$I1],\"limit\":100,\"offset\":0,\"returned\":4,\"total\":4,\"total_capped\":false,\"has_more\":false}" \
 	"$(capi /api/dns)"
 
 # dq QUERY: the client ports of /api/dns?QUERY in order (each record has its own), and the total.
@@ -131,7 +131,7 @@ assert_eq "dns time range" "40000,5354 total 2" "$(dq "start_time=$((A0 + 150))&
 assert_eq "dns RFC 3339 start" "40001,40000 total 2" \
 	"$(dq "start_time=$(date -u -d "@$((A1 / 1000))" +%Y-%m-%dT%H:%M:%SZ)")"
 assert_eq "dns node+client+name" "5353 total 1" "$(dq 'node=node-a&client=10.2.0.1&name=.com')"
-assert_json "dns limit=1&offset=1" "{\"items\":[$I3],\"limit\":1,\"offset\":1,\"returned\":1,\"total\":4,\"has_more\":true}" \
+assert_json "dns limit=1&offset=1" "{\"items\":[$I3],\"limit\":1,\"offset\":1,\"returned\":1,\"total\":4,\"total_capped\":false,\"has_more\":true}" \
 	"$(capi '/api/dns?limit=1&offset=1')"
 assert_eq "dns SQL is data" " total 0" "$(dq "name=%27%20OR%201%3D1%20--")"
 
