@@ -117,14 +117,14 @@ bench_cleanup()
 # it) and the cleanup signals the program, not a subshell.
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-# ns_new TAG: a namespace with loopback up; prints its name.
+# ns_new TAG: a namespace with loopback up; sets NS to its name. (Not meant for $(...):
+# registered for cleanup in this shell, not in a subshell.)
 ns_new()
 {
-	local ns="ayfb-$BENCH_ID-$1"
-	ip netns add "$ns"
-	BENCH_NETNS+=("$ns")
-	ip -n "$ns" link set lo up
-	echo "$ns"
+	NS="ayfb-$BENCH_ID-$1"
+	ip netns add "$NS"
+	BENCH_NETNS+=("$NS")
+	ip -n "$NS" link set lo up
 }
 
 # ns_pair NET [TAG]: namespaces NS_A, NS_B joined by veth va/vb, NET.1/24 and NET.2/24,

@@ -17,7 +17,7 @@ need "$AYAFLOW_COLLECTOR" "$INGEST_LOAD"
 DUR=20 NODES=1000 RECORDS=5000
 [ "$SMOKE" = 0 ] || DUR=3 NODES=50 RECORDS=1000
 
-NS=$(ns_new ingest)
+ns_new ingest
 HTTP=$(rand_port)
 IPORT=$((HTTP + 1))
 DBDIR=$(mktemp -d /var/tmp/ayf-bench-ingest.XXXXXX)
