@@ -165,16 +165,7 @@ static int collector_check_security(const struct collector_opts *o, char **token
 	if (transport_tls_check(o->listen.items, o->listen.count, &tls, "--listen URL", err,
 				errlen) < 0)
 		return -EINVAL;
-	*token = NULL;
-	if (o->api_token_file) {
-		char msg[400];
-
-		if (http_token_read(o->api_token_file, token, msg, sizeof(msg)) < 0) {
-			snprintf(err, errlen, "--api-token-file: %s", msg);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return http_token_read(o->api_token_file, token, err, errlen) < 0 ? -EINVAL : 0;
 }
 
 int main(int argc, char **argv)

@@ -790,28 +790,33 @@ int http_token_read(const char *path, char **out, char *err, size_t errlen)
 	FILE *f;
 	int e;
 
+	if (!path) {
+		*out = NULL;
+		return 0;
+	}
 	f = fopen(path, "re");
 	if (!f) {
 		e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		snprintf(err, errlen, "--api-token-file: %s: %s", path, strerror(e));
 		return -e;
 	}
 	len = fread(buf, 1, sizeof(buf) - 1, f);
 	e = ferror(f);
 	fclose(f);
 	if (e) {
-		snprintf(err, errlen, "%s: read error", path);
+		snprintf(err, errlen, "--api-token-file: %s: read error", path);
 		return -EIO;
 	}
 	if (len > HTTP_TOKEN_MAX) {
-		snprintf(err, errlen, "%s: a token is at most %d bytes", path, HTTP_TOKEN_MAX);
+		snprintf(err, errlen, "--api-token-file: %s: a token is at most %d bytes", path,
+			 HTTP_TOKEN_MAX);
 		return -EINVAL;
 	}
 	buf[len] = '\0';
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	if (len == 0) {
-		snprintf(err, errlen, "%s: empty token file", path);
+		snprintf(err, errlen, "--api-token-file: %s: empty token file", path);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < len; i++) {

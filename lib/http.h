@@ -54,7 +54,7 @@ int http_reply_json(struct http_reply *reply, unsigned int status, json_t *body)
 void http_reply_text(struct http_reply *reply, unsigned int status, const char *content_type,
 		     char *text, size_t len);
 void http_reply_error(struct http_reply *reply, unsigned int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* --- WebSocket streams (RFC 6455, framing in ws.h) ---
  * A route answers with http_reply_stream; the server then checks the upgrade request
@@ -112,8 +112,9 @@ struct http_server *http_server_new(uint16_t port, const struct cidr_list *allow
 int http_server_set_token(struct http_server *srv, const char *token, bool health_open);
 
 /* Reads the token from a file holding one line (a trailing newline is dropped; at most
- * 4096 printable characters without spaces). 0 and *out (malloc'd, the caller frees) or
- * -errno with a message naming the file in err (unreadable, empty, malformed). */
+ * 4096 printable characters without spaces). 0 and *out (malloc'd, the caller frees; NULL
+ * when path is NULL: no token) or -errno with a message naming --api-token-file and the
+ * file in err (unreadable, empty, malformed). */
 int http_token_read(const char *path, char **out, char *err, size_t errlen);
 
 /* Compares two tokens in time that depends only on their lengths, not on where they

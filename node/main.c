@@ -530,16 +530,7 @@ static int node_check_security(const struct node_opts *o, char **token, char *er
 	if (transport_tls_check(o->collector.items, o->collector.count, &tls, "collector", err,
 				errlen) < 0)
 		return -EINVAL;
-	*token = NULL;
-	if (o->api_token_file) {
-		char msg[400];
-
-		if (http_token_read(o->api_token_file, token, msg, sizeof(msg)) < 0) {
-			snprintf(err, errlen, "--api-token-file: %s", msg);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return http_token_read(o->api_token_file, token, err, errlen) < 0 ? -EINVAL : 0;
 }
 
 int main(int argc, char **argv)
