@@ -177,27 +177,13 @@ int main(int argc, char **argv)
 	int rc, status = 1;
 	char *api_token = NULL;
 
-	rc = config_parse(collector_options, COLLECTOR_NOPTIONS, argc, argv, o, err, sizeof(err));
-	if (rc == CONFIG_HELP) {
-		config_print_help(collector_options, COLLECTOR_NOPTIONS,
-				  "ayaflow-collector [OPTIONS]\n"
-				  "Receives flow batches from ayaflow-node agents, keeps their "
-				  "history in SQLite and serves the cluster-wide API.",
-				  stdout);
-		status = 0;
+	status = config_parse_main(collector_options, COLLECTOR_NOPTIONS, argc, argv, o,
+				   "ayaflow-collector", AYAFLOW_VERSION,
+				   "Receives flow batches from ayaflow-node agents, keeps their "
+				   "history in SQLite and serves the cluster-wide API.");
+	if (status >= 0)
 		goto out_opts;
-	}
-	if (rc == CONFIG_VERSION) {
-		printf("ayaflow-collector %s\n", AYAFLOW_VERSION);
-		status = 0;
-		goto out_opts;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ayaflow-collector: %s\n", err);
-		fprintf(stderr, "Try 'ayaflow-collector --help'.\n");
-		status = COLLECTOR_EXIT_CONFIG;
-		goto out_opts;
-	}
+	status = 1;
 	if (!o->db_path || !*o->db_path || o->listen.count == 0) {
 		fprintf(stderr, "ayaflow-collector: %s must not be empty\n",
 			o->listen.count == 0 ? "--listen" : "--db-path");

@@ -858,6 +858,30 @@ static int config_help_left(const struct config_option *o, char *buf, size_t siz
 	return (size_t)len < size ? len : (int)size - 1;
 }
 
+int config_parse_main(const struct config_option *table, size_t n, int argc, char **argv,
+		      void *opts, const char *prog, const char *version, const char *summary)
+{
+	char err[512] = "";
+	char usage[512];
+	int rc = config_parse(table, n, argc, argv, opts, err, sizeof(err));
+
+	switch (rc) {
+	case CONFIG_OK:
+		return -1;
+	case CONFIG_HELP:
+		snprintf(usage, sizeof(usage), "%s [OPTIONS]\n%s", prog, summary);
+		config_print_help(table, n, usage, stdout);
+		return 0;
+	case CONFIG_VERSION:
+		printf("%s %s\n", prog, version);
+		return 0;
+	default:
+		fprintf(stderr, "%s: %s\n", prog, err);
+		fprintf(stderr, "Try '%s --help'.\n", prog);
+		return CONFIG_EXIT_USAGE;
+	}
+}
+
 void config_print_help(const struct config_option *table, size_t n, const char *usage, FILE *out)
 {
 	char left[256];

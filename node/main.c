@@ -545,28 +545,13 @@ int main(int argc, char **argv)
 	int rc, status = 1;
 	char *api_token = NULL;
 
-	rc = config_parse(node_options, node_options_count, argc, argv, &ctx->opts, err,
-			  sizeof(err));
-	if (rc == CONFIG_HELP) {
-		config_print_help(node_options, node_options_count,
-				  "ayaflow-node [OPTIONS]\n"
-				  "Watches network flows on this node with an eBPF TC classifier "
-				  "and serves them over HTTP.",
-				  stdout);
-		status = 0;
+	status = config_parse_main(node_options, node_options_count, argc, argv, &ctx->opts,
+				   "ayaflow-node", AYAFLOW_VERSION,
+				   "Watches network flows on this node with an eBPF TC classifier "
+				   "and serves them over HTTP.");
+	if (status >= 0)
 		goto out_opts;
-	}
-	if (rc == CONFIG_VERSION) {
-		printf("ayaflow-node %s\n", AYAFLOW_VERSION);
-		status = 0;
-		goto out_opts;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ayaflow-node: %s\n", err);
-		fprintf(stderr, "Try 'ayaflow-node --help'.\n");
-		status = NODE_EXIT_CONFIG;
-		goto out_opts;
-	}
+	status = 1;
 	if (node_check_security(&ctx->opts, &api_token, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ayaflow-node: %s\n", err);
 		status = NODE_EXIT_CONFIG;
