@@ -6,7 +6,7 @@
 # with bpftool into a private bpffs under the work dir and attached with tc on va egress.
 # Rounds alternate between the objects; figures are medians. Not part of run_all.sh.
 #
-# usage: bench/classifier_variant.sh [--smoke] OBJ...
+# usage: [BENCH_FLOWS=N | BENCH_STORM=1] bench/classifier_variant.sh [--smoke] OBJ...
 source "$(dirname "$0")/common.sh"
 OBJS=()
 ARGS=()
@@ -21,6 +21,8 @@ command -v bpftool >/dev/null || die "bpftool not installed"
 ROUNDS=5 INTERVAL=2
 [ "$SMOKE" = 0 ] || ROUNDS=1 INTERVAL=1
 FLOWS=${BENCH_FLOWS:-1000}
+TRAFFIC=(--flows "$FLOWS")
+[ "${BENCH_STORM:-0}" = 0 ] || TRAFFIC=(--storm) # every packet a new 5-tuple
 
 ns_pair 10.95.1
 mkdir -p "$BENCH_DIR/bpffs"
@@ -37,7 +39,7 @@ for o in "${OBJS[@]}"; do
 	i=$((i + 1))
 done
 TOTAL=$((ROUNDS * ${#OBJS[@]} * (INTERVAL + 1) + 3))
-ip netns exec "$NS_A" "$PKTGEN" udp va "$MAC_A" "$MAC_B" 10.95.0.1 "$IP_SINK" --flows "$FLOWS" \
+ip netns exec "$NS_A" "$PKTGEN" udp va "$MAC_A" "$MAC_B" 10.95.0.1 "$IP_SINK" "${TRAFFIC[@]}" \
 	--duration "$TOTAL" >"$BENCH_DIR/pktgen.log" 2>&1 &
 track_pid $!
 for r in $(seq 1 "$ROUNDS"); do
@@ -56,7 +58,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			END { printf "%d %.1f %.1f\n", v, a, e }' >>"$BENCH_DIR/samples"
 	done
 done
-echo "classifier variants, $FLOWS flows (ns/packet, median of $ROUNDS alternated rounds)"
+echo "classifier variants, ${TRAFFIC[*]} (ns/packet, median of $ROUNDS alternated rounds)"
 for i in $(seq 0 $((${#OBJS[@]} - 1))); do
 	result "$(basename "${OBJS[$i]}")" \
 		"$(awk -v v="$i" '$1 == v { print $2 }' "$BENCH_DIR/samples" | median) (empty $(awk -v v="$i" '$1 == v { print $3 }' "$BENCH_DIR/samples" | median))" "<= 150"

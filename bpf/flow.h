@@ -81,7 +81,7 @@ struct flow_key {
 struct flow_value {
 	__u64 packets[FLOW_WAY_MAX];
 	__u64 bytes[FLOW_WAY_MAX]; /* IP length: IPv4 total length, IPv6 payload + 40 */
-	__u64 first_seen_ns;	   /* bpf_ktime_get_boot_ns() */
+	__u64 first_seen_ns;	   /* bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC_COARSE */
 	__u64 last_seen_ns;
 	__u32 tcp_flags[FLOW_WAY_MAX]; /* OR of the flags seen per way (u32 for atomics) */
 	__u32 flags;		       /* FLOW_F_* */
@@ -110,7 +110,7 @@ enum flow_snippet_kind {
 
 struct flow_snippet {
 	struct flow_key key; /* canonical: the flow this packet belongs to */
-	__u64 ts_ns;	     /* bpf_ktime_get_boot_ns() */
+	__u64 ts_ns;	     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u8 way;	     /* enum flow_way of this packet */
 	__u8 kind;	     /* enum flow_snippet_kind */
 	__u16 len;	     /* bytes in data[] */

@@ -177,7 +177,7 @@ static const char *node_domain(void *arg, const struct live_conn *c)
 {
 	struct node_main *m = arg;
 
-	return m->inspect ? inspect_domain(m->inspect, c, node_clock_ns(CLOCK_BOOTTIME)) : NULL;
+	return m->inspect ? inspect_domain(m->inspect, c, node_clock_ns(CLOCK_MONOTONIC)) : NULL;
 }
 
 static void node_on_dns(void *arg, const struct wire_dns *d)
@@ -193,7 +193,7 @@ static const char *node_hostname(void *arg, const uint8_t *addr, uint8_t ip_vers
 	struct node_main *m = arg;
 
 	return m->resolve
-		   ? resolve_lookup(m->resolve, addr, ip_version, node_clock_ns(CLOCK_BOOTTIME))
+		   ? resolve_lookup(m->resolve, addr, ip_version, node_clock_ns(CLOCK_MONOTONIC))
 		   : NULL;
 }
 
@@ -321,7 +321,7 @@ static void node_process_export(struct node_main *m)
 static int node_tick(struct node_main *m)
 {
 	const struct node_opts *o = &m->ctx.opts;
-	uint64_t boot_ns = node_clock_ns(CLOCK_BOOTTIME);
+	uint64_t boot_ns = node_clock_ns(CLOCK_MONOTONIC);
 	uint64_t unix_ns = node_clock_ns(CLOCK_REALTIME);
 	struct flow_total totals[FLOW_TOTAL_SLOTS];
 	uint64_t counters[FLOW_CNT_MAX];
@@ -457,7 +457,7 @@ static int node_loop(struct node_main *m)
 					goto out;
 				}
 			} else if (m->resolve && events[i].data.fd == resolve_fd(m->resolve)) {
-				resolve_collect(m->resolve, node_clock_ns(CLOCK_BOOTTIME));
+				resolve_collect(m->resolve, node_clock_ns(CLOCK_MONOTONIC));
 			} else if (m->inspect && events[i].data.fd == inspect_fd(m->inspect)) {
 				node_process_inspect(m);
 			} else if (m->export && events[i].data.fd == export_fd(m->export)) {

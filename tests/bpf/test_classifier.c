@@ -351,7 +351,9 @@ static void key_print(const char *what, const struct flow_key *k)
 struct env {
 	unsigned int ifindex; /* loopback: where BPF_PROG_TEST_RUN puts the skb */
 	int ncpus;
-	__u32 page; /* the `snippets` ring's size with deep inspection off, as in the node */
+	__u32 page;   /* the `snippets` ring's size with deep inspection off, as in the node */
+	bool general; /* every case again with the in-place fast path off (cfg_general_parser):
+		       * both parsers must give the same exact results */
 };
 
 /* Most snippet records a case reads back. */
@@ -364,7 +366,7 @@ struct fixture {
 	const char *name;
 	struct flow_bpf *skel;
 	struct ring_buffer *rb; /* reads `snippets`; made before the first frame */
-	__u64 t_start;		/* CLOCK_BOOTTIME before the first frame */
+	__u64 t_start;		/* CLOCK_MONOTONIC_COARSE before the first frame */
 	__u64 cnt[FLOW_CNT_MAX];
 	struct flow_total tot[FLOW_TOTAL_SLOTS];
 	unsigned int nflows;
@@ -373,16 +375,20 @@ struct fixture {
 	unsigned int nsnippets; /* records the case expects to have read in all */
 };
 
-static __u64 now_boot_ns(void)
+/* Flows are stamped with the coarse monotonic clock (it lags the fine one by up to a
+ * tick), snippets with the fine one: a case starts at the coarse time and ends at the
+ * fine one, so both lie inside. */
+static __u64 now_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_BOOTTIME, &ts);
+	clock_gettime(id, &ts);
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
 /* Opens, sets the rodata and map sizes, loads; ring_bytes sizes the `snippets` ring. */
-static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows, bool deep, __u32 ring_bytes)
+static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows, bool deep, __u32 ring_bytes,
+		     bool general)
 {
 	struct flow_bpf *skel;
 	int err;
@@ -392,6 +398,7 @@ static int skel_load(struct flow_bpf **out, bool ipv6, __u32 max_flows, bool dee
 		return -errno;
 	skel->rodata->cfg_enable_ipv6 = ipv6;
 	skel->rodata->cfg_deep_inspect = deep;
+	skel->rodata->cfg_general_parser = general;
 	err = bpf_map__set_max_entries(skel->maps.flows, max_flows);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.snippets, ring_bytes);
@@ -426,8 +433,8 @@ static bool fixture_start_ring(struct fixture *f, const struct env *env, const c
 	memset(f, 0, sizeof(*f));
 	f->env = env;
 	f->name = name;
-	fprintf(stderr, "# %s\n", name);
-	err = skel_load(&f->skel, ipv6, max_flows, deep, ring_bytes);
+	fprintf(stderr, "# %s%s\n", name, env->general ? " (general parser)" : "");
+	err = skel_load(&f->skel, ipv6, max_flows, deep, ring_bytes, env->general);
 	if (!CHECK_EQ_INT(err, 0))
 		return false;
 	f->sn = calloc(SNIPPETS_MAX, sizeof(*f->sn));
@@ -439,7 +446,7 @@ static bool fixture_start_ring(struct fixture *f, const struct env *env, const c
 		flow_bpf__destroy(f->skel);
 		return false;
 	}
-	f->t_start = now_boot_ns();
+	f->t_start = now_ns(CLOCK_MONOTONIC_COARSE);
 	return true;
 }
 
@@ -500,7 +507,7 @@ static void expect_total(struct fixture *f, enum flow_hook hook, enum flow_proto
 static void expect_flow(struct fixture *f, const struct flow_key *k, const struct flow_value *want)
 {
 	struct flow_value v;
-	__u64 t_end = now_boot_ns();
+	__u64 t_end = now_ns(CLOCK_MONOTONIC);
 	bool ok = true;
 
 	if (!CHECK_EQ_INT(bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.flows), k, &v), 0)) {
@@ -1569,7 +1576,7 @@ static void expect_snippet(struct fixture *f, unsigned int i, const struct flow_
 			   __u16 len, __u16 payload_len)
 {
 	const struct flow_snippet *s;
-	__u64 t_end = now_boot_ns();
+	__u64 t_end = now_ns(CLOCK_MONOTONIC);
 	bool ok = true;
 
 	if (!CHECK(i < f->nsn)) {
@@ -2037,6 +2044,45 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* Every case; main runs them with each parser. */
+static void run_cases(const struct env *env)
+{
+	test_tcp_connection_opened_by_a(env);
+	test_tcp_refused_connection_opened_by_b(env);
+	test_tcp_synack_first_names_peer_as_initiator(env);
+	test_tcp_midstream_first_sender_then_synack_overrides(env);
+	test_udp_both_ways(env);
+	test_icmp_echo_has_no_ports(env);
+	test_other_protocol_gre(env);
+	test_ipv4_options_ports_after_options(env);
+	test_ipv4_bad_header_unparsable(env);
+	test_ipv4_fragments(env);
+	test_ethernet_padding_not_counted(env);
+	test_ipv6_tcp_udp_icmpv6(env);
+	test_ipv6_extension_headers(env);
+	test_ipv6_extension_chain_limit(env);
+	test_ipv6_disabled(env);
+	test_vlan_tags(env);
+	test_non_ip_frames(env);
+	test_truncated_frames(env);
+	test_flow_map_full(env);
+	test_hooks_split_totals(env);
+	test_gso_counts_segments(env);
+	test_gso_ipv4_big_tcp_zero_tot_len(env);
+	test_canonical_key(env);
+	test_snippet_dns_udp_query_and_answer(env);
+	test_snippet_dns_tcp_segments_not_handshake(env);
+	test_snippet_tls_client_hello_cut_at_max(env);
+	test_snippet_none_for_other_payloads(env);
+	test_snippet_ipv6_dns_udp(env);
+	test_snippet_offset_after_vlan_and_ip_options(env);
+	test_snippet_len_excludes_ethernet_padding(env);
+	test_snippet_cut_short_payload(env);
+	test_snippet_deep_inspect_off_writes_nothing(env);
+	test_snippet_ring_full_counts_loss(env);
+	test_snippet_wakeups_batched(env);
+}
+
 int main(void)
 {
 	struct env env;
@@ -2050,7 +2096,7 @@ int main(void)
 		return EXIT_SKIP;
 	}
 	env.page = (__u32)sysconf(_SC_PAGESIZE);
-	err = skel_load(&probe, false, 16, false, env.page);
+	err = skel_load(&probe, false, 16, false, env.page, false);
 	if (err == -EPERM) {
 		fprintf(stderr, "test_classifier: skipped, BPF not available (EPERM)\n");
 		return EXIT_SKIP;
@@ -2069,39 +2115,9 @@ int main(void)
 		return 1;
 	}
 
-	test_tcp_connection_opened_by_a(&env);
-	test_tcp_refused_connection_opened_by_b(&env);
-	test_tcp_synack_first_names_peer_as_initiator(&env);
-	test_tcp_midstream_first_sender_then_synack_overrides(&env);
-	test_udp_both_ways(&env);
-	test_icmp_echo_has_no_ports(&env);
-	test_other_protocol_gre(&env);
-	test_ipv4_options_ports_after_options(&env);
-	test_ipv4_bad_header_unparsable(&env);
-	test_ipv4_fragments(&env);
-	test_ethernet_padding_not_counted(&env);
-	test_ipv6_tcp_udp_icmpv6(&env);
-	test_ipv6_extension_headers(&env);
-	test_ipv6_extension_chain_limit(&env);
-	test_ipv6_disabled(&env);
-	test_vlan_tags(&env);
-	test_non_ip_frames(&env);
-	test_truncated_frames(&env);
-	test_flow_map_full(&env);
-	test_hooks_split_totals(&env);
-	test_gso_counts_segments(&env);
-	test_gso_ipv4_big_tcp_zero_tot_len(&env);
-	test_canonical_key(&env);
-	test_snippet_dns_udp_query_and_answer(&env);
-	test_snippet_dns_tcp_segments_not_handshake(&env);
-	test_snippet_tls_client_hello_cut_at_max(&env);
-	test_snippet_none_for_other_payloads(&env);
-	test_snippet_ipv6_dns_udp(&env);
-	test_snippet_offset_after_vlan_and_ip_options(&env);
-	test_snippet_len_excludes_ethernet_padding(&env);
-	test_snippet_cut_short_payload(&env);
-	test_snippet_deep_inspect_off_writes_nothing(&env);
-	test_snippet_ring_full_counts_loss(&env);
-	test_snippet_wakeups_batched(&env);
+	for (int pass = 0; pass < 2; pass++) {
+		env.general = pass == 1;
+		run_cases(&env);
+	}
 	return check_exit();
 }
