@@ -26,14 +26,6 @@ struct export_done {
 	struct wire_ack ack;
 };
 
-/* A batch dropped from the full spool while in flight: its reply decides whether its
- * packets were stored (acknowledged) or lost. */
-struct export_limbo {
-	uint64_t seq;
-	uint64_t packets;
-	uint64_t records;
-};
-
 struct export
 {
 	struct export_config cfg;
@@ -52,9 +44,6 @@ struct export
 	struct spool *spool;
 	uint64_t backoff_ms; /* 0: not backing off */
 	uint64_t retry_at_ms; /* CLOCK_MONOTONIC; no send before */
-	struct export_limbo *limbo; /* main thread; grows with the batches in flight */
-	size_t nlimbo;
-	size_t limbo_cap;
 	struct transport_client *client;
 	struct export_stats stats; /* main thread */
 	int efd;
@@ -183,7 +172,6 @@ void export_free(struct export *x)
 	pthread_mutex_destroy(&x->lock);
 	close(x->efd);
 	spool_free(x->spool);
-	free(x->limbo);
 	free(x->records);
 	free(x->dns);
 	free(x->done);
@@ -238,53 +226,13 @@ static void export_send_queued(struct export *x)
 	}
 }
 
+/* The spool drops only batches never sent (spool.h), so their packets are lost for sure. */
 static void export_on_drop(void *arg, const struct spool_entry *e)
 {
 	struct export *x = arg;
 
-	if (e->in_flight) {
-		if (x->nlimbo == x->limbo_cap) {
-			size_t cap = x->limbo_cap ? x->limbo_cap * 2 : 16;
-			struct export_limbo *p = realloc(x->limbo, cap * sizeof(*p));
-
-			if (p) {
-				x->limbo = p;
-				x->limbo_cap = cap;
-			}
-		}
-		if (x->nlimbo < x->limbo_cap) {
-			x->limbo[x->nlimbo++] =
-			    (struct export_limbo){e->seq, e->packets, e->records};
-			return;
-		}
-	}
 	x->stats.lost_spool_full += e->packets;
 	x->stats.batches_dropped++;
-}
-
-/* The reply to a batch dropped while in flight settles its packets. */
-static void export_settle_limbo(struct export *x, const struct export_done *d)
-{
-	for (size_t i = 0; i < x->nlimbo; i++) {
-		struct export_limbo l = x->limbo[i];
-
-		if (l.seq != d->seq)
-			continue;
-		x->limbo[i] = x->limbo[--x->nlimbo];
-		if (!d->err && d->ack.ok) {
-			x->stats.batches_acked++;
-			x->stats.records_acked += l.records;
-			if (d->ack.duplicate)
-				x->stats.batches_duplicate++;
-		} else if (!d->err && d->ack.reason != WIRE_REJECT_STORE) {
-			x->stats.batches_rejected++;
-			x->stats.lost_collector_rejected += l.packets;
-		} else {
-			x->stats.lost_spool_full += l.packets;
-			x->stats.batches_dropped++;
-		}
-		return;
-	}
 }
 
 /* Encodes the pending records as one batch into the spool. */
@@ -484,10 +432,8 @@ void export_process(struct export *x)
 			struct export_done *d = &done[i];
 			struct spool_entry *e = spool_find(x->spool, d->seq);
 
-			if (!e) { /* dropped from a full spool while in flight */
-				export_settle_limbo(x, d);
-				continue;
-			}
+			if (!e)
+				continue; /* answered already (a resend's second reply) */
 			if (d->err) {
 				log_debug("export: batch %llu: %s (will resend)",
 					  (unsigned long long)d->seq, strerror(-d->err));

@@ -1,5 +1,6 @@
 /* spool.c - bounded FIFO of encoded batches (see spool.h). A singly linked list: the
- * spool holds at most a few hundred batches, so lookups by seq walk it. */
+ * spool holds at most a few hundred batches, so lookups by seq (and the sum of the sent
+ * ones, on a push) walk it. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -41,34 +42,73 @@ void spool_free(struct spool *s)
 	free(s);
 }
 
-static void spool_drop_oldest(struct spool *s, spool_drop_fn on_drop, void *arg)
+/* Takes e out of the list; prev is its predecessor (NULL for the head). */
+static void spool_unlink(struct spool *s, struct spool_entry *prev, struct spool_entry *e)
 {
-	struct spool_entry *e = s->head;
-
-	s->head = e->next;
-	if (!s->head)
-		s->tail = NULL;
+	if (prev)
+		prev->next = e->next;
+	else
+		s->head = e->next;
+	if (s->tail == e)
+		s->tail = prev;
 	s->bytes -= e->len;
 	s->count--;
-	on_drop(arg, e);
-	spool_entry_free(e);
+}
+
+/* Bytes of the batches that were ever sent: they stay until answered. */
+static size_t spool_sent_bytes(const struct spool *s)
+{
+	size_t n = 0;
+
+	for (const struct spool_entry *e = s->head; e; e = e->next) {
+		if (e->attempts)
+			n += e->len;
+	}
+	return n;
+}
+
+/* Drops the oldest never-sent batches until len more bytes fit. Only called when they
+ * can: the sent batches alone leave room for len. */
+static void spool_make_room(struct spool *s, size_t len, spool_drop_fn on_drop, void *arg)
+{
+	struct spool_entry *prev = NULL;
+	struct spool_entry *e = s->head;
+
+	while (e && s->bytes + len > s->max_bytes) {
+		struct spool_entry *next = e->next;
+
+		if (e->attempts) {
+			prev = e;
+		} else {
+			spool_unlink(s, prev, e);
+			on_drop(arg, e);
+			spool_entry_free(e);
+		}
+		e = next;
+	}
 }
 
 int spool_push(struct spool *s, uint64_t seq, uint8_t *buf, size_t len, uint64_t packets,
 	       uint64_t records, spool_drop_fn on_drop, void *arg)
 {
-	struct spool_entry *e = len <= s->max_bytes ? calloc(1, sizeof(*e)) : NULL;
+	struct spool_entry *e = NULL;
+	int err = 0;
 
-	if (!e) {
+	if (len > s->max_bytes)
+		err = -E2BIG;
+	else if (spool_sent_bytes(s) + len > s->max_bytes)
+		err = -ENOSPC;
+	else if (!(e = calloc(1, sizeof(*e))))
+		err = -ENOMEM;
+	if (err) {
 		struct spool_entry lost = {
 		    .seq = seq, .len = len, .packets = packets, .records = records};
 
 		free(buf);
 		on_drop(arg, &lost);
-		return len > s->max_bytes ? -E2BIG : -ENOMEM;
+		return err;
 	}
-	while (s->head && s->bytes + len > s->max_bytes)
-		spool_drop_oldest(s, on_drop, arg);
+	spool_make_room(s, len, on_drop, arg);
 	e->seq = seq;
 	e->buf = buf;
 	e->len = len;
@@ -109,14 +149,7 @@ int spool_remove(struct spool *s, uint64_t seq)
 	for (struct spool_entry *e = s->head; e; prev = e, e = e->next) {
 		if (e->seq != seq)
 			continue;
-		if (prev)
-			prev->next = e->next;
-		else
-			s->head = e->next;
-		if (s->tail == e)
-			s->tail = prev;
-		s->bytes -= e->len;
-		s->count--;
+		spool_unlink(s, prev, e);
 		spool_entry_free(e);
 		return 0;
 	}
