@@ -2,13 +2,16 @@
 # throughput.sh - benchmark 2: throughput kept across a veth with the node attached,
 # against no program, alternated in one run.
 #
-# Namespaces A and B joined by veth va/vb; "attached" means one ayaflow-node in A
-# watching va and one in B watching vb, so every packet crosses the classifier twice
-# (egress of va, ingress of vb), as between two nodes of a cluster. The traffic runs
-# without a break; the phases alternate (attached, none, attached, none, ...): each
-# phase starts or stops both nodes, waits a second, then counts vb's received packets
-# or bytes over the measuring interval. One ratio per round (attached / none); the
-# figure is the median of the ratios.
+# Namespaces A and B joined by veth va/vb. Two ways of being attached:
+#   one node:  ayaflow-node in A watching va (its ingress and egress hooks): every packet
+#              crosses the classifier once (egress of va), as between a watched node and
+#              an unwatched peer - the issue's "node attached (ingress and egress)";
+#   both ends: one node in A watching va and one in B watching vb: every packet crosses
+#              it twice (egress of va, ingress of vb), as between two nodes of a cluster.
+# The traffic runs without a break; the phases alternate (one node, none, both ends,
+# none, ...): each phase starts or stops the nodes, waits a second, then counts vb's
+# received packets or bytes over the measuring interval. One ratio per round and way
+# (attached / the "none" phase right after it); the figures are medians of the ratios.
 #   UDP: 64-byte frames (60 + FCS) from pktgen (AF_PACKET, 1 000 flows), as fast as it
 #        goes, to an address B drops in routing (no reply traffic).
 #   TCP: one bulk connection (pktgen tcp-send -> tcp-sink), default offloads.
@@ -25,12 +28,15 @@ ns_pair 10.92.1
 PORT=$(rand_port)
 NODES=()
 
+# nodes_up one|both
 nodes_up()
 {
 	node_start "$NS_A" "$PORT" node-a -i va
 	NODES=("$NODE_PID")
-	node_start "$NS_B" "$PORT" node-b -i vb
-	NODES+=("$NODE_PID")
+	if [ "$1" = both ]; then
+		node_start "$NS_B" "$PORT" node-b -i vb
+		NODES+=("$NODE_PID")
+	fi
 }
 
 nodes_down()
@@ -40,32 +46,42 @@ nodes_down()
 	NODES=()
 }
 
-# run_phases NAME STAT: alternates; prints one ratio per round into $BENCH_DIR/NAME.
-run_phases()
+# rate NAME STAT: STAT of vb per second over the interval.
+rate()
 {
-	local name=$1 stat=$2 r with without v0 v1
-	: >"$BENCH_DIR/$name"
-	for r in $(seq 1 "$ROUNDS"); do
-		nodes_up
-		sleep 1
-		v0=$(dev_stat "$NS_B" vb "$stat")
-		sleep "$INTERVAL"
-		v1=$(dev_stat "$NS_B" vb "$stat")
-		with=$(((v1 - v0) / INTERVAL))
-		nodes_down
-		sleep 1
-		v0=$(dev_stat "$NS_B" vb "$stat")
-		sleep "$INTERVAL"
-		v1=$(dev_stat "$NS_B" vb "$stat")
-		without=$(((v1 - v0) / INTERVAL))
-		[ "$without" -gt 0 ] || die "no traffic measured"
-		echo "$with $without" | awk '{ printf "%d %d %.4f\n", $1, $2, $1 / $2 }' >>"$BENCH_DIR/$name"
-	done
-	log "$name rounds (attached/s, none/s, ratio):"
-	sed 's/^/    /' "$BENCH_DIR/$name" >&2
+	local v0 v1
+	v0=$(dev_stat "$NS_B" vb "$1")
+	sleep "$INTERVAL"
+	v1=$(dev_stat "$NS_B" vb "$1")
+	echo $(((v1 - v0) / INTERVAL))
 }
 
-TOTAL=$((ROUNDS * (2 * INTERVAL + 6) + 10))
+# run_phases NAME STAT: alternates; one line per round and way into $BENCH_DIR/NAME-WAY:
+# attached/s, none/s, ratio.
+run_phases()
+{
+	local name=$1 stat=$2 r way with without
+	for way in one both; do : >"$BENCH_DIR/$name-$way"; done
+	for r in $(seq 1 "$ROUNDS"); do
+		for way in one both; do
+			nodes_up "$way"
+			sleep 1
+			with=$(rate "$stat")
+			nodes_down
+			sleep 1
+			without=$(rate "$stat")
+			[ "$without" -gt 0 ] || die "no traffic measured"
+			echo "$with $without" | awk '{ printf "%d %d %.4f\n", $1, $2, $1 / $2 }' \
+				>>"$BENCH_DIR/$name-$way"
+		done
+	done
+	for way in one both; do
+		log "$name rounds, $way (attached/s, none/s, ratio):"
+		sed 's/^/    /' "$BENCH_DIR/$name-$way" >&2
+	done
+}
+
+TOTAL=$((ROUNDS * 2 * (2 * INTERVAL + 6) + 10))
 
 # --- UDP ---
 ip netns exec "$NS_A" "$PKTGEN" udp va "$MAC_A" "$MAC_B" 10.92.0.1 "$IP_SINK" --flows 1000 \
@@ -88,10 +104,20 @@ run_phases tcp rx_bytes
 stop_pid "$GEN"
 
 median_col() { awk -v c="$2" '{ print $c }' "$BENCH_DIR/$1" | median; }
-echo "throughput kept with the node attached on both ends (median of $ROUNDS alternated rounds, ${INTERVAL}s each)"
-result "UDP 64 B: packets/s, none (median)" "$(median_col udp 2)" "-"
-result "UDP 64 B: packets/s, attached (median)" "$(median_col udp 1)" "-"
-result "UDP 64 B: kept (median of ratios)" "$(median_col udp 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
-result "TCP: Gbit/s, none (median)" "$(median_col tcp 2 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
-result "TCP: Gbit/s, attached (median)" "$(median_col tcp 1 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
-result "TCP: kept (median of ratios)" "$(median_col tcp 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
+echo "throughput kept with the node attached (median of $ROUNDS alternated rounds, ${INTERVAL}s each)"
+result "UDP 64 B: packets/s, none (median)" "$(median_col udp-one 2)" "-"
+for way in one both; do
+	label="one node"
+	[ "$way" = one ] || label="both ends"
+	result "UDP 64 B, $label: packets/s attached (median)" "$(median_col "udp-$way" 1)" "-"
+	result "UDP 64 B, $label: kept (median of ratios)" \
+		"$(median_col "udp-$way" 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
+done
+result "TCP: Gbit/s, none (median)" "$(median_col tcp-one 2 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
+for way in one both; do
+	label="one node"
+	[ "$way" = one ] || label="both ends"
+	result "TCP, $label: Gbit/s attached (median)" "$(median_col "tcp-$way" 1 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
+	result "TCP, $label: kept (median of ratios)" \
+		"$(median_col "tcp-$way" 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
+done

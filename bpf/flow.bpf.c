@@ -411,12 +411,16 @@ static __always_inline int parse_fast(struct __sk_buff *skb, struct pkt_info *pi
 /* Orders the endpoints so both directions share one key; returns the way of this packet. */
 static __always_inline __u32 canonicalise(struct flow_key *k)
 {
+	__u32 a[4], b[4];
 	int cmp = 0;
 
+	/* Four big-endian words compare like sixteen bytes, in a quarter of the steps. */
+	__builtin_memcpy(a, k->addr_a, sizeof(a));
+	__builtin_memcpy(b, k->addr_b, sizeof(b));
 #pragma unroll
-	for (int i = 0; i < 16; i++) {
-		if (cmp == 0 && k->addr_a[i] != k->addr_b[i])
-			cmp = k->addr_a[i] < k->addr_b[i] ? -1 : 1;
+	for (int i = 0; i < 4; i++) {
+		if (cmp == 0 && a[i] != b[i])
+			cmp = bpf_ntohl(a[i]) < bpf_ntohl(b[i]) ? -1 : 1;
 	}
 	if (cmp == 0 && k->port_a != k->port_b)
 		cmp = k->port_a < k->port_b ? -1 : 1;
