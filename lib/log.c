@@ -75,3 +75,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	/* Nothing useful can be done if stderr itself fails. */
 	(void)fwrite(line, 1, len, stderr);
 }
+
+bool log_limit_pass(struct log_limit *l, uint64_t *held)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (l->next_ms && now < l->next_ms) {
+		l->held++;
+		return false;
+	}
+	*held = l->held;
+	l->held = 0;
+	l->next_ms = now + (l->every_ms ? l->every_ms : 1);
+	return true;
+}
