@@ -64,6 +64,7 @@ set_property(TEST e2e.dashboard APPEND PROPERTY
 
 set_property(TEST e2e.ws_stream APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
 set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
+set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "INGEST_LOAD=$<TARGET_FILE:ingest_load>")
 set_property(TEST e2e.flow_flood APPEND PROPERTY ENVIRONMENT "FLOODGEN=$<TARGET_FILE:floodgen>")
 # Two rounds of a 30 s link cut and the catch-up after it.
 set_property(TEST e2e.link_cut PROPERTY TIMEOUT 420)

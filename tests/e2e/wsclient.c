@@ -24,7 +24,7 @@
 
 #include "ws.h"
 
-#define WSC_TIMEOUT_S 30
+#define WSC_TIMEOUT_S 30 /* WSCLIENT_TIMEOUT_S overrides (load.sh: an overloaded server) */
 #define WSC_MAX	      512
 
 struct wsc {
@@ -299,7 +299,8 @@ int main(int argc, char **argv)
 	host = argv[1];
 	port = argv[2];
 	mode = argv[3];
-	alarm(WSC_TIMEOUT_S);
+	alarm(getenv("WSCLIENT_TIMEOUT_S") ? (unsigned int)atoi(getenv("WSCLIENT_TIMEOUT_S"))
+					   : WSC_TIMEOUT_S);
 	if (strcmp(mode, "many") == 0 && argc == 6)
 		return wsc_many(host, port, (unsigned int)atoi(argv[4]),
 				(unsigned int)atoi(argv[5]));
