@@ -356,7 +356,8 @@ static uint64_t export_now_ms(void)
 /* Appends the delta of c since its last export as a record, if there is any. */
 static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_unix_ns)
 {
-	const struct flow_value *v = &c->val, *e = &c->exported;
+	const struct flow_value *v = &c->val;
+	const struct live_counts *e = &c->exported;
 	struct live_orient o;
 	struct wire_record *r;
 	uint64_t ps, pr;
@@ -405,7 +406,8 @@ static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_un
 			snprintf(r->dst_hostname, sizeof(r->dst_hostname), "%s", d);
 	}
 	x->record_packets += ps + pr;
-	c->exported = c->val;
+	memcpy(c->exported.packets, v->packets, sizeof(c->exported.packets));
+	memcpy(c->exported.bytes, v->bytes, sizeof(c->exported.bytes));
 }
 
 void export_add_dns(struct export *x, const struct wire_dns *d)

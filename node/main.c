@@ -267,12 +267,12 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 {
 	struct node_arena a = {NULL, 0, 0};
 
-	if ((!m->inspect && !m->resolve) || snap->count == 0)
+	if ((!m->inspect && !m->resolve) || snap->nconns == 0)
 		return 0;
-	snap->names = calloc(snap->count, sizeof(*snap->names));
+	snap->names = calloc(snap->nconns, sizeof(*snap->names));
 	if (!snap->names)
 		return -ENOMEM;
-	for (size_t i = 0; i < snap->count; i++) {
+	for (size_t i = 0; i < snap->nconns; i++) {
 		const struct live_conn *c = &snap->conns[i];
 		struct live_names *n = &snap->names[i];
 
@@ -288,7 +288,7 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 			    &a, resolve_lookup(m->resolve, o.dst_addr, c->key.ip_version, boot_ns));
 		}
 	}
-	for (size_t i = 0; i < snap->count; i++) {
+	for (size_t i = 0; i < snap->nconns; i++) {
 		struct live_names *n = &snap->names[i];
 
 		n->domain = node_arena_ptr(&a, n->domain);
@@ -605,7 +605,7 @@ int main(int argc, char **argv)
 		goto out_skel;
 	m.live = live_table_new(ctx->opts.max_flows);
 	m.drain = drain_new(bpf_map__fd(m.skel->maps.flows), bpf_map__fd(m.skel->maps.totals),
-			    bpf_map__fd(m.skel->maps.counters), ctx->opts.max_flows);
+			    bpf_map__fd(m.skel->maps.counters));
 	m.rates_len = ctx->opts.aggregation_window / NODE_TICK_S + 1;
 	m.rates = calloc(m.rates_len, sizeof(*m.rates));
 	if (!m.live || !m.drain || !m.rates) {
