@@ -8,7 +8,9 @@
 #include "drain.h"
 #include "log.h"
 
-#define DRAIN_BATCH 1024
+/* Flow entries per batched lookup: 28 KiB of buffers, rewritten every tick (10 000 flows
+ * are 40 syscalls a second). */
+#define DRAIN_BATCH 256
 /* Ended connections removed per pass over the live table: the buffer stays small at any
  * --max-flows, and a mass expiry (a flood that stopped) takes count / this passes. */
 #define DRAIN_EXPIRE_BATCH 4096
