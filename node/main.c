@@ -41,8 +41,8 @@
 #define NODE_RESOLVE_MAX_NAMES	4096
 #define NODE_RESOLVE_RATE	20 /* reverse lookups per second */
 /* glibc malloc (see node_tune_malloc). */
-#define NODE_MALLOC_MMAP_THRESHOLD (64 * 1024)
-#define NODE_MALLOC_ARENAS	   2
+#define NODE_MALLOC_MMAP_THRESHOLD (32 * 1024)
+#define NODE_MALLOC_ARENAS	   1
 
 static int node_check_url(const char *value, char *err, size_t errlen)
 {
@@ -153,8 +153,10 @@ static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_
  * flows). A fixed mmap threshold turns off glibc's dynamic one, which after the first
  * free of a large block (a snapshot, an export buffer, an outgrown table) serves blocks
  * of that size from the heap, whose freed middle stays resident; now they are mapped and
- * unmapped. nng's and libmicrohttpd's threads would each get an arena (up to 8 per
- * core); they allocate little, so two are enough. Failure only costs memory. */
+ * unmapped (32 KiB: a batch of 512 records encodes to about that, so a batch goes back to
+ * the kernel when it is acknowledged). nng's and libmicrohttpd's threads would each get
+ * an arena (up to 8 per core) whose touched pages stay; they allocate little, so they
+ * share the main one. Failure only costs memory. */
 static void node_tune_malloc(void)
 {
 	if (!mallopt(M_MMAP_THRESHOLD, NODE_MALLOC_MMAP_THRESHOLD) ||
