@@ -69,7 +69,7 @@ int drain_read_flows(struct drain *d, struct live_table *t)
 	/* Hash map batch tokens are a bucket index; a key-sized buffer always fits. */
 	struct flow_key in_batch, out_batch;
 	void *in = NULL;
-	int total = 0;
+	int total = 0, failed = 0, err_update = 0;
 
 	for (;;) {
 		__u32 count = DRAIN_BATCH;
@@ -85,8 +85,13 @@ int drain_read_flows(struct drain *d, struct live_table *t)
 		for (__u32 i = 0; i < count; i++) {
 			int rc = live_table_update(t, &d->keys[i], &d->vals[i]);
 
-			if (rc) /* the table is as large as the map: cannot happen */
-				log_warn("live table: %s", strerror(-rc));
+			/* The table is as large as the map, so only ENOMEM (no room to grow):
+			 * the entry stays in the kernel map and is mirrored (and exported, its
+			 * counters cumulative) at a later tick. */
+			if (rc) {
+				failed++;
+				err_update = rc;
+			}
 		}
 		total += (int)count;
 		if (err) /* ENOENT: that was the last batch */
@@ -94,6 +99,9 @@ int drain_read_flows(struct drain *d, struct live_table *t)
 		in_batch = out_batch;
 		in = &in_batch;
 	}
+	if (failed) /* once a tick, not once a flow */
+		log_warn("live table: %d flows not mirrored this tick: %s", failed,
+			 strerror(-err_update));
 	return total;
 }
 
