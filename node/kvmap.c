@@ -273,7 +273,7 @@ int kvmap_del(struct kvmap *m, const void *key)
 	 * resize at every put and del. A failure only leaves the map larger. */
 	if (m->cap > KVMAP_MIN_CAPACITY && m->count <= m->cap / 4)
 		(void)kvmap_resize(m, m->cap / 2 > KVMAP_MIN_CAPACITY ? m->cap / 2
-								   : KVMAP_MIN_CAPACITY);
+								      : KVMAP_MIN_CAPACITY);
 	return 0;
 }
 

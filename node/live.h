@@ -84,9 +84,9 @@ struct live_snapshot {
 	uint64_t counters[FLOW_CNT_MAX];
 	double packets_per_second; /* over the last aggregation window */
 	double bytes_per_second;
-	size_t count;		 /* connections in the table */
-	size_t nconns;		 /* in conns: min(count, LIVE_SNAPSHOT_CONNS) */
-	struct live_conn *conns; /* nconns entries, most packets first */
+	size_t count;		  /* connections in the table */
+	size_t nconns;		  /* in conns: min(count, LIVE_SNAPSHOT_CONNS) */
+	struct live_conn *conns;  /* nconns entries, most packets first */
 	struct live_names *names; /* NULL, or nconns entries pointing into arena */
 	char *arena;		  /* owned */
 };
