@@ -8,14 +8,29 @@
 #      /proc/stat) over 10 s of 150 000 packets/s with node and collector running,
 #      against the same traffic with nothing running; alternated, median of the
 #      differences (CPU-seconds per 10 s of traffic).
+#  At the end of (a) the node's /proc/PID/smaps_rollup and its largest mappings (by
+#  resident KiB, from /proc/PID/smaps) are printed: where the memory is, measured.
 #
 # usage: bench/footprint.sh [--smoke]
+# Knobs (environment): BENCH_FOOTPRINT_SECONDS (length of a, default 120),
+# BENCH_FOOTPRINT_ROUNDS (rounds of b, default 5; 0 skips b), BENCH_FOOTPRINT_NODE_ARGS
+# (extra node flags, e.g. "--max-flows 65536").
 source "$(dirname "$0")/common.sh"
 bench_init "$@"
 need "$AYAFLOW_NODE" "$AYAFLOW_COLLECTOR" "$PKTGEN"
 
-LONG=120 ROUNDS=5 WIN=10
+LONG=${BENCH_FOOTPRINT_SECONDS:-120} ROUNDS=${BENCH_FOOTPRINT_ROUNDS:-5} WIN=10
 [ "$SMOKE" = 0 ] || LONG=5 ROUNDS=1 WIN=2
+read -r -a NODE_ARGS <<<"${BENCH_FOOTPRINT_NODE_ARGS:-}"
+
+# smaps_top PID: the resident KiB of the node's largest mappings (name or [anon]).
+smaps_top()
+{
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon " $1 "]" : $6) }
+		/^Rss:/ { rss[name] += $2 }
+		END { for (n in rss) if (rss[n] >= 64) printf "    %8d KiB  %s\n", rss[n], n }' \
+		"/proc/$1/smaps" | sort -rn | head -12
+}
 
 ns_pair 10.94.1
 HTTP=$(rand_port)
@@ -24,7 +39,7 @@ IPORT=$((HTTP + 2))
 
 # --- (a) node CPU and memory at 250 000 packets/s, 10 000 flows ---
 collector_start "$NS_A" "$CPORT" "$IPORT" "$BENCH_DIR/fp.db" collector
-node_start "$NS_A" "$HTTP" node -i va --collector "tcp://127.0.0.1:$IPORT"
+node_start "$NS_A" "$HTTP" node -i va --collector "tcp://127.0.0.1:$IPORT" ${NODE_ARGS[@]+"${NODE_ARGS[@]}"}
 NPID=$NODE_PID
 ip netns exec "$NS_A" "$PKTGEN" udp va "$MAC_A" "$MAC_B" 10.94.0.1 "$IP_SINK" --flows 10000 --pps 250000 \
 	--duration $((LONG + 7)) >"$BENCH_DIR/pktgen-a.log" 2>&1 &
@@ -48,12 +63,17 @@ NODE_CPU=$(awk -v t0="$T0" -v t1="$T1" -v r0="$R0" -v r1="$R1" -v hz="$CLK_TCK" 
 RSS_MAX=$(sort -n "$BENCH_DIR/rss" | tail -1)
 RSS_FIRST=$(head -1 "$BENCH_DIR/rss")
 RSS_LAST=$(tail -1 "$BENCH_DIR/rss")
+grep -E '^(Rss|Pss_Anon|Pss_File|Anonymous|Private_Dirty|Shared_Clean)' "/proc/$NPID/smaps_rollup" \
+	>"$BENCH_DIR/rollup"
+cp "/proc/$NPID/smaps" "$BENCH_DIR/smaps" # kept with BENCH_KEEP=1
+smaps_top "$NPID" >"$BENCH_DIR/smaps_top"
+THREADS=$(awk '/^Threads:/ { print $2 }' "/proc/$NPID/status")
 stop_pid "$NPID"
 stop_pid "$COLLECTOR_PID"
 
 # --- (b) machine CPU: node + collector vs nothing, same traffic, alternated ---
 : >"$BENCH_DIR/machine"
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(seq 1 "$ROUNDS"); do # (none when ROUNDS=0)
 	for side in with without; do
 		pids=()
 		if [ "$side" = with ]; then
@@ -89,6 +109,12 @@ result "active connections on the node" "$ACTIVE" "10000"
 result "ayaflow-node CPU (of one core)" "$NODE_CPU" "<= 2 %"
 result "ayaflow-node RSS first / last (KiB)" "$RSS_FIRST / $RSS_LAST" "steady"
 result "ayaflow-node RSS max (MiB)" "$(awk -v k="$RSS_MAX" 'BEGIN { printf "%.1f", k / 1024 }')" "<= 8 MiB"
+result "ayaflow-node threads (at the end of a)" "$THREADS" "-"
+echo "  node memory at the end of (a), /proc/PID/smaps_rollup (KiB):"
+sed 's/^/    /' "$BENCH_DIR/rollup"
+echo "  largest mappings, resident (/proc/PID/smaps):"
+cat "$BENCH_DIR/smaps_top"
+[ "$ROUNDS" -gt 0 ] || exit 0
 result "machine CPU, node+collector (median, s/10s)" "$(awk '{ print $1 }' "$BENCH_DIR/machine" | median)" "-"
 result "machine CPU, nothing (median, s/10s)" "$(awk '{ print $2 }' "$BENCH_DIR/machine" | median)" "-"
 result "machine CPU added (median of differences)" "$DIFF" "<= 0.3 s per 10 s"

@@ -14,7 +14,7 @@
 struct drain;
 
 /* Map fds stay owned by the caller (the skeleton) and must outlive the drain. */
-struct drain *drain_new(int flows_fd, int totals_fd, int counters_fd, size_t max_flows);
+struct drain *drain_new(int flows_fd, int totals_fd, int counters_fd);
 void drain_free(struct drain *d);
 /* Copies every kernel flow entry into t. Returns the number read or -errno. */
 int drain_read_flows(struct drain *d, struct live_table *t);

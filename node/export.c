@@ -15,7 +15,11 @@
 #include "transport.h"
 #include "wire.h"
 
-#define EXPORT_BATCH_RECORDS 2048 /* per batch; keeps batches well under the wire limit */
+/* Records per batch. The pending records are wire_records (880 bytes: three names held
+ * inline) and all of them are written in a busy window, so this is resident memory:
+ * 512 (440 KiB) instead of 2048 (1.8 MiB); a window of 10 000 active connections is 20
+ * batches of ~32 KiB on the wire. */
+#define EXPORT_BATCH_RECORDS 512
 #define EXPORT_BACKOFF_MIN_MS 100 /* resends after a failure wait this, doubling ... */
 #define EXPORT_BACKOFF_MAX_MS 5000 /* ... up to this, until a batch is acknowledged */
 #define EXPORT_BATCH_DNS     256  /* DNS records per batch */
@@ -33,11 +37,12 @@ struct export
 	uint64_t next_seq;
 	uint64_t window_start_ms;    /* of the window being filled */
 	struct wire_batch batch;     /* header of the next batch; records below */
-	struct wire_record *records; /* EXPORT_BATCH_RECORDS */
+	struct wire_record *records; /* EXPORT_BATCH_RECORDS, or NULL while none pend */
 	size_t nrecords;
 	uint64_t record_packets; /* packets in records[] */
-	struct wire_dns *dns;	 /* EXPORT_BATCH_DNS */
+	struct wire_dns *dns;	 /* EXPORT_BATCH_DNS, or NULL while none pend */
 	size_t ndns;
+	bool warned_oom; /* export_buffers_get failed once */
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* latest cumulative, for mid-window batches */
 	uint64_t counters[FLOW_CNT_MAX];
 	uint64_t active;
@@ -120,10 +125,8 @@ struct export *export_new(const struct export_config *cfg, char *err, size_t err
 	x->next_seq = 1;
 	x->done_cap = cfg->inflight ? cfg->inflight : 1;
 	x->done = calloc(x->done_cap, sizeof(*x->done));
-	x->records = calloc(EXPORT_BATCH_RECORDS, sizeof(*x->records));
-	x->dns = calloc(EXPORT_BATCH_DNS, sizeof(*x->dns));
 	x->spool = spool_new(cfg->spool_bytes);
-	if (!x->done || !x->records || !x->dns || !x->spool) {
+	if (!x->done || !x->spool) {
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 		goto fail;
@@ -293,6 +296,38 @@ static void export_flush(struct export *x, uint64_t end_ms)
 	x->ndns = 0;
 }
 
+/* The pending-record (records) or DNS buffer, allocated when the first one comes: a
+ * window's buffers are returned at its end (export_buffers_put), so between windows
+ * they cost nothing; with glibc's mmap threshold fixed (main.c) they are unmapped.
+ * 0 or -ENOMEM (logged once). */
+static int export_buffers_get(struct export *x, bool records)
+{
+	if (records)
+		x->records = malloc(EXPORT_BATCH_RECORDS * sizeof(*x->records));
+	else
+		x->dns = malloc(EXPORT_BATCH_DNS * sizeof(*x->dns));
+	if (records ? x->records != NULL : x->dns != NULL)
+		return 0;
+	if (!x->warned_oom)
+		log_error("export: out of memory for %s (packets counted as export_spool_full)",
+			  records ? "flow records" : "DNS records");
+	x->warned_oom = true;
+	return -ENOMEM;
+}
+
+/* Frees the buffers once nothing is pending in them. */
+static void export_buffers_put(struct export *x)
+{
+	if (x->nrecords == 0) {
+		free(x->records);
+		x->records = NULL;
+	}
+	if (x->ndns == 0) {
+		free(x->dns);
+		x->dns = NULL;
+	}
+}
+
 static uint64_t export_now_ms(void)
 {
 	struct timespec ts;
@@ -304,7 +339,8 @@ static uint64_t export_now_ms(void)
 /* Appends the delta of c since its last export as a record, if there is any. */
 static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_unix_ns)
 {
-	const struct flow_value *v = &c->val, *e = &c->exported;
+	const struct flow_value *v = &c->val;
+	const struct live_counts *e = &c->exported;
 	struct live_orient o;
 	struct wire_record *r;
 	uint64_t ps, pr;
@@ -316,6 +352,14 @@ static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_un
 		return;
 	if (x->nrecords == EXPORT_BATCH_RECORDS)
 		export_flush(x, export_now_ms());
+	if (!x->records && export_buffers_get(x, true) < 0) {
+		/* No record to put them in: counted, and marked exported so that the next
+		 * window does not count them a second time. */
+		x->stats.lost_spool_full += ps + pr;
+		memcpy(c->exported.packets, v->packets, sizeof(c->exported.packets));
+		memcpy(c->exported.bytes, v->bytes, sizeof(c->exported.bytes));
+		return;
+	}
 	r = &x->records[x->nrecords++];
 	memset(r, 0, sizeof(*r));
 	memcpy(r->src_addr, o.src_addr, 16);
@@ -353,13 +397,16 @@ static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_un
 			snprintf(r->dst_hostname, sizeof(r->dst_hostname), "%s", d);
 	}
 	x->record_packets += ps + pr;
-	c->exported = c->val;
+	memcpy(c->exported.packets, v->packets, sizeof(c->exported.packets));
+	memcpy(c->exported.bytes, v->bytes, sizeof(c->exported.bytes));
 }
 
 void export_add_dns(struct export *x, const struct wire_dns *d)
 {
 	if (x->ndns == EXPORT_BATCH_DNS)
 		export_flush(x, export_now_ms());
+	if (!x->dns && export_buffers_get(x, false) < 0)
+		return; /* DNS records are not in the packet ledger; logged once */
 	x->dns[x->ndns++] = *d;
 }
 
@@ -397,6 +444,7 @@ int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uin
 	/* Every window sends a batch, even without records: it carries the ledger and
 	 * tells the collector the node is alive. */
 	export_flush(x, end_ms);
+	export_buffers_put(x);
 	x->window_start_ms = end_ms;
 	export_send_queued(x);
 	return 0;

@@ -1,6 +1,8 @@
 /* live.c - live connection table and snapshots (see live.h).
- * The table is a kvmap sized at start: nothing is allocated while capturing. */
+ * The table is a kvmap that grows with the connections present, up to the kernel map's
+ * size; a snapshot holds only what the API can show (LIVE_SNAPSHOT_CONNS). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,11 +10,23 @@
 #include "kvmap.h"
 #include "live.h"
 
-/* The map's value is the whole live_conn (its key repeated) so that callers get one
- * pointer with both. */
+/* A kvmap entry is the key, then the value at the key size rounded up to 8 (kvmap.h):
+ * with the key first in live_conn, an entry is a whole live_conn and the key is kept
+ * once. */
+_Static_assert(offsetof(struct live_conn, val) == sizeof(struct flow_key) &&
+		   sizeof(struct flow_key) % 8 == 0,
+	       "live_conn must be one kvmap entry: key, then the value");
+#define LIVE_VALUE_SIZE (sizeof(struct live_conn) - offsetof(struct live_conn, val))
+
 struct live_table {
 	struct kvmap *map;
 };
+
+/* The connection whose kvmap value (its part after the key) is at val. */
+static struct live_conn *live_conn_of(void *val)
+{
+	return (struct live_conn *)((char *)val - offsetof(struct live_conn, val));
+}
 
 struct live_table *live_table_new(size_t max)
 {
@@ -20,7 +34,7 @@ struct live_table *live_table_new(size_t max)
 
 	if (!t)
 		return NULL;
-	t->map = kvmap_new(sizeof(struct flow_key), sizeof(struct live_conn), max);
+	t->map = kvmap_new(sizeof(struct flow_key), LIVE_VALUE_SIZE, max);
 	if (!t->map) {
 		free(t);
 		return NULL;
@@ -44,14 +58,12 @@ size_t live_table_count(const struct live_table *t)
 int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val)
 {
-	bool created;
-	struct live_conn *c = kvmap_put(t->map, key, &created);
+	void *v = kvmap_put(t->map, key, NULL);
 
-	if (!c)
-		return -ENOSPC;
-	if (created)
-		c->key = *key;
-	c->val = *val;
+	if (!v)
+		return -errno; /* ENOSPC (full) or ENOMEM (could not grow) */
+	/* A new entry has its key written and exported zeroed by kvmap_put. */
+	live_conn_of(v)->val = *val;
 	return 0;
 }
 
@@ -70,7 +82,7 @@ static void live_foreach_one(void *arg, const void *key, void *val)
 	struct live_foreach *f = arg;
 
 	(void)key;
-	f->fn(f->arg, val);
+	f->fn(f->arg, live_conn_of(val));
 }
 
 void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c), void *arg)
@@ -82,7 +94,9 @@ void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_
 
 struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key)
 {
-	return kvmap_get(t->map, key);
+	void *v = kvmap_get(t->map, key);
+
+	return v ? live_conn_of(v) : NULL;
 }
 
 void live_conn_orient(const struct live_conn *c, struct live_orient *o)
@@ -112,7 +126,7 @@ struct live_expired {
 static void live_expired_one(void *arg, const void *key, void *val)
 {
 	struct live_expired *e = arg;
-	const struct live_conn *c = val;
+	const struct live_conn *c = live_conn_of(val);
 	uint64_t quiet;
 
 	(void)key;
@@ -151,41 +165,84 @@ static int live_cmp_packets_desc(const void *a, const void *b)
 	return memcmp(&ca->key, &cb->key, sizeof(ca->key));
 }
 
-struct live_copy {
-	struct live_conn *out;
-	size_t n;
+/* The busiest connections, chosen in one pass: a heap of at most cap entries whose root is
+ * the one that sorts last, replaced whenever a connection sorts before it. */
+struct live_top {
+	struct live_conn *heap;
+	size_t n, cap;
 };
 
-static void live_copy_one(void *arg, const void *key, void *val)
+static void live_top_sift_down(struct live_top *h, size_t i)
 {
-	struct live_copy *c = arg;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, last = i;
+		struct live_conn tmp;
+
+		if (l < h->n && live_cmp_packets_desc(&h->heap[l], &h->heap[last]) > 0)
+			last = l;
+		if (r < h->n && live_cmp_packets_desc(&h->heap[r], &h->heap[last]) > 0)
+			last = r;
+		if (last == i)
+			return;
+		tmp = h->heap[i];
+		h->heap[i] = h->heap[last];
+		h->heap[last] = tmp;
+		i = last;
+	}
+}
+
+static void live_top_sift_up(struct live_top *h, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		struct live_conn tmp;
+
+		if (live_cmp_packets_desc(&h->heap[i], &h->heap[parent]) <= 0)
+			return;
+		tmp = h->heap[i];
+		h->heap[i] = h->heap[parent];
+		h->heap[parent] = tmp;
+		i = parent;
+	}
+}
+
+static void live_top_one(void *arg, const void *key, void *val)
+{
+	struct live_top *h = arg;
+	const struct live_conn *c = live_conn_of(val);
 
 	(void)key;
-	c->out[c->n++] = *(const struct live_conn *)val;
+	if (h->n < h->cap) {
+		h->heap[h->n] = *c;
+		live_top_sift_up(h, h->n++);
+	} else if (live_cmp_packets_desc(c, &h->heap[0]) < 0) {
+		h->heap[0] = *c;
+		live_top_sift_down(h, 0);
+	}
 }
 
 struct live_snapshot *live_table_snapshot(const struct live_table *t)
 {
 	struct live_snapshot *s;
-	struct live_copy copy = {NULL, 0};
 	size_t count = kvmap_count(t->map);
+	struct live_top top = {NULL, 0, count < LIVE_SNAPSHOT_CONNS ? count : LIVE_SNAPSHOT_CONNS};
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->refs = 1;
-	if (count) {
-		s->conns = malloc(count * sizeof(*s->conns));
-		if (!s->conns) {
+	s->count = count;
+	if (top.cap) {
+		top.heap = malloc(top.cap * sizeof(*top.heap));
+		if (!top.heap) {
 			free(s);
 			return NULL;
 		}
+		kvmap_foreach(t->map, live_top_one, &top);
+		qsort(top.heap, top.n, sizeof(*top.heap), live_cmp_packets_desc);
 	}
-	copy.out = s->conns;
-	kvmap_foreach(t->map, live_copy_one, &copy);
-	s->count = copy.n;
-	if (copy.n > 1)
-		qsort(s->conns, copy.n, sizeof(*s->conns), live_cmp_packets_desc);
+	s->conns = top.heap;
+	s->nconns = top.n;
 	return s;
 }
 

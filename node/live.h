@@ -16,19 +16,32 @@
 #include "export.h"
 #include "inspect.h"
 
+/* The counters a window export subtracts (flags and times are not deltas). */
+struct live_counts {
+	uint64_t packets[FLOW_WAY_MAX];
+	uint64_t bytes[FLOW_WAY_MAX];
+};
+
+/* One connection: 144 bytes, held as one kvmap entry (key first, not stored twice). */
 struct live_conn {
 	struct flow_key key;
-	struct flow_value val;	    /* cumulative, as last read from the kernel */
-	struct flow_value exported; /* counters at the last window export (0 when new) */
+	struct flow_value val;	     /* cumulative, as last read from the kernel */
+	struct live_counts exported; /* counters at the last window export (0 when new) */
 };
+
+/* Connections a snapshot carries (the busiest): at least what one API answer can show
+ * (node/api.c API_LIVE_MAX, 1000), so that a snapshot costs the same at any table size. */
+#define LIVE_SNAPSHOT_CONNS 1000
 
 struct live_table;
 
-/* max: capacity (the kernel map's, so the mirror can never overflow). */
+/* max: the bound (the kernel map's, so the mirror can never overflow). Memory follows the
+ * connections present (kvmap.h), not max. */
 struct live_table *live_table_new(size_t max);
 void live_table_free(struct live_table *t);
 size_t live_table_count(const struct live_table *t);
-/* Inserts or overwrites. -ENOSPC when full (cannot happen while max >= map size). */
+/* Inserts or overwrites. -ENOSPC when full (cannot happen while max >= map size), -ENOMEM
+ * when the table could not grow. */
 int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val);
 /* 0, or -ENOENT. */
@@ -71,13 +84,15 @@ struct live_snapshot {
 	uint64_t counters[FLOW_CNT_MAX];
 	double packets_per_second; /* over the last aggregation window */
 	double bytes_per_second;
-	size_t count;
-	struct live_conn *conns; /* count entries, most packets first */
-	struct live_names *names; /* NULL, or count entries pointing into arena */
+	size_t count;		  /* connections in the table */
+	size_t nconns;		  /* in conns: min(count, LIVE_SNAPSHOT_CONNS) */
+	struct live_conn *conns;  /* nconns entries, most packets first */
+	struct live_names *names; /* NULL, or nconns entries pointing into arena */
 	char *arena;		  /* owned */
 };
 
-/* Copies the table into a new snapshot (refs = 1), connections sorted. NULL on ENOMEM. */
+/* A new snapshot (refs = 1) of the table: its count and its LIVE_SNAPSHOT_CONNS busiest
+ * connections, sorted (most packets first, then oldest, then key). NULL on ENOMEM. */
 struct live_snapshot *live_table_snapshot(const struct live_table *t);
 
 struct live_publisher {

@@ -2,6 +2,7 @@
  * its maps once a second into the live table and publishes snapshots for the HTTP API.
  * Pipeline: bpf/flow.bpf.c -> drain.c -> live.c -> api.c. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,9 @@
 #define NODE_INSPECT_MAX_NAMES	4096
 #define NODE_RESOLVE_MAX_NAMES	4096
 #define NODE_RESOLVE_RATE	20 /* reverse lookups per second */
+/* glibc malloc (see node_tune_malloc). */
+#define NODE_MALLOC_MMAP_THRESHOLD (32 * 1024)
+#define NODE_MALLOC_ARENAS	   1
 
 static int node_check_url(const char *value, char *err, size_t errlen)
 {
@@ -70,7 +74,9 @@ const struct config_option node_options[] = {
      "clients allowed to use the HTTP API (default: everybody)", cidr_check},
     {"node-name", 0, CONFIG_STRING, OPT(node_name), NULL, 0, 0, "NAME",
      "name of this node (default: $NODE_NAME, else the host name)", NULL},
-    {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "65536", 16, 16777216, "N",
+    /* 262144: 100 000 concurrent flows fit with room (BENCHMARKS.md, 3); the node's own
+     * memory follows the flows present, not this bound (kvmap.h). */
+    {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "262144", 16, 16777216, "N",
      "capacity of the kernel flow map; more flows are counted as lost", NULL},
     {"deep-inspect", 0, CONFIG_BOOL, OPT(deep_inspect), NULL, 0, 0, NULL,
      "learn domains from DNS and TLS SNI (payload snippets of those packets only)", NULL},
@@ -141,6 +147,21 @@ static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_
 	/* One level down: libbpf's warnings are ours to report when they matter. */
 	log_msg(level == LIBBPF_WARN ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "libbpf: %s", msg);
 	return 0;
+}
+
+/* Resident memory that follows what the node holds (benchmark 4: <= 8 MiB at 10 000
+ * flows). A fixed mmap threshold turns off glibc's dynamic one, which after the first
+ * free of a large block (a snapshot, an export buffer, an outgrown table) serves blocks
+ * of that size from the heap, whose freed middle stays resident; now they are mapped and
+ * unmapped (32 KiB: a batch of 512 records encodes to about that, so a batch goes back to
+ * the kernel when it is acknowledged). nng's and libmicrohttpd's threads would each get
+ * an arena (up to 8 per core) whose touched pages stay; they allocate little, so they
+ * share the main one. Failure only costs memory. */
+static void node_tune_malloc(void)
+{
+	if (!mallopt(M_MMAP_THRESHOLD, NODE_MALLOC_MMAP_THRESHOLD) ||
+	    !mallopt(M_ARENA_MAX, NODE_MALLOC_ARENAS))
+		log_debug("mallopt refused a setting: malloc keeps its defaults");
 }
 
 static uint64_t node_clock_ns(clockid_t id)
@@ -267,12 +288,12 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 {
 	struct node_arena a = {NULL, 0, 0};
 
-	if ((!m->inspect && !m->resolve) || snap->count == 0)
+	if ((!m->inspect && !m->resolve) || snap->nconns == 0)
 		return 0;
-	snap->names = calloc(snap->count, sizeof(*snap->names));
+	snap->names = calloc(snap->nconns, sizeof(*snap->names));
 	if (!snap->names)
 		return -ENOMEM;
-	for (size_t i = 0; i < snap->count; i++) {
+	for (size_t i = 0; i < snap->nconns; i++) {
 		const struct live_conn *c = &snap->conns[i];
 		struct live_names *n = &snap->names[i];
 
@@ -288,7 +309,7 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 			    &a, resolve_lookup(m->resolve, o.dst_addr, c->key.ip_version, boot_ns));
 		}
 	}
-	for (size_t i = 0; i < snap->count; i++) {
+	for (size_t i = 0; i < snap->nconns; i++) {
 		struct live_names *n = &snap->names[i];
 
 		n->domain = node_arena_ptr(&a, n->domain);
@@ -397,6 +418,11 @@ static int node_tick(struct node_main *m)
 		snap->bytes_per_second = (double)(now->bytes - old->bytes) / secs;
 	}
 	live_publisher_set(&m->ctx.publisher, snap);
+	/* Batches freed on acknowledgement, encoder temporaries and replaced snapshots leave
+	 * free pages in the middle of the heap, which glibc keeps resident: give them back
+	 * once a tick (a walk over the free lists, microseconds at this heap size). Returns
+	 * whether anything was released: nothing to check. */
+	(void)malloc_trim(0);
 	return 0;
 }
 
@@ -545,6 +571,7 @@ int main(int argc, char **argv)
 	int rc, status = 1;
 	char *api_token = NULL;
 
+	node_tune_malloc(); /* before any thread and any large allocation */
 	status = config_parse_main(node_options, node_options_count, argc, argv, &ctx->opts,
 				   "ayaflow-node", AYAFLOW_VERSION,
 				   "Watches network flows on this node with an eBPF TC classifier "
@@ -605,7 +632,7 @@ int main(int argc, char **argv)
 		goto out_skel;
 	m.live = live_table_new(ctx->opts.max_flows);
 	m.drain = drain_new(bpf_map__fd(m.skel->maps.flows), bpf_map__fd(m.skel->maps.totals),
-			    bpf_map__fd(m.skel->maps.counters), ctx->opts.max_flows);
+			    bpf_map__fd(m.skel->maps.counters));
 	m.rates_len = ctx->opts.aggregation_window / NODE_TICK_S + 1;
 	m.rates = calloc(m.rates_len, sizeof(*m.rates));
 	if (!m.live || !m.drain || !m.rates) {

@@ -1,5 +1,6 @@
-/* test_live.c - the node's live table: hash insert/update/remove (backward shift),
- * capacity, ended-connection selection, snapshot order and publisher references. */
+/* test_live.c - the node's live table: insert/update/remove, the bound, ended-connection
+ * selection (in passes of a bounded buffer), the snapshot's busiest connections and
+ * their order, publisher references. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,28 +79,81 @@ static void test_insert_update_remove(void)
 	s = live_table_snapshot(t);
 	CHECK(s != NULL);
 	CHECK_EQ_U64(s->count, N - (N + 2) / 3);
+	CHECK_EQ_U64(s->nconns, LIVE_SNAPSHOT_CONNS);
 	{
-		/* Sorted by packets, descending: the values are the key numbers. */
-		bool sorted = true, present = true;
-		char *seen = calloc(N, 1);
+		/* The busiest LIVE_SNAPSHOT_CONNS, most packets first: the values are the key
+		 * numbers, so they are N - 1, N - 2, ... without the multiples of 3. */
+		uint64_t want = N - 1;
+		bool exact = true;
 
-		for (size_t i = 0; i < s->count; i++) {
-			uint64_t p = s->conns[i].val.packets[FLOW_WAY_AB];
+		for (size_t i = 0; i < s->nconns; i++, want--) {
+			struct flow_key k;
 
-			if (i && s->conns[i - 1].val.packets[FLOW_WAY_AB] < p)
-				sorted = false;
-			if (p >= N || p % 3 == 0 || seen[p])
-				present = false;
-			else
-				seen[p] = 1;
+			if (want % 3 == 0)
+				want--;
+			k = key_n((uint32_t)want);
+			exact &= s->conns[i].val.packets[FLOW_WAY_AB] == want &&
+				 memcmp(&s->conns[i].key, &k, sizeof(k)) == 0;
 		}
-		CHECK(sorted);
-		CHECK(present);
+		CHECK(exact);
 		CHECK_EQ_U64(s->conns[0].val.packets[FLOW_WAY_AB], N - 1);
-		free(seen);
 	}
 	free(s->conns);
 	free(s);
+	live_table_free(t);
+}
+
+/* Equal packet counts sort oldest first; fewer connections than LIVE_SNAPSHOT_CONNS are
+ * all in the snapshot. */
+static void test_snapshot_small_and_ties(void)
+{
+	struct live_table *t = live_table_new(262144);
+	struct live_snapshot *s;
+
+	for (uint32_t i = 0; i < 10; i++) {
+		struct flow_key k = key_n(i);
+		struct flow_value v = val_p(5, 0, 10);
+
+		v.first_seen_ns = 100 - i; /* key 9 is the oldest */
+		CHECK_EQ_INT(live_table_update(t, &k, &v), 0);
+	}
+	s = live_table_snapshot(t);
+	CHECK(s != NULL);
+	CHECK_EQ_U64(s->count, 10);
+	CHECK_EQ_U64(s->nconns, 10);
+	for (size_t i = 0; i < s->nconns; i++)
+		CHECK_EQ_U64(s->conns[i].val.first_seen_ns, 91 + i);
+	free(s->conns);
+	free(s);
+	live_table_free(t);
+}
+
+/* The exported counters start at zero and survive the table growing around them. */
+static void test_exported_kept_across_growth(void)
+{
+	struct live_table *t = live_table_new(1024);
+	struct flow_key k0 = key_n(0);
+	struct flow_value v = val_p(7, 3, 10);
+	struct live_conn *c;
+
+	CHECK_EQ_INT(live_table_update(t, &k0, &v), 0);
+	c = live_table_find(t, &k0);
+	CHECK(c != NULL);
+	CHECK_EQ_U64(c->exported.packets[FLOW_WAY_AB], 0);
+	CHECK(memcmp(&c->key, &k0, sizeof(k0)) == 0);
+	c->exported.packets[FLOW_WAY_AB] = 7;
+	c->exported.bytes[FLOW_WAY_BA] = 99;
+	for (uint32_t i = 1; i < 1000; i++) {
+		struct flow_key k = key_n(i);
+
+		CHECK_EQ_INT(live_table_update(t, &k, &v), 0);
+	}
+	c = live_table_find(t, &k0);
+	CHECK(c != NULL);
+	CHECK_EQ_U64(c->exported.packets[FLOW_WAY_AB], 7);
+	CHECK_EQ_U64(c->exported.bytes[FLOW_WAY_BA], 99);
+	CHECK_EQ_U64(c->val.packets[FLOW_WAY_BA], 3);
+	CHECK(memcmp(&c->key, &k0, sizeof(k0)) == 0);
 	live_table_free(t);
 }
 
@@ -175,6 +229,8 @@ static void test_publisher(void)
 int main(void)
 {
 	test_insert_update_remove();
+	test_snapshot_small_and_ties();
+	test_exported_kept_across_growth();
 	test_closed();
 	test_expired();
 	test_publisher();
