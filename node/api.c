@@ -14,6 +14,8 @@
 
 #define API_LIVE_DEFAULT 50
 #define API_LIVE_MAX	 1000
+_Static_assert(API_LIVE_MAX <= LIVE_SNAPSHOT_CONNS,
+	       "a snapshot holds every connection an answer can show");
 
 static const char *const api_loss_names[FLOW_LOSS_MAX] = {
     [FLOW_LOSS_UNPARSABLE] = "unparsable",
@@ -142,8 +144,8 @@ static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot
 	out->proto = k->proto;
 	out->ip_version = k->ip_version;
 	out->tcp_flags = v->tcp_flags[0] | v->tcp_flags[1];
-	out->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + s->boot_to_unix_ns) / 1000000;
-	out->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + s->boot_to_unix_ns) / 1000000;
+	out->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + s->mono_to_unix_ns) / 1000000;
+	out->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + s->mono_to_unix_ns) / 1000000;
 	out->packets_sent = v->packets[fwd];
 	out->packets_received = v->packets[!fwd];
 	out->bytes_sent = v->bytes[fwd];
@@ -172,7 +174,7 @@ static void api_live(struct node_ctx *ctx, const struct live_snapshot *s,
 	conns = json_array();
 	if (!conns)
 		goto oom;
-	for (size_t i = 0; i < s->count && i < limit; i++) {
+	for (size_t i = 0; i < s->nconns && i < limit; i++) {
 		struct flowfmt_conn view;
 
 		api_conn_view(ctx, s, &s->conns[i], &view);
@@ -289,8 +291,9 @@ static void api_metrics_inspect(struct prom_writer *w, const struct live_snapsho
 	prom_family(w, "ayaflow_tls_client_hellos_total", "counter",
 		    "TLS ClientHellos with a server name, by the highest version offered.");
 	for (int i = 0; i < 5; i++)
-		prom_sample_u64(w, "ayaflow_tls_client_hellos_total", in->tls_versions[i], "version",
-				tls_version_name((uint16_t)(TLS_VERSION_SSL3_0 + i)), NULL);
+		prom_sample_u64(w, "ayaflow_tls_client_hellos_total", in->tls_versions[i],
+				"version", tls_version_name((uint16_t)(TLS_VERSION_SSL3_0 + i)),
+				NULL);
 	prom_family(w, "ayaflow_inspect_cache_full_total", "counter",
 		    "Names not kept because a deep-inspection cache was full.");
 	prom_sample_u64(w, "ayaflow_inspect_cache_full_total", in->cache_full, NULL);

@@ -19,10 +19,10 @@
  * inline) and all of them are written in a busy window, so this is resident memory:
  * 512 (440 KiB) instead of 2048 (1.8 MiB); a window of 10 000 active connections is 20
  * batches of ~32 KiB on the wire. */
-#define EXPORT_BATCH_RECORDS 512
-#define EXPORT_BACKOFF_MIN_MS 100 /* resends after a failure wait this, doubling ... */
+#define EXPORT_BATCH_RECORDS  512
+#define EXPORT_BACKOFF_MIN_MS 100  /* resends after a failure wait this, doubling ... */
 #define EXPORT_BACKOFF_MAX_MS 5000 /* ... up to this, until a batch is acknowledged */
-#define EXPORT_BATCH_DNS     256  /* DNS records per batch */
+#define EXPORT_BATCH_DNS      256  /* DNS records per batch */
 
 struct export_done {
 	uint64_t seq;
@@ -42,12 +42,12 @@ struct export
 	uint64_t record_packets; /* packets in records[] */
 	struct wire_dns *dns;	 /* EXPORT_BATCH_DNS, or NULL while none pend */
 	size_t ndns;
-	bool warned_oom; /* export_buffers_get failed once */
+	bool warned_oom;			    /* export_buffers_get failed once */
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* latest cumulative, for mid-window batches */
 	uint64_t counters[FLOW_CNT_MAX];
 	uint64_t active;
 	struct spool *spool;
-	uint64_t backoff_ms; /* 0: not backing off */
+	uint64_t backoff_ms;  /* 0: not backing off */
 	uint64_t retry_at_ms; /* CLOCK_MONOTONIC; no send before */
 	struct transport_client *client;
 	struct export_stats stats; /* main thread */
@@ -337,7 +337,7 @@ static uint64_t export_now_ms(void)
 }
 
 /* Appends the delta of c since its last export as a record, if there is any. */
-static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_unix_ns)
+static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_unix_ns)
 {
 	const struct flow_value *v = &c->val;
 	const struct live_counts *e = &c->exported;
@@ -373,8 +373,8 @@ static void export_add(struct export *x, struct live_conn *c, int64_t boot_to_un
 	r->packets_received = pr;
 	r->bytes_sent = v->bytes[o.fwd] - e->bytes[o.fwd];
 	r->bytes_received = v->bytes[!o.fwd] - e->bytes[!o.fwd];
-	r->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + boot_to_unix_ns) / 1000000;
-	r->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + boot_to_unix_ns) / 1000000;
+	r->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + mono_to_unix_ns) / 1000000;
+	r->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + mono_to_unix_ns) / 1000000;
 	if (x->cfg.ifname) {
 		const char *n = x->cfg.ifname(x->cfg.ifname_arg, c->key.ifindex);
 
@@ -410,30 +410,30 @@ void export_add_dns(struct export *x, const struct wire_dns *d)
 	x->dns[x->ndns++] = *d;
 }
 
-void export_add_final(struct export *x, const struct live_conn *c, int64_t boot_to_unix_ns)
+void export_add_final(struct export *x, const struct live_conn *c, int64_t mono_to_unix_ns)
 {
 	struct live_conn copy = *c;
 
-	export_add(x, &copy, boot_to_unix_ns);
+	export_add(x, &copy, mono_to_unix_ns);
 }
 
 struct export_walk {
 	struct export *x;
-	int64_t boot_to_unix_ns;
+	int64_t mono_to_unix_ns;
 };
 
 static void export_walk_one(void *arg, struct live_conn *c)
 {
 	struct export_walk *w = arg;
 
-	export_add(w->x, c, w->boot_to_unix_ns);
+	export_add(w->x, c, w->mono_to_unix_ns);
 }
 
 int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,
-		  int64_t boot_to_unix_ns, const struct flow_total *totals,
+		  int64_t mono_to_unix_ns, const struct flow_total *totals,
 		  const uint64_t *counters)
 {
-	struct export_walk w = {x, boot_to_unix_ns};
+	struct export_walk w = {x, mono_to_unix_ns};
 
 	if (x->window_start_ms == 0)
 		x->window_start_ms = start_ms;

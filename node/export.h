@@ -63,13 +63,13 @@ void export_free(struct export *x);
 int export_fd(const struct export *x);
 /* Adds the last counters of a connection that is being removed (read atomically with
  * its removal from the kernel map) to the current window. */
-void export_add_final(struct export *x, const struct live_conn *c, int64_t boot_to_unix_ns);
+void export_add_final(struct export *x, const struct live_conn *c, int64_t mono_to_unix_ns);
 /* Adds a DNS record to the current window. */
 void export_add_dns(struct export *x, const struct wire_dns *d);
 /* Closes the window [start_ms, end_ms): records of every connection with activity,
  * batches into the spool, sending. totals/counters are the node's cumulative ones. */
 int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,
-		  int64_t boot_to_unix_ns, const struct flow_total *totals,
+		  int64_t mono_to_unix_ns, const struct flow_total *totals,
 		  const uint64_t *counters);
 /* Handles replies and sends what waits. Call when export_fd is readable and each tick. */
 void export_process(struct export *x);

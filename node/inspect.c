@@ -21,7 +21,7 @@ struct inspect_name {
 };
 
 struct inspect_addr_name {
-	uint64_t expires_ns; /* boot clock */
+	uint64_t expires_ns; /* monotonic clock */
 	char name[WIRE_NAME_MAX + 1];
 };
 
@@ -49,7 +49,7 @@ struct inspect {
 	struct kvmap *queries;	  /* struct inspect_qkey -> struct inspect_query */
 	void *expired;		  /* max_names keys, for removal after a walk */
 	size_t nexpired;
-	int64_t boot_to_unix_ns; /* of the current poll */
+	int64_t mono_to_unix_ns; /* of the current poll */
 	struct inspect_stats stats;
 };
 
@@ -60,9 +60,9 @@ const char *inspect_source_name(enum inspect_source s)
 	return s < INSPECT_SRC_MAX ? names[s] : "unknown";
 }
 
-static uint64_t inspect_unix_ms(const struct inspect *x, uint64_t boot_ns)
+static uint64_t inspect_unix_ms(const struct inspect *x, uint64_t mono_ns)
 {
-	return (uint64_t)((int64_t)boot_ns + x->boot_to_unix_ns) / 1000000;
+	return (uint64_t)((int64_t)mono_ns + x->mono_to_unix_ns) / 1000000;
 }
 
 /* Sets the name of a connection; an SNI is never replaced by a DNS name. */
@@ -300,11 +300,11 @@ int inspect_fd(const struct inspect *x)
 	return ring_buffer__epoll_fd(x->rb);
 }
 
-int inspect_poll(struct inspect *x, int64_t boot_to_unix_ns)
+int inspect_poll(struct inspect *x, int64_t mono_to_unix_ns)
 {
 	int n;
 
-	x->boot_to_unix_ns = boot_to_unix_ns;
+	x->mono_to_unix_ns = mono_to_unix_ns;
 	n = ring_buffer__consume(x->rb);
 	return n < 0 ? n : 0;
 }
@@ -337,11 +337,11 @@ static void inspect_expire_query(void *arg, const void *key, void *val)
 	}
 }
 
-void inspect_expire(struct inspect *x, uint64_t now_boot_ns, int64_t boot_to_unix_ns)
+void inspect_expire(struct inspect *x, uint64_t now_mono_ns, int64_t mono_to_unix_ns)
 {
-	struct inspect_walk w = {x, now_boot_ns};
+	struct inspect_walk w = {x, now_mono_ns};
 
-	x->boot_to_unix_ns = boot_to_unix_ns;
+	x->mono_to_unix_ns = mono_to_unix_ns;
 	x->nexpired = 0;
 	kvmap_foreach(x->addr_names, inspect_expire_addr, &w);
 	for (size_t i = 0; i < x->nexpired; i++)
@@ -353,7 +353,7 @@ void inspect_expire(struct inspect *x, uint64_t now_boot_ns, int64_t boot_to_uni
 	x->nexpired = 0;
 }
 
-const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_boot_ns)
+const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_mono_ns)
 {
 	const struct inspect_name *n = kvmap_get(x->flow_names, &c->key);
 	const struct inspect_addr_name *a;
@@ -363,7 +363,7 @@ const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_
 		return n->name;
 	live_conn_orient(c, &o);
 	a = kvmap_get(x->addr_names, o.dst_addr);
-	if (a && a->expires_ns > now_boot_ns)
+	if (a && a->expires_ns > now_mono_ns)
 		return a->name;
 	return NULL;
 }

@@ -40,7 +40,7 @@ struct inspect_stats {
 	uint64_t dns_parse_failures[DNS_ERR_MAX];
 	uint64_t tls_parse_failures[TLS_ERR_MAX];
 	uint64_t tls_versions[5]; /* ClientHellos by highest version offered: SSL3.0..TLS1.3 */
-	uint64_t cache_full; /* names not kept: a cache was full */
+	uint64_t cache_full;	  /* names not kept: a cache was full */
 };
 
 /* Completed DNS exchanges go here (d is valid during the call only). */
@@ -58,13 +58,13 @@ struct inspect *inspect_new(const struct inspect_config *cfg, char *err, size_t 
 void inspect_free(struct inspect *x);
 /* An fd that is readable when the kernel woke the ring buffer (batched wakeups). */
 int inspect_fd(const struct inspect *x);
-/* Reads every waiting snippet. boot_to_unix_ns converts snippet times. 0 or -errno. */
-int inspect_poll(struct inspect *x, int64_t boot_to_unix_ns);
+/* Reads every waiting snippet. mono_to_unix_ns converts snippet times. 0 or -errno. */
+int inspect_poll(struct inspect *x, int64_t mono_to_unix_ns);
 /* Drops expired names and turns queries unanswered for too long into records. */
-void inspect_expire(struct inspect *x, uint64_t now_boot_ns, int64_t boot_to_unix_ns);
+void inspect_expire(struct inspect *x, uint64_t now_mono_ns, int64_t mono_to_unix_ns);
 /* The domain of a connection (see above), or NULL. Valid until the next call that
  * changes x. */
-const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_boot_ns);
+const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_mono_ns);
 /* The connection is gone: forget its own name. */
 void inspect_forget(struct inspect *x, const struct flow_key *key);
 void inspect_get_stats(const struct inspect *x, struct inspect_stats *out);

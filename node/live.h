@@ -79,7 +79,8 @@ struct live_names {
 struct live_snapshot {
 	int refs;		 /* under live_publisher.lock */
 	uint64_t taken_ms;	 /* Unix ms */
-	int64_t boot_to_unix_ns; /* add to a bpf_ktime_get_boot_ns() value for Unix ns */
+	int64_t mono_to_unix_ns; /* add to a CLOCK_MONOTONIC value (the classifier's clocks) for
+				    Unix ns */
 	struct flow_total totals[FLOW_TOTAL_SLOTS]; /* summed over CPUs */
 	uint64_t counters[FLOW_CNT_MAX];
 	double packets_per_second; /* over the last aggregation window */

@@ -127,7 +127,7 @@ struct node_main {
 	size_t rates_len;
 	size_t rates_next;
 	size_t rates_used;
-	int64_t boot_to_unix_ns; /* at the current tick */
+	int64_t mono_to_unix_ns; /* at the current tick */
 };
 
 static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -189,7 +189,7 @@ static void node_on_final(void *arg, const struct live_conn *c)
 	struct node_main *m = arg;
 
 	if (m->export)
-		export_add_final(m->export, c, m->boot_to_unix_ns);
+		export_add_final(m->export, c, m->mono_to_unix_ns);
 	if (m->inspect)
 		inspect_forget(m->inspect, &c->key);
 }
@@ -238,7 +238,7 @@ static void node_publish_names(struct node_main *m)
 /* Reads the waiting snippets. */
 static void node_process_inspect(struct node_main *m)
 {
-	int err = inspect_poll(m->inspect, m->boot_to_unix_ns);
+	int err = inspect_poll(m->inspect, m->mono_to_unix_ns);
 
 	if (err < 0)
 		log_warn("reading payload snippets: %s", strerror(-err));
@@ -284,7 +284,7 @@ static const char *node_arena_ptr(const struct node_arena *a, const char *off)
 
 /* Copies each connection's domain and host names into the snapshot: the caches belong to
  * this thread, the snapshot to the readers. */
-static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, uint64_t boot_ns)
+static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, uint64_t mono_ns)
 {
 	struct node_arena a = {NULL, 0, 0};
 
@@ -298,15 +298,15 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 		struct live_names *n = &snap->names[i];
 
 		if (m->inspect)
-			n->domain = node_arena_add(&a, inspect_domain(m->inspect, c, boot_ns));
+			n->domain = node_arena_add(&a, inspect_domain(m->inspect, c, mono_ns));
 		if (m->resolve) {
 			struct live_orient o;
 
 			live_conn_orient(c, &o);
 			n->src_hostname = node_arena_add(
-			    &a, resolve_lookup(m->resolve, o.src_addr, c->key.ip_version, boot_ns));
+			    &a, resolve_lookup(m->resolve, o.src_addr, c->key.ip_version, mono_ns));
 			n->dst_hostname = node_arena_add(
-			    &a, resolve_lookup(m->resolve, o.dst_addr, c->key.ip_version, boot_ns));
+			    &a, resolve_lookup(m->resolve, o.dst_addr, c->key.ip_version, mono_ns));
 		}
 	}
 	for (size_t i = 0; i < snap->nconns; i++) {
@@ -342,7 +342,7 @@ static void node_process_export(struct node_main *m)
 static int node_tick(struct node_main *m)
 {
 	const struct node_opts *o = &m->ctx.opts;
-	uint64_t boot_ns = node_clock_ns(CLOCK_MONOTONIC);
+	uint64_t mono_ns = node_clock_ns(CLOCK_MONOTONIC);
 	uint64_t unix_ns = node_clock_ns(CLOCK_REALTIME);
 	struct flow_total totals[FLOW_TOTAL_SLOTS];
 	uint64_t counters[FLOW_CNT_MAX];
@@ -351,7 +351,7 @@ static int node_tick(struct node_main *m)
 	uint64_t packets = 0, bytes = 0;
 	int err;
 
-	m->boot_to_unix_ns = (int64_t)(unix_ns - boot_ns);
+	m->mono_to_unix_ns = (int64_t)(unix_ns - mono_ns);
 	err = drain_read_totals(m->drain, totals, counters);
 	if (err)
 		return err;
@@ -364,13 +364,13 @@ static int node_tick(struct node_main *m)
 	 * snapshot carry them. */
 	if (m->inspect) {
 		node_process_inspect(m);
-		inspect_expire(m->inspect, boot_ns, m->boot_to_unix_ns);
+		inspect_expire(m->inspect, mono_ns, m->mono_to_unix_ns);
 	}
 	if (m->resolve) {
-		resolve_collect(m->resolve, boot_ns);
+		resolve_collect(m->resolve, mono_ns);
 		node_publish_names(m);
 	}
-	err = drain_expire(m->drain, m->live, boot_ns, o->connection_timeout * 1000000000ull,
+	err = drain_expire(m->drain, m->live, mono_ns, o->connection_timeout * 1000000000ull,
 			   o->closed_timeout * 1000000000ull, node_on_final, m);
 	if (err < 0) {
 		log_error("removing ended connections from the flow map: %s", strerror(-err));
@@ -383,7 +383,7 @@ static int node_tick(struct node_main *m)
 			m->window_start_ms = now_ms;
 		if (now_ms - m->window_start_ms >= o->aggregation_window * 1000) {
 			export_window(m->export, m->live, m->window_start_ms, now_ms,
-				      m->boot_to_unix_ns, totals, counters);
+				      m->mono_to_unix_ns, totals, counters);
 			m->window_start_ms = now_ms;
 		}
 		node_process_export(m);
@@ -393,8 +393,8 @@ static int node_tick(struct node_main *m)
 	if (!snap)
 		return -ENOMEM;
 	snap->taken_ms = unix_ns / 1000000;
-	snap->boot_to_unix_ns = m->boot_to_unix_ns;
-	if (node_snapshot_names(m, snap, boot_ns) < 0)
+	snap->mono_to_unix_ns = m->mono_to_unix_ns;
+	if (node_snapshot_names(m, snap, mono_ns) < 0)
 		log_warn("out of memory for the names of the live view");
 
 	memcpy(snap->totals, totals, sizeof(totals));
@@ -405,7 +405,7 @@ static int node_tick(struct node_main *m)
 		bytes += totals[i].bytes;
 	}
 	now = &m->rates[m->rates_next];
-	*now = (struct node_rate_sample){boot_ns, packets, bytes};
+	*now = (struct node_rate_sample){mono_ns, packets, bytes};
 	m->rates_next = (m->rates_next + 1) % m->rates_len;
 	if (m->rates_used < m->rates_len)
 		m->rates_used++;

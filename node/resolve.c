@@ -25,7 +25,7 @@ enum resolve_state {
 };
 
 struct resolve_entry {
-	uint64_t expires_ns; /* boot clock; pending entries never expire */
+	uint64_t expires_ns; /* monotonic clock; pending entries never expire */
 	uint8_t state;	     /* enum resolve_state */
 	char name[WIRE_NAME_MAX + 1];
 };
