@@ -74,9 +74,9 @@ const struct config_option node_options[] = {
      "clients allowed to use the HTTP API (default: everybody)", cidr_check},
     {"node-name", 0, CONFIG_STRING, OPT(node_name), NULL, 0, 0, "NAME",
      "name of this node (default: $NODE_NAME, else the host name)", NULL},
-    /* 262144: 100 000 concurrent flows fit with room (BENCHMARKS.md, 3); the node's own
+    /* 131072: 100 000 concurrent flows fit with room (BENCHMARKS.md, 3); the node's own
      * memory follows the flows present, not this bound (kvmap.h). */
-    {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "262144", 16, 16777216, "N",
+    {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "131072", 16, 16777216, "N",
      "capacity of the kernel flow map; more flows are counted as lost", NULL},
     {"deep-inspect", 0, CONFIG_BOOL, OPT(deep_inspect), NULL, 0, 0, NULL,
      "learn domains from DNS and TLS SNI (payload snippets of those packets only)", NULL},

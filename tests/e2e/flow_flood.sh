@@ -3,7 +3,7 @@
 # the kernel flow map fills up and every packet it could not hold is counted
 # (flow_map_full), exactly; the node keeps answering; the collector stays bounded too.
 #
-# The node (namespace A, default --max-flows 262144, idle timeout 3600 s so that nothing
+# The node (namespace A, default --max-flows 131072, idle timeout 3600 s so that nothing
 # leaves the map during the test) exports to a collector in the hub. tests/e2e/floodgen
 # sends 1,000,000 IPv4/UDP frames out of va (AF_PACKET, as fast as it goes; the TC egress
 # hook sees each frame it sends), every frame its own 5-tuple, to a MAC nobody has (no
@@ -13,7 +13,7 @@
 #     (entries = max_flows: the map is full);
 # and the node answers /api/health during and after the burst. Memory, sampled from
 # /proc/PID/status (VmRSS) every 0.2 s during the burst and after the export:
-#   node: RSS - RSS before < 32 MiB + 1 KiB * max_flows (= 288 MiB): the flow map mirror,
+#   node: RSS - RSS before < 32 MiB + 1 KiB * max_flows (= 160 MiB): the flow map mirror,
 #     the live table and one window's export batches are each bounded by max_flows (a few
 #     hundred bytes an entry), plus allocator and ASan overhead in the Debug build (its
 #     quarantine cut to 8 MiB for this test). Measured: +69 MiB with 262144 flows (Debug,
@@ -30,7 +30,7 @@ require_collector
 
 PORT=3001
 FLOWS=1000000
-MAX_FLOWS=262144
+MAX_FLOWS=131072
 NODE_GROWTH_MAX_KB=$((32 * 1024 + MAX_FLOWS))
 COLL_GROWTH_MAX_KB=$((128 * 1024))
 
@@ -96,7 +96,7 @@ assert_eq "flow map entries (full)" "$MAX_FLOWS" "$ENTRIES"
 assert_eq "flow map entries + flow_map_full = frames sent" "$FLOWS" "$((ENTRIES + FULL))"
 assert_eq "node metric lost{flow_map_full}" "$FULL" "$(metric "$M" ayaflow_lost_packets_total 'reason="flow_map_full"')"
 
-# --- export of the 262144 flows; memory after -----------------------------------------------------------
+# --- export of the 131072 flows; memory after -----------------------------------------------------------
 STATS=$(node_settled "$NS_A" "$NAME" 120)
 log "export: $(jq -c .export <<<"$STATS")"
 ND=$(capi /api/nodes | jq -c --arg n "$NAME" '.nodes[] | select(.name == $n)')
