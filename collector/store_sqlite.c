@@ -37,7 +37,10 @@
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_VACUUM_PAGES    "256" /* pages given back per retention step */
-#define STORE_WRITER_CACHE_KIB "-262144" /* 256 MiB of page cache for the writer */
+/* Page cache of the writer: 128 MiB. 256 MiB bought nothing more at 1 M records and
+ * ~15 % at 10 M (1 GiB); the collector's container has 512 MiB (k8s/), which the ingest
+ * queue shares. */
+#define STORE_WRITER_CACHE_KIB "-131072"
 
 /* ---- schema ---- */
 
@@ -459,7 +462,7 @@ static int store_setup(struct store *s)
 	/* Each flow record inserts into eight indexes, five of them at random places:
 	 * with SQLite's default 2 MB page cache every insert read and wrote those pages
 	 * through the OS. Pages are allocated as used, so a small database stays small
-	 * in memory (BENCHMARKS.md, 5: +45 % records/s). */
+	 * in memory (BENCHMARKS.md, 5: +45 % records/s at 1 M records). */
 	err = exec_sql(s->db, "PRAGMA cache_size = " STORE_WRITER_CACHE_KIB, msg, len,
 		       "setting the cache size");
 	if (err)
