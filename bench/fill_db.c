@@ -2,13 +2,15 @@
  * linked with collector/store_sqlite.c (the collector's own writer code, schema and every
  * history index), bypassing nng and protobuf so that millions of records load in minutes.
  *
- *   fill_db DBPATH RECORDS [--nodes N] [--span-hours H] [--batch R] [--group G]
+ *   fill_db DBPATH RECORDS [--nodes N] [--span-hours H] [--batch R] [--group G] [--boot B]
  *
  * Records are spread evenly over the last H hours (default 24) in batches of R records
  * (default 5000), one batch per (node, 5-second window), round robin over N nodes
  * (default 50, named node-<i>), G batches per transaction (default 20). Addresses:
  * sources from 10.1.0.0/16 (65 536), destinations from 10.200.0.0/20 (4 096); 30 % of the
- * records carry a domain svc-<k>.example.com (k < 2 000). Prints the rate. */
+ * records carry a domain svc-<k>.example.com (k < 2 000). Boot ids are <B>-<i> (default
+ * B "fill"): another B appends to a filled database (the same B would be all duplicates),
+ * to measure the insert rate of a large database. Prints the rate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,7 @@ int main(int argc, char **argv)
 {
 	unsigned nodes = 50, per = 5000, group = 20, i, g;
 	double span_h = 24;
+	const char *boot = "fill";
 	unsigned long long total, done = 0;
 	struct store *s;
 	char err[256];
@@ -64,6 +67,8 @@ int main(int argc, char **argv)
 			per = (unsigned)atoi(argv[++a]);
 		else if (!strcmp(argv[a], "--group"))
 			group = (unsigned)atoi(argv[++a]);
+		else if (!strcmp(argv[a], "--boot"))
+			boot = argv[++a];
 		else
 			goto usage;
 	}
@@ -105,7 +110,7 @@ int main(int argc, char **argv)
 			uint64_t ts = now_ms - span_ms + k * span_ms / nbatches;
 
 			snprintf(b->node, sizeof(b->node), "node-%llu", k % nodes);
-			snprintf(b->boot_id, sizeof(b->boot_id), "fill-%llu", k % nodes);
+			snprintf(b->boot_id, sizeof(b->boot_id), "%s-%llu", boot, k % nodes);
 			snprintf(b->agent_version, sizeof(b->agent_version), "bench");
 			b->seq = k / nodes + 1;
 			b->window_start_ms = ts;
@@ -165,6 +170,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: fill_db DBPATH RECORDS [--nodes N] [--span-hours H] [--batch R] "
-			"[--group G]\n");
+			"[--group G] [--boot B]\n");
 	return 2;
 }
