@@ -18,7 +18,7 @@
 #include "transport.h"
 
 #define INGEST_MAINT_EVERY_MS 1000 /* retention step and database size when idle */
-#define INGEST_LOG_EVERY_MS   1000 /* at most one rejection message a second */
+#define INGEST_LOG_EVERY_MS   1000 /* at most one message a second of each kind below */
 
 const double ingest_commit_bounds[INGEST_COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -49,8 +49,8 @@ struct ingest {
 	/* Counters: written by nng threads and the writer, read by anyone, under slock. */
 	pthread_mutex_t slock;
 	struct ingest_stats stats;
-	uint64_t last_log_ms;
-	uint64_t suppressed_logs;
+	struct log_limit reject_log; /* rejected batches */
+	struct log_limit store_log;  /* failed commits (a full disk fails every one) */
 };
 
 static uint64_t ingest_clock_ms(clockid_t id)
@@ -95,12 +95,23 @@ static void ingest_send_ack(struct transport_request *req, uint64_t seq, bool ok
 	free(out);
 }
 
+/* The tail of a rate-limited message: how many like it were not logged. The text is in
+ * a caller-owned buffer. */
+static const char *ingest_held(uint64_t held, char *buf, size_t len)
+{
+	if (!held)
+		return "";
+	snprintf(buf, len, " (%llu more like it in the last second, not logged)",
+		 (unsigned long long)held);
+	return buf;
+}
+
 /* Counts and answers a batch that is not stored (invalid, or to be retried). */
 static void ingest_reject(struct ingest *ing, struct transport_request *req, uint64_t seq,
 			  enum wire_reject reason, const char *msg, bool queue_full)
 {
-	uint64_t now = ingest_clock_ms(CLOCK_MONOTONIC);
 	uint64_t suppressed = 0;
+	char held[80];
 	bool say = false;
 
 	if ((unsigned)reason >= WIRE_REJECT_MAX || reason == WIRE_REJECT_NONE)
@@ -113,20 +124,13 @@ static void ingest_reject(struct ingest *ing, struct transport_request *req, uin
 		ing->stats.rejected++;
 	if (queue_full)
 		ing->stats.queue_full++;
-	if (now >= ing->last_log_ms + INGEST_LOG_EVERY_MS) {
-		say = true;
-		suppressed = ing->suppressed_logs;
-		ing->suppressed_logs = 0;
-		ing->last_log_ms = now;
-	} else {
-		ing->suppressed_logs++;
-	}
+	say = log_limit_pass(&ing->reject_log, &suppressed);
 	pthread_mutex_unlock(&ing->slock);
 	if (say)
 		log_warn(
 		    "batch %llu %s (%s): %s%s", (unsigned long long)seq,
 		    reason == WIRE_REJECT_STORE ? "not stored now, the node retries" : "rejected",
-		    wire_reject_name(reason), msg, suppressed ? " (and more, not logged)" : "");
+		    wire_reject_name(reason), msg, ingest_held(suppressed, held, sizeof(held)));
 	ingest_send_ack(req, seq, false, false, reason, msg);
 }
 
@@ -211,13 +215,14 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 	now_ms = ingest_clock_ms(CLOCK_REALTIME);
 
 	if (err) {
-		char msg[256];
+		char msg[256], heldmsg[80];
+		uint64_t held = 0;
+		bool say;
 
-		log_error("storing %zu batch(es) failed: %s (%s); the nodes will resend them", n,
-			  strerror(-err), store_last_error(ing->store));
 		snprintf(msg, sizeof(msg), "the collector could not store the batch now: %s",
 			 strerror(-err));
 		pthread_mutex_lock(&ing->slock);
+		say = log_limit_pass(&ing->store_log, &held);
 		ing->stats.store_errors++;
 		if (err == -ENOSPC)
 			ing->stats.store_errors_full++;
@@ -226,6 +231,11 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 			 strerror(-err), store_last_error(ing->store));
 		ingest_count_commit(ing, secs);
 		pthread_mutex_unlock(&ing->slock);
+		if (say)
+			log_error("storing %zu batch(es) failed: %s (%s); the nodes will resend "
+				  "them%s",
+				  n, strerror(-err), store_last_error(ing->store),
+				  ingest_held(held, heldmsg, sizeof(heldmsg)));
 		for (size_t i = 0; i < n; i++) {
 			ingest_reject(ing, items[i].req, items[i].batch.seq, WIRE_REJECT_STORE, msg,
 				      false);
@@ -344,6 +354,10 @@ struct ingest *ingest_new(const struct ingest_config *cfg, char *err, size_t err
 	int e;
 
 	ing = calloc(1, sizeof(*ing));
+	if (ing) {
+		ing->reject_log = (struct log_limit)LOG_LIMIT_INIT(INGEST_LOG_EVERY_MS);
+		ing->store_log = (struct log_limit)LOG_LIMIT_INIT(INGEST_LOG_EVERY_MS);
+	}
 	if (!ing)
 		goto oom;
 	ing->queue = calloc(INGEST_QUEUE_MAX, sizeof(*ing->queue));

@@ -38,7 +38,7 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_VACUUM_PAGES    "256" /* pages given back per retention step */
 /* Page cache of the writer: 128 MiB. 256 MiB bought nothing more at 1 M records and
- * ~15 % at 10 M (1 GiB); the collector's container has 512 MiB (k8s/), which the ingest
+ * ~15 % at 10 M (1 GiB); the collector's container has 768 MiB (k8s/), which the ingest
  * queue shares. */
 #define STORE_WRITER_CACHE_KIB "-131072"
 
