@@ -12,14 +12,14 @@
 #  resident KiB, from /proc/PID/smaps) are printed: where the memory is, measured.
 #
 # usage: bench/footprint.sh [--smoke]
-# Knobs (environment): BENCH_FOOTPRINT_SECONDS (length of a, default 120),
+# Knobs (environment): BENCH_FOOTPRINT_SECONDS (length of a, default 600),
 # BENCH_FOOTPRINT_ROUNDS (rounds of b, default 5; 0 skips b), BENCH_FOOTPRINT_NODE_ARGS
 # (extra node flags, e.g. "--max-flows 65536").
 source "$(dirname "$0")/common.sh"
 bench_init "$@"
 need "$AYAFLOW_NODE" "$AYAFLOW_COLLECTOR" "$PKTGEN"
 
-LONG=${BENCH_FOOTPRINT_SECONDS:-120} ROUNDS=${BENCH_FOOTPRINT_ROUNDS:-5} WIN=10
+LONG=${BENCH_FOOTPRINT_SECONDS:-600} ROUNDS=${BENCH_FOOTPRINT_ROUNDS:-5} WIN=10
 [ "$SMOKE" = 0 ] || LONG=5 ROUNDS=1 WIN=2
 read -r -a NODE_ARGS <<<"${BENCH_FOOTPRINT_NODE_ARGS:-}"
 
