@@ -693,20 +693,15 @@ static int api_out_raw(struct api_out *o, const char *s, size_t n)
 	return 0;
 }
 
+static int api_out_piece(const char *buf, size_t n, void *data)
+{
+	return api_out_raw(data, buf, n) < 0 ? -1 : 0;
+}
+
 /* Appends jansson's compact dump of v. */
 static int api_out_json(struct api_out *o, const json_t *v)
 {
-	size_t n = json_dumpb(v, o->p ? o->p + o->len : NULL, o->cap - o->len, JSON_COMPACT);
-
-	if (n == 0)
-		return -ENOMEM;
-	if (o->len + n > o->cap) { /* did not fit: grow, dump again */
-		if (api_out_room(o, n) < 0 ||
-		    json_dumpb(v, o->p + o->len, o->cap - o->len, JSON_COMPACT) != n)
-			return -ENOMEM;
-	}
-	o->len += n;
-	return 0;
+	return json_dump_callback(v, api_out_piece, o, JSON_COMPACT) == 0 ? 0 : -ENOMEM;
 }
 
 /* {"items":[...],"limit":..,"offset":..,"returned":..,"total":..,"total_capped":..,
