@@ -104,19 +104,18 @@ run_phases tcp rx_bytes
 stop_pid "$GEN"
 
 median_col() { awk -v c="$2" '{ print $c }' "$BENCH_DIR/$1" | median; }
+way_label() { if [ "$1" = one ]; then echo "one node"; else echo "both ends"; fi; }
 echo "throughput kept with the node attached (median of $ROUNDS alternated rounds, ${INTERVAL}s each)"
 result "UDP 64 B: packets/s, none (median)" "$(median_col udp-one 2)" "-"
 for way in one both; do
-	label="one node"
-	[ "$way" = one ] || label="both ends"
+	label=$(way_label "$way")
 	result "UDP 64 B, $label: packets/s attached (median)" "$(median_col "udp-$way" 1)" "-"
 	result "UDP 64 B, $label: kept (median of ratios)" \
 		"$(median_col "udp-$way" 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
 done
 result "TCP: Gbit/s, none (median)" "$(median_col tcp-one 2 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
 for way in one both; do
-	label="one node"
-	[ "$way" = one ] || label="both ends"
+	label=$(way_label "$way")
 	result "TCP, $label: Gbit/s attached (median)" "$(median_col "tcp-$way" 1 | awk '{ printf "%.2f", $1 * 8 / 1e9 }')" "-"
 	result "TCP, $label: kept (median of ratios)" \
 		"$(median_col "tcp-$way" 3 | awk '{ printf "%.1f %%", $1 * 100 }')" ">= 95 %"
