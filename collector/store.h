@@ -24,7 +24,7 @@
 
 /* The schema version this code writes (PRAGMA user_version for SQLite). A database with
  * a newer version is refused; an older one is migrated on store_open. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 #define STORE_HISTORY_LIMIT_DEFAULT 100 /* store_filter.limit == 0 */
 #define STORE_HISTORY_LIMIT_MAX	    10000

@@ -31,6 +31,7 @@
 
 #include <sqlite3.h>
 
+#include "collector/flowkeys.h"
 #include "collector/store.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -133,6 +134,26 @@ static const char *const store_migrations[] = {
     "CREATE INDEX dns_node_ts ON dns(node_id, ts);"
     "CREATE INDEX dns_client_ts ON dns(client_ip, ts);"
     "CREATE INDEX dns_name_ts ON dns(name_rev, ts);",
+    /* 3: the per-record indexes of flows (but flows_ts) replaced by flow_keys, one row
+     * per distinct key of a batch (collector/flowkeys.h); store_migrate fills it from
+     * the stored flows. */
+    "CREATE TABLE flow_keys ("
+    " kind INTEGER NOT NULL," /* enum flowkeys_kind */
+    " value NOT NULL,"	      /* integer or BLOB, by kind */
+    " ts INTEGER NOT NULL,"   /* the batch's window start, as flows.ts */
+    " first_id INTEGER NOT NULL," /* flows.id of the batch's first record */
+    " node_id INTEGER NOT NULL,"
+    " n INTEGER NOT NULL," /* NODE: records of the batch; else entries */
+    " entries BLOB,"	   /* NULL for NODE; else n entries (flowkeys.h) */
+    " PRIMARY KEY (kind, value, ts, first_id)) WITHOUT ROWID;"
+    "CREATE INDEX flow_keys_ts ON flow_keys(ts);"
+    "DROP INDEX flows_node_ts;"
+    "DROP INDEX flows_src_ip_ts;"
+    "DROP INDEX flows_dst_ip_ts;"
+    "DROP INDEX flows_src_port_ts;"
+    "DROP INDEX flows_dst_port_ts;"
+    "DROP INDEX flows_proto_ts;"
+    "DROP INDEX flows_domain_ts;",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -152,7 +173,9 @@ enum store_stmt {
 	ST_BATCH_INSERT,
 	ST_FLOW_INSERT,
 	ST_DNS_INSERT,
+	ST_KEY_INSERT,
 	ST_RETAIN_FLOWS,
+	ST_RETAIN_KEYS,
 	ST_RETAIN_DNS,
 	ST_RETAIN_BATCHES,
 	ST_VACUUM,
@@ -190,8 +213,14 @@ static const char *const store_stmt_sql[ST_MAX] = {
 		      " latency_us, ip_version, client_ip, server_ip, client_port, server_port,"
 		      " answers)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_KEY_INSERT] = "INSERT INTO flow_keys (kind, value, ts, first_id, node_id, n, entries)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_RETAIN_FLOWS] = "DELETE FROM flows WHERE id IN"
 			" (SELECT id FROM flows WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+    /* Only once no flow of those times is left (store_retention_step). */
+    [ST_RETAIN_KEYS] = "DELETE FROM flow_keys WHERE (kind, value, ts, first_id) IN"
+		       " (SELECT kind, value, ts, first_id FROM flow_keys WHERE ts < ?1"
+		       " ORDER BY ts LIMIT ?2)",
     [ST_RETAIN_DNS] = "DELETE FROM dns WHERE id IN"
 		      " (SELECT id FROM dns WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
     [ST_RETAIN_BATCHES] = "DELETE FROM batches WHERE (node_id, boot_id, seq) IN"
@@ -205,6 +234,7 @@ static const char *const store_stmt_sql[ST_MAX] = {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_MAX];
+	struct flowkeys *keys; /* reused for every batch */
 	char errmsg[256];
 };
 
@@ -302,18 +332,6 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s, size_t max
 		bind_null(st, i, rc);
 }
 
-/* out = reverse("." + name), ASCII lower-cased; out has room for len + 1 bytes. */
-static size_t domain_reverse(const char *name, size_t len, uint8_t *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = (uint8_t)name[len - 1 - i];
-
-		out[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
-	}
-	out[len] = '.';
-	return len + 1;
-}
-
 /* The column's text (up to its first NUL), cut to size - 1 bytes; "" for NULL. */
 static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
@@ -357,6 +375,124 @@ static int exec_sql(sqlite3 *db, const char *sql, char *msg, size_t len, const c
 	return 0;
 }
 
+/* ---- flow keys (collector/flowkeys.h) ---- */
+
+/* Writes the key rows of one batch, whose records recs[0..n) are the flows
+ * first_id .. first_id + n - 1, with ins (ST_KEY_INSERT's SQL). */
+static int keys_write(sqlite3 *db, sqlite3_stmt *ins, struct flowkeys *fk, int64_t node_id,
+		      uint64_t ts, int64_t first_id, const struct wire_record *recs, size_t n,
+		      char *msg, size_t len)
+{
+	struct flowkeys_key key = {.kind = FLOWKEYS_NODE, .is_int = true, .ivalue = node_id};
+	int err;
+
+	err = flowkeys_build(fk, recs, n);
+	if (err) {
+		snprintf(msg, len, "indexing a batch: %s", strerror(-err));
+		return err;
+	}
+	/* The NODE key first (no entries: every record), then the built ones. */
+	for (size_t i = 0; i <= flowkeys_count(fk); i++) {
+		int rc = SQLITE_OK;
+
+		if (i > 0)
+			flowkeys_get(fk, i - 1, &key);
+		bind_i64(ins, 1, key.kind, &rc);
+		if (key.is_int)
+			bind_i64(ins, 2, key.ivalue, &rc);
+		else
+			bind_blob(ins, 2, key.bytes, key.len, &rc);
+		bind_u64(ins, 3, ts, &rc);
+		bind_i64(ins, 4, first_id, &rc);
+		bind_i64(ins, 5, node_id, &rc);
+		bind_i64(ins, 6, i > 0 ? (int64_t)key.n : (int64_t)n, &rc);
+		if (i > 0)
+			bind_blob(ins, 7, key.entries, key.n * FLOWKEYS_ENTRY_BYTES, &rc);
+		else
+			bind_null(ins, 7, &rc);
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_step(ins);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		(void)sqlite3_reset(ins);
+		if (rc != SQLITE_OK)
+			return db_fail(db, rc, msg, len, "inserting a flow key");
+	}
+	return 0;
+}
+
+/* Migration to version 3: the keys of every stored flow. A batch's records are
+ * consecutive ids of one node and window; consecutive batches of the same node and
+ * window become one key batch (up to WIRE_MAX_RECORDS), which finds the same records. */
+static int keys_rebuild(sqlite3 *db, char *msg, size_t len)
+{
+	static const char sel_sql[] =
+	    "SELECT id, ts, node_id, proto, src_ip, dst_ip, src_port, dst_port, domain"
+	    " FROM flows ORDER BY id";
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	struct wire_record *recs = calloc(WIRE_MAX_RECORDS, sizeof(*recs));
+	struct flowkeys *fk = flowkeys_new();
+	int64_t first = 0, node = 0;
+	uint64_t ts = 0;
+	size_t n = 0;
+	int err = -ENOMEM;
+	int rc;
+
+	if (!recs || !fk) {
+		snprintf(msg, len, "out of memory");
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(db, sel_sql, -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, store_stmt_sql[ST_KEY_INSERT], -1, &ins, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_fail(db, rc, msg, len, "preparing the key migration");
+		goto out;
+	}
+	err = 0;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0);
+		uint64_t t = (uint64_t)sqlite3_column_int64(sel, 1);
+		int64_t nd = sqlite3_column_int64(sel, 2);
+		struct wire_record *r;
+
+		if (n && (id != first + (int64_t)n || t != ts || nd != node || n == WIRE_MAX_RECORDS)) {
+			err = keys_write(db, ins, fk, node, ts, first, recs, n, msg, len);
+			if (err)
+				goto out;
+			n = 0;
+		}
+		if (!n) {
+			first = id;
+			ts = t;
+			node = nd;
+		}
+		r = &recs[n++];
+		memset(r, 0, sizeof(*r));
+		r->proto = (uint8_t)sqlite3_column_int(sel, 3);
+		if (sqlite3_column_bytes(sel, 4) != 16 || sqlite3_column_bytes(sel, 5) != 16) {
+			snprintf(msg, len, "flow %lld: address is not 16 bytes", (long long)id);
+			err = -EIO;
+			goto out;
+		}
+		memcpy(r->src_addr, sqlite3_column_blob(sel, 4), 16);
+		memcpy(r->dst_addr, sqlite3_column_blob(sel, 5), 16);
+		r->src_port = (uint16_t)sqlite3_column_int(sel, 6);
+		r->dst_port = (uint16_t)sqlite3_column_int(sel, 7);
+		copy_text(r->domain, sizeof(r->domain), sel, 8);
+	}
+	if (rc != SQLITE_DONE)
+		err = db_fail(db, rc, msg, len, "reading flows for the key migration");
+	else if (n)
+		err = keys_write(db, ins, fk, node, ts, first, recs, n, msg, len);
+out:
+	(void)sqlite3_finalize(sel);
+	(void)sqlite3_finalize(ins);
+	flowkeys_free(fk);
+	free(recs);
+	return err;
+}
+
 /* ---- writer: open, migrate, close ---- */
 
 static int store_migrate(sqlite3 *db, char *msg, size_t len)
@@ -388,6 +524,8 @@ static int store_migrate(sqlite3 *db, char *msg, size_t len)
 
 		snprintf(what, sizeof(what), "migration to schema version %d", v + 1);
 		err = exec_sql(db, store_migrations[v], msg, len, what);
+		if (!err && v + 1 == 3)
+			err = keys_rebuild(db, msg, len);
 		if (err)
 			goto rollback;
 	}
@@ -483,8 +621,11 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	int e;
 
 	s = calloc(1, sizeof(*s));
-	if (!s) {
+	if (s)
+		s->keys = flowkeys_new();
+	if (!s || !s->keys) {
 		snprintf(err, errlen, "%s: out of memory", path);
+		free(s);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -511,6 +652,7 @@ void store_close(struct store *s)
 		(void)sqlite3_finalize(s->stmt[i]); /* accepts NULL */
 	/* The last connection to close checkpoints and removes the WAL file. */
 	(void)sqlite3_close_v2(s->db); /* accepts NULL */
+	flowkeys_free(s->keys);
 	free(s);
 }
 
@@ -707,7 +849,7 @@ static int flow_insert(struct store *s, int64_t node_id, const struct wire_batch
 	bind_str(st, 17, r->interface, sizeof(r->interface), &rc);
 	if (dlen) {
 		bind_str(st, 18, r->domain, sizeof(r->domain), &rc);
-		bind_blob(st, 19, rev, domain_reverse(r->domain, dlen, rev), &rc);
+		bind_blob(st, 19, rev, flowkeys_domain_reverse(r->domain, dlen, rev), &rc);
 	} else {
 		bind_null(st, 18, &rc);
 		bind_null(st, 19, &rc);
@@ -759,7 +901,7 @@ static int dns_insert(struct store *s, int64_t node_id, const struct wire_dns *d
 	bind_u64(st, 1, d->ts_ms, &rc);
 	bind_i64(st, 2, node_id, &rc);
 	bind_str(st, 3, d->name, sizeof(d->name), &rc);
-	bind_blob(st, 4, rev, domain_reverse(d->name, nlen, rev), &rc);
+	bind_blob(st, 4, rev, flowkeys_domain_reverse(d->name, nlen, rev), &rc);
 	bind_i64(st, 5, d->qtype, &rc);
 	bind_i64(st, 6, d->rcode, &rc);
 	bind_i64(st, 7, d->answered ? 1 : 0, &rc);
@@ -781,6 +923,7 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 	bool same_boot = false;
 	bool inserted = false;
 	bool known = false;
+	int64_t first = 0;
 	int64_t id = 0;
 	int err;
 
@@ -817,7 +960,25 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 			return err;
 	}
 	for (size_t i = 0; i < b->nrecords; i++) {
+		int64_t row;
+
 		err = flow_insert(s, id, b, &b->records[i]);
+		if (err)
+			return err;
+		/* The keys find records by their position from the batch's first id. */
+		row = sqlite3_last_insert_rowid(s->db);
+		if (i == 0) {
+			first = row;
+		} else if (row != first + (int64_t)i) {
+			snprintf(s->errmsg, sizeof(s->errmsg),
+				 "flow ids of a batch are not consecutive (%lld after %lld)",
+				 (long long)row, (long long)first);
+			return -EIO;
+		}
+	}
+	if (b->nrecords) {
+		err = keys_write(s->db, s->stmt[ST_KEY_INSERT], s->keys, id, b->window_start_ms,
+				 first, b->records, b->nrecords, s->errmsg, sizeof(s->errmsg));
 		if (err)
 			return err;
 	}
@@ -904,6 +1065,7 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	uint64_t now = now_ms();
 	uint64_t dedup_before = now > STORE_DEDUP_WINDOW_MS ? now - STORE_DEDUP_WINDOW_MS : 0;
 	unsigned flows = 0;
+	unsigned keys = 0;
 	unsigned dns = 0;
 	unsigned dedup = 0;
 	int err;
@@ -921,19 +1083,27 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	err = retain_delete(s, ST_RETAIN_FLOWS, clamp_i64(older_than_ms), max_rows, &flows);
 	if (err)
 		goto rollback;
+	/* Keys go once their flows are all gone, so that a key never misses a stored flow
+	 * (a query skips the ids of flows deleted before their keys). */
 	if (flows < max_rows) {
-		err = retain_delete(s, ST_RETAIN_DNS, clamp_i64(older_than_ms), max_rows - flows,
-				    &dns);
+		err = retain_delete(s, ST_RETAIN_KEYS, clamp_i64(older_than_ms), max_rows - flows,
+				    &keys);
 		if (err)
 			goto rollback;
 	}
-	if (flows + dns < max_rows) {
+	if (flows + keys < max_rows) {
+		err = retain_delete(s, ST_RETAIN_DNS, clamp_i64(older_than_ms),
+				    max_rows - flows - keys, &dns);
+		if (err)
+			goto rollback;
+	}
+	if (flows + keys + dns < max_rows) {
 		err = retain_delete(s, ST_RETAIN_BATCHES, clamp_i64(dedup_before),
-				    max_rows - flows - dns, &dedup);
+				    max_rows - flows - keys - dns, &dedup);
 		if (err)
 			goto rollback;
 	}
-	if (flows + dns + dedup) {
+	if (flows + keys + dns + dedup) {
 		err = stmt_run(s, ST_VACUUM, "incremental vacuum");
 		if (err)
 			goto rollback;
@@ -941,7 +1111,7 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	err = stmt_run(s, ST_COMMIT, "committing retention");
 	if (err)
 		goto rollback;
-	*deleted = flows + dns + dedup;
+	*deleted = flows + keys + dns + dedup;
 	return 0;
 rollback:
 	store_rollback(s);
@@ -1096,6 +1266,8 @@ struct hq {
 	int64_t count_bound; /* the count query counts at most this many rows */
 	uint8_t dom_lo[WIRE_NAME_MAX + 2];
 	uint8_t dom_hi[WIRE_NAME_MAX + 2];
+	size_t dom_len;	 /* of dom_lo and dom_hi */
+	bool dom_suffix; /* [dom_lo, dom_hi) rather than dom_lo */
 };
 
 /* Appends " WHERE cond" or " AND cond"; cond is a constant of this file. */
@@ -1136,7 +1308,9 @@ static int hq_name(struct hq *q, const char *col, const char *name)
 	len = strlen(name);
 	if (len == 0 || len > WIRE_NAME_MAX)
 		return -EINVAL;
-	n = domain_reverse(name, len, q->dom_lo);
+	n = flowkeys_domain_reverse(name, len, q->dom_lo);
+	q->dom_len = n;
+	q->dom_suffix = suffix;
 	if (!suffix) {
 		snprintf(cond, sizeof(cond), "%s = ?", col);
 		hq_cond(q, cond);
@@ -1236,21 +1410,27 @@ static int hq_build(const struct store_filter *f, struct hq *q)
 	return 0;
 }
 
+/* The SQL of q's rows (count false) or count query, prefixed by prefix. */
+static void hq_sql(const struct hq *q, bool count, const char *prefix, char *sql, size_t len)
+{
+	/* The template's one "%s" is where the WHERE clause goes. */
+	const char *tmpl = count ? q->count_sql : q->rows_sql;
+	const char *at = strstr(tmpl, "%s");
+
+	snprintf(sql, len, "%s%.*s%s%s", prefix, (int)(at - tmpl), tmpl, q->where, at + 2);
+}
+
 /* Prepares the rows (count false) or count query of q, prefixed by prefix, and binds. */
 static int hq_prepare(struct store_reader *r, const struct hq *q, bool count, const char *prefix,
 		      sqlite3_stmt **out)
 {
-	const char *tmpl, *at;
 	char sql[2048];
 	char what[48];
 	sqlite3_stmt *st = NULL;
 	int rc;
 	int i;
 
-	/* The template's one "%s" is where the WHERE clause goes. */
-	tmpl = count ? q->count_sql : q->rows_sql;
-	at = strstr(tmpl, "%s");
-	snprintf(sql, sizeof(sql), "%s%.*s%s%s", prefix, (int)(at - tmpl), tmpl, q->where, at + 2);
+	hq_sql(q, count, prefix, sql, sizeof(sql));
 	snprintf(what, sizeof(what), "preparing the %s query", q->what);
 	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -1391,11 +1571,390 @@ static int hq_rows(struct store_reader *r, const struct hq *q, struct store_hist
 	return err;
 }
 
+/* ---- history through flow_keys ---- */
+
+/* Which key drives a filtered history query: the first of address, domain, port,
+ * protocol, node that the filter has. The time range and the node are conditions on the
+ * key rows; any other filter is checked on each candidate's row (residual). */
+struct kq {
+	enum flowkeys_kind kind; /* 0: none (time range or nothing: the flows_ts index) */
+	bool is_int;
+	int64_t ivalue;
+	const uint8_t *value; /* exact BLOB value, or the range's low end */
+	const uint8_t *hi;    /* non-NULL: value in [value, hi) (a domain suffix) */
+	size_t len;
+	bool match_last; /* an entry matches only with this last byte */
+	uint8_t last;
+	uint8_t sides; /* an entry matches only on one of these sides; 0: any */
+	bool residual;
+};
+
+static void kq_plan(const struct store_filter *f, const struct hq *q, struct kq *k)
+{
+	int filters = f->has_ip + f->has_src_ip + f->has_dst_ip + (f->domain != NULL) +
+		      f->has_port + f->has_src_port + f->has_dst_port + f->has_proto;
+	const uint8_t *addr = NULL;
+	int port = -1;
+
+	memset(k, 0, sizeof(*k));
+	k->residual = filters > 1;
+	if (f->has_ip || f->has_src_ip || f->has_dst_ip) {
+		addr = f->has_ip ? f->ip : f->has_src_ip ? f->src_ip : f->dst_ip;
+		k->sides = f->has_ip	   ? FLOWKEYS_SRC | FLOWKEYS_DST
+			   : f->has_src_ip ? FLOWKEYS_SRC
+					   : FLOWKEYS_DST;
+		k->kind = FLOWKEYS_IP;
+		k->value = addr;
+		k->len = FLOWKEYS_IP_PREFIX;
+		k->match_last = true;
+		k->last = addr[15];
+	} else if (f->domain) {
+		k->kind = FLOWKEYS_DOMAIN;
+		k->value = q->dom_lo;
+		k->hi = q->dom_suffix ? q->dom_hi : NULL;
+		k->len = q->dom_len;
+	} else if (f->has_port || f->has_src_port || f->has_dst_port) {
+		port = f->has_port ? f->port : f->has_src_port ? f->src_port : f->dst_port;
+		k->sides = f->has_port	     ? FLOWKEYS_SRC | FLOWKEYS_DST
+			   : f->has_src_port ? FLOWKEYS_SRC
+					     : FLOWKEYS_DST;
+		k->kind = FLOWKEYS_PORT;
+		k->is_int = true;
+		k->ivalue = port >> 8;
+		k->match_last = true;
+		k->last = (uint8_t)port;
+	} else if (f->has_proto) {
+		k->kind = FLOWKEYS_PROTO;
+		k->is_int = true;
+		k->ivalue = f->proto;
+	} else if (f->node) {
+		k->kind = FLOWKEYS_NODE; /* the value, the node's id, is looked up */
+		k->is_int = true;
+	}
+}
+
+/* The key rows of k, newest batch first: ?1 kind, ?2 value (low end), ?3 high end,
+ * ?4 start, ?5 end, ?6 node id (only those used appear). */
+static void kq_keys_sql(const struct store_filter *f, const struct kq *k, char *sql, size_t len)
+{
+	snprintf(sql, len,
+		 "SELECT first_id, n, entries, ts FROM flow_keys WHERE kind = ?1 AND %s%s%s%s"
+		 " ORDER BY ts DESC, first_id DESC",
+		 k->hi ? "value >= ?2 AND value < ?3" : "value = ?2",
+		 f->has_start ? " AND ts >= ?4" : "", f->has_end ? " AND ts < ?5" : "",
+		 f->node ? " AND node_id = ?6" : "");
+}
+
+#define KQ_FETCH_SQL                                                                               \
+	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
+	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
+	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
+	" f.last_seen, f.interface, f.domain, f.src_hostname, f.dst_hostname FROM flows AS f"      \
+	" WHERE f.id = ?1"
+
+/* The residual check: the filter's whole WHERE clause on one row (?N after its values). */
+static void kq_check_sql(const struct hq *q, char *sql, size_t len)
+{
+	snprintf(sql, len, "SELECT 1 FROM flows AS f%s AND f.id = ?%d", q->where, q->nparam + 1);
+}
+
+/* A query's progress over its candidates, newest first. */
+struct kq_run {
+	sqlite3_stmt *check; /* NULL: no residual condition */
+	uint64_t offset;
+	int64_t limit;
+	int64_t bound; /* stop counting here (struct hq count_bound) */
+	int64_t matched;
+	int64_t *ids; /* the page: at most limit */
+	size_t nids;
+	uint16_t *pos; /* one batch's matching positions */
+	size_t npos;
+	/* The oldest flow stored: retention deletes flows in (ts, id) order before their
+	 * keys, so a key's record older than it is gone. */
+	uint64_t min_ts;
+	int64_t min_id;
+};
+
+static int kq_candidate(struct store_reader *r, struct kq_run *run, int64_t id)
+{
+	if (run->check) {
+		int rc;
+
+		rc = sqlite3_bind_int64(run->check, sqlite3_bind_parameter_count(run->check), id);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(run->check);
+		(void)sqlite3_reset(run->check);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return reader_fail(r, rc, "checking a flow");
+	}
+	run->matched++;
+	if ((uint64_t)run->matched > run->offset && run->nids < (size_t)run->limit)
+		run->ids[run->nids++] = id;
+	return 0;
+}
+
+static int pos_desc(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* Emits the candidates of one batch (first id, positions collected from rows key
+ * rows), newest (highest id) first. */
+static int kq_batch(struct store_reader *r, struct kq_run *run, int64_t first, uint64_t ts,
+		    int rows)
+{
+	int err = 0;
+
+	if (ts < run->min_ts) {
+		run->npos = 0;
+		return 0;
+	}
+
+	if (rows > 1) /* a domain suffix: several domains' entries of one batch */
+		qsort(run->pos, run->npos, sizeof(*run->pos), pos_desc);
+	else /* in position order: reverse */
+		for (size_t i = 0; i < run->npos / 2; i++) {
+			uint16_t t = run->pos[i];
+
+			run->pos[i] = run->pos[run->npos - 1 - i];
+			run->pos[run->npos - 1 - i] = t;
+		}
+	for (size_t i = 0; i < run->npos && !err && run->matched < run->bound; i++)
+		if ((i == 0 || run->pos[i] != run->pos[i - 1]) &&
+		    (ts > run->min_ts || first + run->pos[i] >= run->min_id))
+			err = kq_candidate(r, run, first + run->pos[i]);
+	run->npos = 0;
+	return err;
+}
+
+/* Adds the matching entries of one key row to run->pos. */
+static int kq_entries(struct store_reader *r, const struct kq *k, struct kq_run *run,
+		      sqlite3_stmt *st)
+{
+	int64_t n = sqlite3_column_int64(st, 1);
+	const uint8_t *e = sqlite3_column_blob(st, 2);
+	size_t bytes = (size_t)sqlite3_column_bytes(st, 2);
+
+	if (n < 0 || n > WIRE_MAX_RECORDS || run->npos + (size_t)n > 2 * WIRE_MAX_RECORDS ||
+	    (k->kind != FLOWKEYS_NODE && bytes != (size_t)n * FLOWKEYS_ENTRY_BYTES)) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "a stored flow key is malformed");
+		return -EIO;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		struct flowkeys_entry en = {.pos = (uint16_t)i};
+
+		if (k->kind != FLOWKEYS_NODE)
+			flowkeys_entry(e, (size_t)i, &en);
+		if ((k->match_last && en.last != k->last) || (k->sides && !(en.sides & k->sides)))
+			continue;
+		run->pos[run->npos++] = en.pos;
+	}
+	return 0;
+}
+
+static int kq_bind(sqlite3_stmt *st, const struct store_filter *f, const struct kq *k,
+		   int64_t node_id)
+{
+	int rc = SQLITE_OK;
+
+	bind_i64(st, 1, k->kind, &rc);
+	if (k->kind == FLOWKEYS_NODE)
+		bind_i64(st, 2, node_id, &rc);
+	else if (k->is_int)
+		bind_i64(st, 2, k->ivalue, &rc);
+	else
+		bind_blob(st, 2, k->value, k->len, &rc);
+	if (k->hi)
+		bind_blob(st, 3, k->hi, k->len, &rc);
+	if (f->has_start)
+		bind_i64(st, 4, clamp_i64(f->start_ms), &rc);
+	if (f->has_end)
+		bind_i64(st, 5, clamp_i64(f->end_ms), &rc);
+	if (f->node)
+		bind_i64(st, 6, node_id, &rc);
+	return rc;
+}
+
+/* The node's id; *found false when no node has that name. */
+static int kq_node_id(struct store_reader *r, const char *name, int64_t *id, bool *found)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(r->db, "SELECT id FROM nodes WHERE name = ?1", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	if (*found)
+		*id = sqlite3_column_int64(st, 0);
+	(void)sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "looking up the node");
+}
+
+/* The oldest flow stored (run->min_ts, run->min_id); *any false when there is none. */
+static int kq_oldest(struct store_reader *r, struct kq_run *run, bool *any)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(r->db, "SELECT ts, id FROM flows ORDER BY ts, id LIMIT 1", -1, &st,
+				NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	*any = rc == SQLITE_ROW;
+	if (*any) {
+		run->min_ts = (uint64_t)sqlite3_column_int64(st, 0);
+		run->min_id = sqlite3_column_int64(st, 1);
+	}
+	(void)sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "finding the oldest flow");
+}
+
+/* Walks the key rows of k, batch by batch, until the count bound. */
+static int kq_walk(struct store_reader *r, const struct store_filter *f, const struct kq *k,
+		   int64_t node_id, struct kq_run *run)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	int64_t first = 0;
+	uint64_t ts = 0;
+	int rows = 0;
+	int err = 0;
+	int rc;
+
+	kq_keys_sql(f, k, sql, sizeof(sql));
+	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = kq_bind(st, f, k, node_id);
+	if (rc != SQLITE_OK) {
+		err = reader_fail(r, rc, "preparing the history query");
+		goto out;
+	}
+	while (run->matched < run->bound && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (rows && id != first) {
+			err = kq_batch(r, run, first, ts, rows);
+			rows = 0;
+			if (err || run->matched >= run->bound)
+				break;
+		}
+		first = id;
+		ts = (uint64_t)sqlite3_column_int64(st, 3);
+		rows++;
+		err = kq_entries(r, k, run, st);
+		if (err)
+			break;
+	}
+	if (!err && rows && run->matched < run->bound)
+		err = kq_batch(r, run, first, ts, rows);
+	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "reading flow keys");
+out:
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+/* Reads the rows of the page's ids into h (a flow deleted meanwhile by retention is
+ * skipped). */
+static int kq_fetch(struct store_reader *r, const struct kq_run *run, struct store_history *h)
+{
+	sqlite3_stmt *st = NULL;
+	int err = 0;
+	int rc;
+
+	if (!run->nids)
+		return 0;
+	h->rows = calloc(run->nids, sizeof(*h->rows));
+	if (!h->rows) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	rc = sqlite3_prepare_v2(r->db, KQ_FETCH_SQL, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return reader_fail(r, rc, "preparing the history rows");
+	for (size_t i = 0; i < run->nids && !err; i++) {
+		rc = sqlite3_bind_int64(st, 1, run->ids[i]);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			err = hq_row(r, st, &h->rows[h->n++]);
+		else if (rc != SQLITE_DONE)
+			err = reader_fail(r, rc, "reading the history rows");
+		(void)sqlite3_reset(st);
+	}
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+static int kq_history(struct store_reader *r, const struct store_filter *f, const struct hq *q,
+		      const struct kq *k, struct store_history *h)
+{
+	struct kq_run run = {.offset = f->offset, .limit = q->limit, .bound = q->count_bound};
+	int64_t node_id = 0;
+	bool found = true;
+	int err = 0;
+	int rc;
+
+	if (f->node)
+		err = kq_node_id(r, f->node, &node_id, &found);
+	if (!err && found)
+		err = kq_oldest(r, &run, &found);
+	if (err || !found)
+		return err;
+	run.ids = malloc((size_t)q->limit * sizeof(*run.ids));
+	run.pos = malloc(2 * WIRE_MAX_RECORDS * sizeof(*run.pos));
+	if (!run.ids || !run.pos) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		err = -ENOMEM;
+		goto out;
+	}
+	if (k->residual) {
+		char sql[2048];
+
+		kq_check_sql(q, sql, sizeof(sql));
+		rc = sqlite3_prepare_v2(r->db, sql, -1, &run.check, NULL);
+		for (int i = 0; i < q->nparam && rc == SQLITE_OK; i++) {
+			const struct hq_param *p = &q->param[i];
+
+			if (!p->p)
+				rc = sqlite3_bind_int64(run.check, i + 1, p->i);
+			else if (p->blob)
+				rc = sqlite3_bind_blob(run.check, i + 1, p->p, p->n, SQLITE_STATIC);
+			else
+				rc = sqlite3_bind_text(run.check, i + 1, p->p, p->n, SQLITE_STATIC);
+		}
+		if (rc != SQLITE_OK) {
+			err = reader_fail(r, rc, "preparing the history check");
+			goto out;
+		}
+	}
+	err = kq_walk(r, f, k, node_id, &run);
+	if (!err)
+		err = kq_fetch(r, &run, h);
+	if (!err) {
+		h->total = (uint64_t)run.matched;
+		h->total_capped = run.matched >= q->count_bound;
+	}
+out:
+	(void)sqlite3_finalize(run.check);
+	free(run.ids);
+	free(run.pos);
+	return err;
+}
+
 int store_query_history(struct store_reader *r, const struct store_filter *f,
 			struct store_history *out)
 {
 	struct store_history h = {0};
 	struct hq q;
+	struct kq k;
 	int err;
 
 	r->errmsg[0] = '\0';
@@ -1404,12 +1963,17 @@ int store_query_history(struct store_reader *r, const struct store_filter *f,
 		snprintf(r->errmsg, sizeof(r->errmsg), "invalid history filter (limit or domain)");
 		return err;
 	}
+	kq_plan(f, &q, &k);
 	err = reader_begin(r);
 	if (err)
 		return err;
-	err = hq_count(r, &q, &h.total, &h.total_capped);
-	if (!err)
-		err = hq_rows(r, &q, &h);
+	if (k.kind) {
+		err = kq_history(r, f, &q, &k, &h);
+	} else {
+		err = hq_count(r, &q, &h.total, &h.total_capped);
+		if (!err)
+			err = hq_rows(r, &q, &h);
+	}
 	reader_end(r);
 	if (err) {
 		store_history_fini(&h);
@@ -1426,16 +1990,21 @@ void store_history_fini(struct store_history *h)
 }
 
 /* Appends the plan of one statement, one step a line. */
-static int explain_one(struct store_reader *r, const struct hq *q, bool count, char *plan,
-		       size_t len, size_t *used)
+static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len);
+
+/* Appends the plan of sql (its parameters unbound), one step a line. */
+static int explain_sql(struct store_reader *r, const char *sql, char *plan, size_t len,
+		       size_t *used)
 {
+	char eqp[2048];
 	sqlite3_stmt *st;
-	int err;
+	int err = 0;
 	int rc;
 
-	err = hq_prepare(r, q, count, "EXPLAIN QUERY PLAN ", &st);
-	if (err)
-		return err;
+	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+	rc = sqlite3_prepare_v2(r->db, eqp, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return reader_fail(r, rc, "explaining a query");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *detail = sqlite3_column_text(st, 3);
 		int n =
@@ -1453,12 +2022,13 @@ static int explain_one(struct store_reader *r, const struct hq *q, bool count, c
 	return err;
 }
 
-static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len);
-
 int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
 			  size_t len)
 {
+	char sql[2048];
+	size_t used = 0;
 	struct hq q;
+	struct kq k;
 	int err;
 
 	if (len == 0)
@@ -1467,21 +2037,37 @@ int store_explain_history(struct store_reader *r, const struct store_filter *f, 
 	err = hq_build(f, &q);
 	if (err)
 		return err;
-	return explain_hq(r, &q, plan, len);
+	kq_plan(f, &q, &k);
+	if (!k.kind)
+		return explain_hq(r, &q, plan, len);
+	/* The key rows, the page's rows, and the check of each candidate. */
+	kq_keys_sql(f, &k, sql, sizeof(sql));
+	err = explain_sql(r, sql, plan, len, &used);
+	if (!err)
+		err = explain_sql(r, KQ_FETCH_SQL, plan, len, &used);
+	if (!err && k.residual) {
+		kq_check_sql(&q, sql, sizeof(sql));
+		err = explain_sql(r, sql, plan, len, &used);
+	}
+	return err;
 }
 
 /* Writes the plans of q's rows query and (if any) count query into plan. */
 static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len)
 {
+	char sql[2048];
 	size_t used = 0;
 	int err;
 
 	if (len == 0)
 		return -ENOSPC;
 	plan[0] = '\0';
-	err = explain_one(r, q, false, plan, len, &used);
-	if (!err && q->count_sql)
-		err = explain_one(r, q, true, plan, len, &used);
+	hq_sql(q, false, "", sql, sizeof(sql));
+	err = explain_sql(r, sql, plan, len, &used);
+	if (!err && q->count_sql) {
+		hq_sql(q, true, "", sql, sizeof(sql));
+		err = explain_sql(r, sql, plan, len, &used);
+	}
 	return err;
 }
 
@@ -1660,24 +2246,40 @@ int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, 
 	" ORDER BY f.ts DESC LIMIT ?)"                                                             \
 	" GROUP BY domain_rev ORDER BY 2 DESC, domain_rev LIMIT ?"
 
+/* With a node: its batches' flows, through their NODE keys. */
+#define TQ_NODE_SQL                                                                                \
+	"SELECT domain_rev, sum(bytes), sum(packets), count(*), sum(count(*)) OVER ()"             \
+	" FROM (SELECT f.domain_rev AS domain_rev, f.bytes_sent + f.bytes_received AS bytes,"      \
+	" f.packets_sent + f.packets_received AS packets FROM flow_keys AS k CROSS JOIN flows AS f"      \
+	" ON f.id >= k.first_id AND f.id < k.first_id + k.n%s"                                     \
+	" ORDER BY k.ts DESC LIMIT ?)"                                                             \
+	" GROUP BY domain_rev ORDER BY 2 DESC, domain_rev LIMIT ?"
+
 static int tq_build(uint64_t start_ms, uint64_t end_ms, const char *node, unsigned limit,
 		    struct hq *q)
 {
 	memset(q, 0, sizeof(*q));
-	q->rows_sql = TQ_SQL;
+	q->rows_sql = node ? TQ_NODE_SQL : TQ_SQL;
 	q->what = "domains";
 	if (limit == 0 || limit > STORE_DOMAINS_LIMIT_MAX)
 		return -EINVAL;
 	q->limit = limit;
 	q->tail[0] = STORE_DOMAINS_SCAN_MAX;
 	q->tail[1] = limit;
-	hq_cond(q, "f.ts >= ?");
-	hq_int(q, clamp_i64(start_ms));
-	hq_cond(q, "f.ts < ?");
-	hq_int(q, clamp_i64(end_ms));
 	if (node) {
-		hq_cond(q, "f.node_id = (SELECT id FROM nodes WHERE name = ?)");
+		/* "+": the id without its column's INTEGER affinity, which would be applied
+		 * to the untyped value column and keep its key range from being used. */
+		hq_cond(q, "k.kind = 1 AND k.value = +(SELECT id FROM nodes WHERE name = ?)");
 		hq_text(q, node);
+		hq_cond(q, "k.ts >= ?");
+		hq_int(q, clamp_i64(start_ms));
+		hq_cond(q, "k.ts < ?");
+		hq_int(q, clamp_i64(end_ms));
+	} else {
+		hq_cond(q, "f.ts >= ?");
+		hq_int(q, clamp_i64(start_ms));
+		hq_cond(q, "f.ts < ?");
+		hq_int(q, clamp_i64(end_ms));
 	}
 	hq_cond(q, "f.domain_rev IS NOT NULL");
 	return 0;

@@ -619,6 +619,9 @@ static void expect_plan(struct store_reader *r, const struct store_filter *f, co
 	}
 }
 
+#define KEYS_RANGE "SEARCH flow_keys USING PRIMARY KEY (kind=? AND value=? AND ts>? AND ts<?)"
+#define BY_ID	   "SEARCH f USING INTEGER PRIMARY KEY (rowid=?)"
+
 static void test_query_plans_use_indexes(void)
 {
 	struct store_reader *r = open_reader("filters.db");
@@ -630,42 +633,50 @@ static void test_query_plans_use_indexes(void)
 	if (!r)
 		return;
 	expect_plan(r, &t, "time", "USING INDEX flows_ts (ts>? AND ts<?)", NULL);
+	/* A filter is served by its key rows (flow_keys, kind and value then time), and the
+	 * page's rows are read by id. */
 	f = t;
 	f.node = "n1";
-	expect_plan(r, &f, "node", "flows_node_ts (node_id=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "node", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_ip = true;
-	expect_plan(r, &f, "ip", "flows_src_ip_ts (src_ip=? AND ts>? AND ts<?)",
-		    "flows_dst_ip_ts (dst_ip=? AND ts>? AND ts<?)");
+	expect_plan(r, &f, "ip", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_src_ip = true;
-	expect_plan(r, &f, "src_ip", "flows_src_ip_ts (src_ip=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "src_ip", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_dst_ip = true;
-	expect_plan(r, &f, "dst_ip", "flows_dst_ip_ts (dst_ip=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "dst_ip", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_port = true;
-	expect_plan(r, &f, "port", "flows_src_port_ts (src_port=? AND ts>? AND ts<?)",
-		    "flows_dst_port_ts (dst_port=? AND ts>? AND ts<?)");
+	expect_plan(r, &f, "port", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_src_port = true;
-	expect_plan(r, &f, "src_port", "flows_src_port_ts (src_port=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "src_port", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_dst_port = true;
-	expect_plan(r, &f, "dst_port", "flows_dst_port_ts (dst_port=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "dst_port", KEYS_RANGE, BY_ID);
 	f = t;
 	f.has_proto = true;
-	expect_plan(r, &f, "proto", "flows_proto_ts (proto=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "proto", KEYS_RANGE, BY_ID);
 	f = t;
 	f.domain = "example.com";
-	expect_plan(r, &f, "domain", "flows_domain_ts (domain_rev=? AND ts>? AND ts<?)", NULL);
+	expect_plan(r, &f, "domain", KEYS_RANGE, BY_ID);
 	f = t;
 	f.domain = ".example.com";
-	expect_plan(r, &f, "domain suffix", "flows_domain_ts (domain_rev>? AND domain_rev<?)",
-		    NULL);
-	/* only a start, or only an end, still ranges over the index */
+	expect_plan(r, &f, "domain suffix",
+		    "SEARCH flow_keys USING PRIMARY KEY (kind=? AND value>? AND value<?)", BY_ID);
+	/* a second filter is checked on each candidate's row, by id */
+	f = t;
+	f.has_ip = true;
+	f.has_dst_port = true;
+	expect_plan(r, &f, "ip+dst_port", KEYS_RANGE, BY_ID);
+	if (CHECK_EQ_INT(store_explain_history(r, &f, plan, sizeof(plan)), 0))
+		CHECK(strstr(strstr(plan, BY_ID) + 1, BY_ID) != NULL);
+	/* only a start, or only an end, still ranges over the keys */
 	f = (struct store_filter){.has_start = true, .start_ms = 1, .has_dst_port = true};
-	expect_plan(r, &f, "dst_port+start", "flows_dst_port_ts (dst_port=? AND ts>?)", NULL);
+	expect_plan(r, &f, "dst_port+start",
+		    "SEARCH flow_keys USING PRIMARY KEY (kind=? AND value=? AND ts>?)", BY_ID);
 	f = (struct store_filter){0};
 	expect_plan(r, &f, "none", "SCAN f USING INDEX flows_ts", NULL);
 	/* too small a buffer is an error, not a truncated plan */
@@ -699,10 +710,24 @@ static void test_retention_steps(void)
 	/* oldest first: one row of ts 1000 is left */
 	f = (struct store_filter){.has_end = true, .end_ms = 2000};
 	expect_rows(r, &f, "oldest left", "1004", 1);
+	/* through the keys: the batch's deleted flows are not counted */
+	f = (struct store_filter){.node = "n", .has_end = true, .end_ms = 2000};
+	expect_rows(r, &f, "oldest left, by node", "1004", 1);
+	f.has_proto = true;
+	f.proto = 6;
+	expect_rows(r, &f, "oldest left, by node and protocol", "1004", 1);
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 4);
+	/* the last 2 flows, then the two batches' key rows (5 each: node, protocol, one
+	 * address prefix, two port prefixes) once no flow of theirs is left */
+	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
+	CHECK_EQ_INT(deleted, 4);
+	f = (struct store_filter){.node = "n", .has_end = true, .end_ms = 2500};
+	expect_rows(r, &f, "keys of deleted flows", "", 0);
 	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
 	CHECK_EQ_INT(deleted, 4);
 	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
-	CHECK_EQ_INT(deleted, 2);
+	CHECK_EQ_INT(deleted, 4);
 	/* done: the dedup entries are younger than the dedup window */
 	CHECK_EQ_INT(store_retention_step(s, 2500, 4, &deleted), 0);
 	CHECK_EQ_INT(deleted, 0);
@@ -713,7 +738,7 @@ static void test_retention_steps(void)
 
 	/* everything older than the far future: all flows go, dedup entries stay */
 	CHECK_EQ_INT(store_retention_step(s, UINT64_MAX, 100, &deleted), 0);
-	CHECK_EQ_INT(deleted, 5);
+	CHECK_EQ_INT(deleted, 10); /* 5 flows, 5 key rows */
 	CHECK_EQ_U64(count_all(r), 0);
 	CHECK_EQ_INT(append1(s, &b[0], &dup), 0);
 	CHECK(dup);
@@ -792,7 +817,7 @@ static void test_retention_gives_space_back(void)
 		CHECK_EQ_INT(store_retention_step(s, 1500, 1000, &deleted), 0);
 		CHECK(deleted <= 1000);
 	} while (deleted == 1000 && ++steps < 100);
-	CHECK_EQ_INT(steps, 10);
+	CHECK_EQ_INT(steps, 20); /* 10 of flows, 10 of their keys (a domain each) */
 	for (int i = 0; i < 50; i++) /* the vacuum gives back a bounded number of pages */
 		CHECK_EQ_INT(store_retention_step(s, 1500, 1000, &deleted), 0);
 	after = store_db_bytes(s);
@@ -888,13 +913,13 @@ static void test_newer_schema_refused(void)
 	s = store_open(path, err, sizeof(err));
 	CHECK(s == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
-	CHECK_CONTAINS(err, "newer.db: schema version 3 is newer than this program's (2)");
+	CHECK_CONTAINS(err, "newer.db: schema version 4 is newer than this program's (3)");
 	store_close(s);
 	errno = 0;
 	r = store_reader_open(path, err, sizeof(err));
 	CHECK(r == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
-	CHECK_CONTAINS(err, "schema version 3, this program reads version 2");
+	CHECK_CONTAINS(err, "schema version 4, this program reads version 3");
 	store_reader_close(r);
 	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SCHEMA_VERSION + 1); /* untouched */
 
@@ -1228,9 +1253,13 @@ static void test_dns_retention(void)
 
 	if (!s || !r)
 		goto out;
-	/* flows first (one, ts 2000), then DNS records oldest first, within max_rows */
-	CHECK_EQ_INT(store_retention_step(s, 2150, 2, &deleted), 0);
-	CHECK_EQ_INT(deleted, 2);
+	/* flows first (one, ts 2000) and its 5 key rows, then DNS records oldest first,
+	 * within max_rows */
+	CHECK_EQ_INT(store_retention_step(s, 2150, 6, &deleted), 0);
+	CHECK_EQ_INT(deleted, 6);
+	expect_dns(r, &f, "after the flow", "4,3,2,1", 4);
+	CHECK_EQ_INT(store_retention_step(s, 2150, 1, &deleted), 0);
+	CHECK_EQ_INT(deleted, 1);
 	expect_dns(r, &f, "after one step", "4,3,2", 3);
 	CHECK_EQ_INT(store_retention_step(s, 2150, 5, &deleted), 0);
 	CHECK_EQ_INT(deleted, 2);
@@ -1327,7 +1356,7 @@ static void test_top_domains(void)
 	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)), 0))
 		CHECK_CONTAINS(plan, "USING INDEX flows_ts (ts>? AND ts<?)");
 	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)), 0))
-		CHECK_CONTAINS(plan, "USING INDEX flows_node_ts (node_id=? AND ts>? AND ts<?)");
+		CHECK_CONTAINS(plan, "SEARCH k USING PRIMARY KEY (kind=? AND value=? AND ts>? AND ts<?)");
 out:
 	store_reader_close(r);
 	store_close(s);
@@ -1510,7 +1539,7 @@ static void test_migration_from_v1(void)
 	batch_free(&b);
 	store_reader_close(r);
 	store_close(s);
-	CHECK_EQ_INT(header_user_version("v1.db"), 2); /* checkpointed at close */
+	CHECK_EQ_INT(header_user_version("v1.db"), 3); /* checkpointed at close */
 	/* and it opens again without migrating twice */
 	s = open_store("v1.db");
 	r = open_reader("v1.db");
