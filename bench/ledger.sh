@@ -63,7 +63,7 @@ one_run()
 	local rss
 	rss=$(proc_rss_kib "$npid")
 	local records lost nonip seen
-	records=$(sqlite3 "file:$db?mode=ro" "SELECT coalesce(sum(packets_sent + packets_received), 0) FROM flows")
+	records=$(sqlite3 "file:$db?mode=ro" "SELECT coalesce(sum(packets), 0) FROM flow_blocks")
 	lost=$(jq '[.lost_packets[]] | add' <<<"$stats")
 	nonip=$(jq '.classifier_events.non_ip' <<<"$stats")
 	seen=$(jq '.total_packets' <<<"$stats")

@@ -35,7 +35,7 @@ else
 	LOADED=$("$FILL_DB" "$DB" "$RECORDS") || die "fill_db failed"
 	log "fill_db: $LOADED"
 fi
-ROWS=$(sqlite3 "file:$DB?mode=ro" "SELECT count(*) FROM flows")
+ROWS=$(sqlite3 "file:$DB?mode=ro" "SELECT coalesce(sum(n), 0) FROM flow_blocks")
 collector_start "$NS" "$HTTP" "$IPORT" "$DB" collector
 BASE="http://127.0.0.1:$HTTP"
 NOW=$(($(date +%s) * 1000))

@@ -24,6 +24,8 @@ struct fk_key {
 	bool is_int;
 	uint32_t count; /* entries; the fill cursor in the second pass */
 	uint32_t off;	/* first entry */
+	uint64_t packets;
+	uint64_t bytes;
 };
 
 struct flowkeys {
@@ -204,7 +206,8 @@ static int fk_first_pass(struct flowkeys *k, const struct wire_record *recs, siz
 	return 0;
 }
 
-static void fk_put(struct flowkeys *k, int32_t ref, size_t pos, uint8_t last, uint8_t sides)
+static void fk_put(struct flowkeys *k, int32_t ref, const struct wire_record *r, size_t pos,
+		   uint8_t last, uint8_t sides)
 {
 	struct fk_key *e;
 	uint8_t *p;
@@ -212,6 +215,8 @@ static void fk_put(struct flowkeys *k, int32_t ref, size_t pos, uint8_t last, ui
 	if (ref < 0)
 		return;
 	e = &k->keys[ref];
+	e->packets += r->packets_sent + r->packets_received;
+	e->bytes += r->bytes_sent + r->bytes_received;
 	p = k->entries + (size_t)(e->off + e->count++) * FLOWKEYS_ENTRY_BYTES;
 	p[0] = (uint8_t)pos;
 	p[1] = (uint8_t)(pos >> 8);
@@ -245,6 +250,8 @@ int flowkeys_build(struct flowkeys *k, const struct wire_record *recs, size_t n)
 		k->keys[g].off = (uint32_t)total;
 		total += k->keys[g].count;
 		k->keys[g].count = 0;
+		k->keys[g].packets = 0;
+		k->keys[g].bytes = 0;
 	}
 	if (fk_reserve((void **)&k->entries, &k->entries_cap, total * FLOWKEYS_ENTRY_BYTES, 1)) {
 		k->nkeys = 0;
@@ -255,13 +262,13 @@ int flowkeys_build(struct flowkeys *k, const struct wire_record *recs, size_t n)
 		const int32_t *ref = &k->refs[i * FK_PER_RECORD];
 		uint8_t both = FLOWKEYS_SRC | FLOWKEYS_DST;
 
-		fk_put(k, ref[0], i, 0, 0);
-		fk_put(k, ref[1], i, r->src_addr[15], ref[2] == FK_MERGED ? both : FLOWKEYS_SRC);
-		fk_put(k, ref[2], i, r->dst_addr[15], FLOWKEYS_DST);
-		fk_put(k, ref[3], i, (uint8_t)r->src_port,
+		fk_put(k, ref[0], r, i, 0, 0);
+		fk_put(k, ref[1], r, i, r->src_addr[15], ref[2] == FK_MERGED ? both : FLOWKEYS_SRC);
+		fk_put(k, ref[2], r, i, r->dst_addr[15], FLOWKEYS_DST);
+		fk_put(k, ref[3], r, i, (uint8_t)r->src_port,
 		       ref[4] == FK_MERGED ? both : FLOWKEYS_SRC);
-		fk_put(k, ref[4], i, (uint8_t)r->dst_port, FLOWKEYS_DST);
-		fk_put(k, ref[5], i, 0, 0);
+		fk_put(k, ref[4], r, i, (uint8_t)r->dst_port, FLOWKEYS_DST);
+		fk_put(k, ref[5], r, i, 0, 0);
 	}
 	return 0;
 }
@@ -278,10 +285,12 @@ void flowkeys_get(const struct flowkeys *k, size_t i, struct flowkeys_key *out)
 	out->kind = (enum flowkeys_kind)e->kind;
 	out->is_int = e->is_int;
 	out->ivalue = e->ivalue;
-	out->bytes = e->is_int ? NULL : k->vals + e->voff;
+	out->data = e->is_int ? NULL : k->vals + e->voff;
 	out->len = e->vlen;
 	out->entries = k->entries + (size_t)e->off * FLOWKEYS_ENTRY_BYTES;
 	out->n = e->count;
+	out->packets = e->packets;
+	out->bytes = e->bytes;
 }
 
 void flowkeys_entry(const uint8_t *entries, size_t i, struct flowkeys_entry *out)

@@ -25,11 +25,10 @@
 #include "wire.h"
 
 enum flowkeys_kind {
-	FLOWKEYS_NODE = 1,   /* value: the node's id; no entries: every record of the batch */
-	FLOWKEYS_IP = 2,     /* value: the 16-byte address's first 15 bytes (BLOB) */
-	FLOWKEYS_PORT = 3,   /* value: port >> 8 (integer) */
-	FLOWKEYS_PROTO = 4,  /* value: the protocol number (integer) */
-	FLOWKEYS_DOMAIN = 5, /* value: the domain reversed (flowkeys_domain_reverse, BLOB) */
+	FLOWKEYS_IP = 1,     /* value: the 16-byte address's first 15 bytes (BLOB) */
+	FLOWKEYS_PORT = 2,   /* value: port >> 8 (integer) */
+	FLOWKEYS_PROTO = 3,  /* value: the protocol number (integer) */
+	FLOWKEYS_DOMAIN = 4, /* value: the domain reversed (flowkeys_domain_reverse, BLOB) */
 };
 
 enum { FLOWKEYS_SRC = 1, FLOWKEYS_DST = 2 };
@@ -45,12 +44,16 @@ size_t flowkeys_domain_reverse(const char *name, size_t len, uint8_t *out);
 /* One key of a batch, pointing into the builder (valid until its next build). */
 struct flowkeys_key {
 	enum flowkeys_kind kind;
-	bool is_int;	     /* value is ivalue (PORT, PROTO), else bytes (IP, DOMAIN) */
+	bool is_int;	     /* value is ivalue (PORT, PROTO), else data (IP, DOMAIN) */
 	int64_t ivalue;
-	const uint8_t *bytes;
+	const uint8_t *data;
 	size_t len;
 	const uint8_t *entries; /* n entries of FLOWKEYS_ENTRY_BYTES */
 	size_t n;
+	/* packets and bytes (sent + received) summed over the entries: the key's traffic
+	 * for exact kinds (PROTO, DOMAIN: one entry a record) */
+	uint64_t packets;
+	uint64_t bytes;
 };
 
 /* A decoded entry. */
@@ -66,8 +69,7 @@ struct flowkeys;
 struct flowkeys *flowkeys_new(void);
 void flowkeys_free(struct flowkeys *k);
 
-/* Groups recs[0..n) (n <= WIRE_MAX_RECORDS, else -EINVAL) into keys of kinds IP, PORT,
- * PROTO and DOMAIN (NODE is the caller's: one per batch). 0 or -ENOMEM. */
+/* Groups recs[0..n) (n <= WIRE_MAX_RECORDS, else -EINVAL) into keys. 0 or -ENOMEM. */
 int flowkeys_build(struct flowkeys *k, const struct wire_record *recs, size_t n);
 /* The keys of the last successful build, in no particular order. */
 size_t flowkeys_count(const struct flowkeys *k);

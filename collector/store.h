@@ -28,8 +28,9 @@
 
 #define STORE_HISTORY_LIMIT_DEFAULT 100 /* store_filter.limit == 0 */
 #define STORE_HISTORY_LIMIT_MAX	    10000
-/* store_query_domains: at most this many domains, and at most this many flow rows (the
- * newest of the range) summed, so that a query over a long range stays bounded. */
+/* store_query_domains: at most this many domains, and at most this many (batch, domain)
+ * pairs (the newest of the range) summed, so that a query over a long range stays
+ * bounded. */
 #define STORE_DOMAINS_LIMIT_MAX 1000
 #define STORE_DOMAINS_SCAN_MAX	1000000
 /* store_retention_step never deletes dedup entries younger than this, so that a node
@@ -59,10 +60,12 @@ int store_append(struct store *s, const struct wire_batch *const *batches, size_
 		 bool *duplicate);
 
 /* One small retention step, cheap enough to run between appends: deletes up to max_rows
- * rows in total, first flow records with ts < older_than_ms (oldest first), then DNS
- * records with ts < older_than_ms (oldest first), then dedup entries stored before both
- * older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives freed pages back to the file
- * system. *deleted is the number of rows deleted: call again while it equals max_rows. */
+ * rows in total, first blocks of flow records (a batch's records are one row and go
+ * together) with ts < older_than_ms (oldest first), then the index keys of those times,
+ * then DNS records with ts < older_than_ms (oldest first), then dedup entries stored
+ * before both older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives freed pages back
+ * to the file system. *deleted is the number of rows deleted: call again while it equals
+ * max_rows. */
 int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			 unsigned *deleted);
 
@@ -203,8 +206,8 @@ struct store_domains {
 	 * as store_filter.domain's index: "moc.elpmaxe.z." before "ten.elpmaxe.c.") */
 	struct store_domain *rows;
 	size_t n;
-	/* true: the range held more than STORE_DOMAINS_SCAN_MAX flow records with a
-	 * domain, and only the newest that many were summed. */
+	/* true: the range held more than STORE_DOMAINS_SCAN_MAX (batch, domain) pairs, and
+	 * only the newest that many were summed. */
 	bool truncated;
 };
 

@@ -4,25 +4,33 @@
  * their own read-only connections, which WAL lets run beside the writer.
  *
  * Schema (version in PRAGMA user_version, migrations below applied in order):
- *   nodes      one row per node name: its newest report and what was stored of it
- *   node_loss  (node, reason) -> the loss ledger of the node's newest batch
- *   batches    (node, boot_id, seq) of every batch stored: the dedup set
- *   flows      one row per flow record; addresses as 16-byte BLOBs (IPv4 mapped),
- *              domain_rev the domain reversed for suffix search; src_hostname and
- *              dst_hostname (reverse DNS, since version 2) NULL when unknown
- *   dns        one row per DNS record (version 2); client_ip/server_ip as in flows,
- *              name_rev as domain_rev; answers as compact text, one answer a line:
- *              "<type> <ttl> <value>", value the address (A, AAAA) or the target
- *              (CNAME), e.g. "5 60 edge.example.net\n1 300 93.184.216.34" ("" for
- *              none). Names are validated by lib/wire (no control characters), so a
- *              line break cannot occur inside a value.
- * Every history and DNS filter has an index (column, ts), so a filter combined with a
- * time range is an index range scan; store_explain_* lets the tests prove it.
+ *   nodes       one row per node name: its newest report and what was stored of it
+ *   node_loss   (node, reason) -> the loss ledger of the node's newest batch
+ *   batches     (node, boot_id, seq) of every batch stored: the dedup set
+ *   flow_blocks one row per batch with flow records (version 3; version 1 and 2 had a
+ *               row a record): the records as one BLOB (collector/flowblock.h), ids
+ *               id .. id + n - 1, their window, node and summed traffic
+ *   flow_keys   one row per distinct key of a block (collector/flowkeys.h): an address
+ *               prefix, port prefix, protocol or domain, and which of the block's
+ *               records have it. Writing one index row a key of a batch instead of
+ *               eight index entries a record is what lets one writer store hundreds of
+ *               thousands of records a second (BENCHMARKS.md, 5).
+ *   dns         one row per DNS record (version 2); client_ip/server_ip as 16-byte
+ *               BLOBs (IPv4 mapped), name_rev the name reversed for suffix search
+ *               (flowkeys_domain_reverse); answers as compact text, one answer a line:
+ *               "<type> <ttl> <value>", value the address (A, AAAA) or the target
+ *               (CNAME), e.g. "5 60 edge.example.net\n1 300 93.184.216.34" ("" for
+ *               none). Names are validated by lib/wire (no control characters), so a
+ *               line break cannot occur inside a value.
+ * A history query walks the key rows of one filter's value (or the blocks, by time and
+ * node), newest first, and reads only the records it returns or must check; every DNS
+ * filter has an index (column, ts). store_explain_* lets the tests prove the plans.
  *
  * Integers are stored as SQLite's signed 64 bits: uint64_t values round-trip bit for
  * bit; times (Unix ms) are far below 2^63, and filter bounds above it are clamped. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,7 @@
 
 #include <sqlite3.h>
 
+#include "collector/flowblock.h"
 #include "collector/flowkeys.h"
 #include "collector/store.h"
 
@@ -134,26 +143,33 @@ static const char *const store_migrations[] = {
     "CREATE INDEX dns_node_ts ON dns(node_id, ts);"
     "CREATE INDEX dns_client_ts ON dns(client_ip, ts);"
     "CREATE INDEX dns_name_ts ON dns(name_rev, ts);",
-    /* 3: the per-record indexes of flows (but flows_ts) replaced by flow_keys, one row
-     * per distinct key of a batch (collector/flowkeys.h); store_migrate fills it from
-     * the stored flows. */
+    /* 3: flows as blocks, one row a batch (collector/flowblock.h), found through
+     * flow_keys, one row a distinct key of a batch (collector/flowkeys.h), instead of
+     * one row a record in eight indexes; keys_migrate moves the stored flows and drops
+     * the flows table. */
+    "CREATE TABLE flow_blocks ("
+    " id INTEGER PRIMARY KEY," /* the first record's id: records are id .. id + n - 1 */
+    " ts INTEGER NOT NULL,"   /* window start, Unix ms */
+    " window_end INTEGER NOT NULL,"
+    " node_id INTEGER NOT NULL REFERENCES nodes(id),"
+    " n INTEGER NOT NULL CHECK (n > 0),"
+    " packets INTEGER NOT NULL," /* of all its records, sent + received */
+    " bytes INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE INDEX flow_blocks_ts ON flow_blocks(ts);"
+    "CREATE INDEX flow_blocks_node_ts ON flow_blocks(node_id, ts);"
     "CREATE TABLE flow_keys ("
     " kind INTEGER NOT NULL," /* enum flowkeys_kind */
     " value NOT NULL,"	      /* integer or BLOB, by kind */
-    " ts INTEGER NOT NULL,"   /* the batch's window start, as flows.ts */
-    " first_id INTEGER NOT NULL," /* flows.id of the batch's first record */
+    " ts INTEGER NOT NULL,"   /* the block's */
+    " first_id INTEGER NOT NULL," /* the block's id */
     " node_id INTEGER NOT NULL,"
-    " n INTEGER NOT NULL," /* NODE: records of the batch; else entries */
-    " entries BLOB,"	   /* NULL for NODE; else n entries (flowkeys.h) */
+    " n INTEGER NOT NULL," /* entries */
+    " packets INTEGER NOT NULL," /* summed over the entries (flowkeys.h) */
+    " bytes INTEGER NOT NULL,"
+    " entries BLOB NOT NULL,"
     " PRIMARY KEY (kind, value, ts, first_id)) WITHOUT ROWID;"
-    "CREATE INDEX flow_keys_ts ON flow_keys(ts);"
-    "DROP INDEX flows_node_ts;"
-    "DROP INDEX flows_src_ip_ts;"
-    "DROP INDEX flows_dst_ip_ts;"
-    "DROP INDEX flows_src_port_ts;"
-    "DROP INDEX flows_dst_port_ts;"
-    "DROP INDEX flows_proto_ts;"
-    "DROP INDEX flows_domain_ts;",
+    "CREATE INDEX flow_keys_kind_ts ON flow_keys(kind, ts);",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -171,10 +187,11 @@ enum store_stmt {
 	ST_NODE_LATEST,
 	ST_LOSS_UPSERT,
 	ST_BATCH_INSERT,
-	ST_FLOW_INSERT,
+	ST_BLOCK_INSERT,
+	ST_NEXT_ID,
 	ST_DNS_INSERT,
 	ST_KEY_INSERT,
-	ST_RETAIN_FLOWS,
+	ST_RETAIN_BLOCKS,
 	ST_RETAIN_KEYS,
 	ST_RETAIN_DNS,
 	ST_RETAIN_BATCHES,
@@ -203,24 +220,21 @@ static const char *const store_stmt_sql[ST_MAX] = {
     [ST_BATCH_INSERT] = "INSERT INTO batches (node_id, boot_id, seq, window_start_ms,"
 			" window_end_ms, records, stored_ms)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-    [ST_FLOW_INSERT] = "INSERT INTO flows (ts, window_end, node_id, proto, ip_version,"
-		       " src_ip, dst_ip, src_port, dst_port, tcp_flags, packets_sent,"
-		       " packets_received, bytes_sent, bytes_received, first_seen,"
-		       " last_seen, interface, domain, domain_rev, src_hostname, dst_hostname)"
-		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-		       " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    [ST_BLOCK_INSERT] = "INSERT INTO flow_blocks (id, ts, window_end, node_id, n, packets,"
+			" bytes, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_NEXT_ID] = "SELECT id + n FROM flow_blocks ORDER BY id DESC LIMIT 1",
     [ST_DNS_INSERT] = "INSERT INTO dns (ts, node_id, name, name_rev, qtype, rcode, answered,"
 		      " latency_us, ip_version, client_ip, server_ip, client_port, server_port,"
 		      " answers)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    [ST_KEY_INSERT] = "INSERT INTO flow_keys (kind, value, ts, first_id, node_id, n, entries)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_RETAIN_FLOWS] = "DELETE FROM flows WHERE id IN"
-			" (SELECT id FROM flows WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
-    /* Only once no flow of those times is left (store_retention_step). */
+    [ST_KEY_INSERT] = "INSERT INTO flow_keys (kind, value, ts, first_id, node_id, n, packets,"
+		      " bytes, entries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_RETAIN_BLOCKS] = "DELETE FROM flow_blocks WHERE id IN"
+			 " (SELECT id FROM flow_blocks WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
+    /* Only once no block of those times is left (store_retention_step). */
     [ST_RETAIN_KEYS] = "DELETE FROM flow_keys WHERE (kind, value, ts, first_id) IN"
-		       " (SELECT kind, value, ts, first_id FROM flow_keys WHERE ts < ?1"
-		       " ORDER BY ts LIMIT ?2)",
+		       " (SELECT kind, value, ts, first_id FROM flow_keys"
+		       " WHERE kind IN (1, 2, 3, 4) AND ts < ?1 LIMIT ?2)",
     [ST_RETAIN_DNS] = "DELETE FROM dns WHERE id IN"
 		      " (SELECT id FROM dns WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
     [ST_RETAIN_BATCHES] = "DELETE FROM batches WHERE (node_id, boot_id, seq) IN"
@@ -234,7 +248,9 @@ static const char *const store_stmt_sql[ST_MAX] = {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST_MAX];
-	struct flowkeys *keys; /* reused for every batch */
+	struct flowkeys *keys;	 /* reused for every batch */
+	struct flowblock *block; /* likewise */
+	int64_t next_id;	 /* of the next block: past the newest block's records */
 	char errmsg[256];
 };
 
@@ -317,21 +333,6 @@ static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n, int *rc)
 		*rc = sqlite3_bind_blob(st, i, p, (int)n, SQLITE_STATIC);
 }
 
-static void bind_null(sqlite3_stmt *st, int i, int *rc)
-{
-	if (*rc == SQLITE_OK)
-		*rc = sqlite3_bind_null(st, i);
-}
-
-/* NULL for "": unknown. */
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s, size_t max, int *rc)
-{
-	if (s[0])
-		bind_str(st, i, s, max, rc);
-	else
-		bind_null(st, i, rc);
-}
-
 /* The column's text (up to its first NUL), cut to size - 1 bytes; "" for NULL. */
 static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
@@ -375,89 +376,156 @@ static int exec_sql(sqlite3 *db, const char *sql, char *msg, size_t len, const c
 	return 0;
 }
 
-/* ---- flow keys (collector/flowkeys.h) ---- */
+/* ---- flow blocks and their keys (collector/flowblock.h, flowkeys.h) ---- */
 
-/* Writes the key rows of one batch, whose records recs[0..n) are the flows
- * first_id .. first_id + n - 1, with ins (ST_KEY_INSERT's SQL). */
-static int keys_write(sqlite3 *db, sqlite3_stmt *ins, struct flowkeys *fk, int64_t node_id,
-		      uint64_t ts, int64_t first_id, const struct wire_record *recs, size_t n,
-		      char *msg, size_t len)
+/* What writes one block: the prepared ST_BLOCK_INSERT and ST_KEY_INSERT, the encoders. */
+struct block_writer {
+	sqlite3 *db;
+	sqlite3_stmt *block;
+	sqlite3_stmt *key;
+	struct flowblock *enc;
+	struct flowkeys *keys;
+	char *msg;
+	size_t len;
+};
+
+static int step_done(sqlite3_stmt *st, int rc)
 {
-	struct flowkeys_key key = {.kind = FLOWKEYS_NODE, .is_int = true, .ivalue = node_id};
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	(void)sqlite3_reset(st);
+	return rc;
+}
+
+/* Writes recs[0..n) (n > 0) as the block id (records id .. id + n - 1) of a window of
+ * node_id, and its keys. */
+static int block_write(struct block_writer *w, int64_t id, int64_t node_id, uint64_t ts,
+		       uint64_t window_end, const struct wire_record *recs, size_t n)
+{
+	struct flowkeys_key key;
+	uint64_t packets = 0, bytes = 0;
+	int rc = SQLITE_OK;
 	int err;
 
-	err = flowkeys_build(fk, recs, n);
+	err = flowblock_encode(w->enc, recs, n);
+	if (!err)
+		err = flowkeys_build(w->keys, recs, n);
 	if (err) {
-		snprintf(msg, len, "indexing a batch: %s", strerror(-err));
+		snprintf(w->msg, w->len, "encoding a batch's records: %s", strerror(-err));
 		return err;
 	}
-	/* The NODE key first (no entries: every record), then the built ones. */
-	for (size_t i = 0; i <= flowkeys_count(fk); i++) {
-		int rc = SQLITE_OK;
-
-		if (i > 0)
-			flowkeys_get(fk, i - 1, &key);
-		bind_i64(ins, 1, key.kind, &rc);
+	for (size_t i = 0; i < n; i++) {
+		packets += recs[i].packets_sent + recs[i].packets_received;
+		bytes += recs[i].bytes_sent + recs[i].bytes_received;
+	}
+	bind_i64(w->block, 1, id, &rc);
+	bind_u64(w->block, 2, ts, &rc);
+	bind_u64(w->block, 3, window_end, &rc);
+	bind_i64(w->block, 4, node_id, &rc);
+	bind_i64(w->block, 5, (int64_t)n, &rc);
+	bind_u64(w->block, 6, packets, &rc);
+	bind_u64(w->block, 7, bytes, &rc);
+	bind_blob(w->block, 8, flowblock_data(w->enc), flowblock_len(w->enc), &rc);
+	rc = step_done(w->block, rc);
+	if (rc != SQLITE_OK)
+		return db_fail(w->db, rc, w->msg, w->len, "inserting flow records");
+	for (size_t i = 0; i < flowkeys_count(w->keys); i++) {
+		flowkeys_get(w->keys, i, &key);
+		bind_i64(w->key, 1, key.kind, &rc);
 		if (key.is_int)
-			bind_i64(ins, 2, key.ivalue, &rc);
+			bind_i64(w->key, 2, key.ivalue, &rc);
 		else
-			bind_blob(ins, 2, key.bytes, key.len, &rc);
-		bind_u64(ins, 3, ts, &rc);
-		bind_i64(ins, 4, first_id, &rc);
-		bind_i64(ins, 5, node_id, &rc);
-		bind_i64(ins, 6, i > 0 ? (int64_t)key.n : (int64_t)n, &rc);
-		if (i > 0)
-			bind_blob(ins, 7, key.entries, key.n * FLOWKEYS_ENTRY_BYTES, &rc);
-		else
-			bind_null(ins, 7, &rc);
-		if (rc == SQLITE_OK) {
-			rc = sqlite3_step(ins);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
-		(void)sqlite3_reset(ins);
+			bind_blob(w->key, 2, key.data, key.len, &rc);
+		bind_u64(w->key, 3, ts, &rc);
+		bind_i64(w->key, 4, id, &rc);
+		bind_i64(w->key, 5, node_id, &rc);
+		bind_i64(w->key, 6, (int64_t)key.n, &rc);
+		bind_u64(w->key, 7, key.packets, &rc);
+		bind_u64(w->key, 8, key.bytes, &rc);
+		bind_blob(w->key, 9, key.entries, key.n * FLOWKEYS_ENTRY_BYTES, &rc);
+		rc = step_done(w->key, rc);
 		if (rc != SQLITE_OK)
-			return db_fail(db, rc, msg, len, "inserting a flow key");
+			return db_fail(w->db, rc, w->msg, w->len, "inserting a flow key");
 	}
 	return 0;
 }
 
-/* Migration to version 3: the keys of every stored flow. A batch's records are
- * consecutive ids of one node and window; consecutive batches of the same node and
- * window become one key batch (up to WIRE_MAX_RECORDS), which finds the same records. */
-static int keys_rebuild(sqlite3 *db, char *msg, size_t len)
+/* A row of the version 2 flows table (V2_FLOWS_SQL) as a record. */
+#define V2_FLOWS_SQL                                                                               \
+	"SELECT id, ts, window_end, node_id, proto, ip_version, src_ip, dst_ip, src_port,"         \
+	" dst_port, tcp_flags, packets_sent, packets_received, bytes_sent, bytes_received,"        \
+	" first_seen, last_seen, interface, domain, src_hostname, dst_hostname"                    \
+	" FROM flows ORDER BY id"
+
+static int v2_flow_row(sqlite3_stmt *st, struct wire_record *r, char *msg, size_t len)
 {
-	static const char sel_sql[] =
-	    "SELECT id, ts, node_id, proto, src_ip, dst_ip, src_port, dst_port, domain"
-	    " FROM flows ORDER BY id";
-	sqlite3_stmt *sel = NULL, *ins = NULL;
+	memset(r, 0, sizeof(*r));
+	r->proto = (uint8_t)sqlite3_column_int(st, 4);
+	r->ip_version = (uint8_t)sqlite3_column_int(st, 5);
+	if (sqlite3_column_bytes(st, 6) != 16 || sqlite3_column_bytes(st, 7) != 16) {
+		snprintf(msg, len, "flow %lld: address is not 16 bytes",
+			 (long long)sqlite3_column_int64(st, 0));
+		return -EIO;
+	}
+	memcpy(r->src_addr, sqlite3_column_blob(st, 6), 16);
+	memcpy(r->dst_addr, sqlite3_column_blob(st, 7), 16);
+	r->src_port = (uint16_t)sqlite3_column_int(st, 8);
+	r->dst_port = (uint16_t)sqlite3_column_int(st, 9);
+	r->tcp_flags = (uint32_t)sqlite3_column_int64(st, 10);
+	r->packets_sent = (uint64_t)sqlite3_column_int64(st, 11);
+	r->packets_received = (uint64_t)sqlite3_column_int64(st, 12);
+	r->bytes_sent = (uint64_t)sqlite3_column_int64(st, 13);
+	r->bytes_received = (uint64_t)sqlite3_column_int64(st, 14);
+	r->first_seen_ms = (uint64_t)sqlite3_column_int64(st, 15);
+	r->last_seen_ms = (uint64_t)sqlite3_column_int64(st, 16);
+	copy_text(r->interface, sizeof(r->interface), st, 17);
+	copy_text(r->domain, sizeof(r->domain), st, 18);
+	copy_text(r->src_hostname, sizeof(r->src_hostname), st, 19);
+	copy_text(r->dst_hostname, sizeof(r->dst_hostname), st, 20);
+	return 0;
+}
+
+/* Migration to version 3: the stored flows into blocks, keeping their ids. A batch's
+ * records are consecutive ids of one node and window: such runs (up to WIRE_MAX_RECORDS)
+ * become one block each. Then the flows table (and its indexes) goes. */
+static int flows_migrate(sqlite3 *db, char *msg, size_t len)
+{
+	struct block_writer w = {.db = db, .msg = msg, .len = len};
 	struct wire_record *recs = calloc(WIRE_MAX_RECORDS, sizeof(*recs));
-	struct flowkeys *fk = flowkeys_new();
+	sqlite3_stmt *sel = NULL;
 	int64_t first = 0, node = 0;
-	uint64_t ts = 0;
+	uint64_t ts = 0, end = 0;
 	size_t n = 0;
 	int err = -ENOMEM;
 	int rc;
 
-	if (!recs || !fk) {
+	w.enc = flowblock_new();
+	w.keys = flowkeys_new();
+	if (!recs || !w.enc || !w.keys) {
 		snprintf(msg, len, "out of memory");
 		goto out;
 	}
-	rc = sqlite3_prepare_v2(db, sel_sql, -1, &sel, NULL);
+	rc = sqlite3_prepare_v2(db, V2_FLOWS_SQL, -1, &sel, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, store_stmt_sql[ST_KEY_INSERT], -1, &ins, NULL);
+		rc = sqlite3_prepare_v2(db, store_stmt_sql[ST_BLOCK_INSERT], -1, &w.block, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, store_stmt_sql[ST_KEY_INSERT], -1, &w.key, NULL);
 	if (rc != SQLITE_OK) {
-		err = db_fail(db, rc, msg, len, "preparing the key migration");
+		err = db_fail(db, rc, msg, len, "preparing the flow migration");
 		goto out;
 	}
 	err = 0;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(sel, 0);
 		uint64_t t = (uint64_t)sqlite3_column_int64(sel, 1);
-		int64_t nd = sqlite3_column_int64(sel, 2);
-		struct wire_record *r;
+		uint64_t e = (uint64_t)sqlite3_column_int64(sel, 2);
+		int64_t nd = sqlite3_column_int64(sel, 3);
 
-		if (n && (id != first + (int64_t)n || t != ts || nd != node || n == WIRE_MAX_RECORDS)) {
-			err = keys_write(db, ins, fk, node, ts, first, recs, n, msg, len);
+		if (n && (id != first + (int64_t)n || t != ts || e != end || nd != node ||
+			  n == WIRE_MAX_RECORDS)) {
+			err = block_write(&w, first, node, ts, end, recs, n);
 			if (err)
 				goto out;
 			n = 0;
@@ -465,30 +533,28 @@ static int keys_rebuild(sqlite3 *db, char *msg, size_t len)
 		if (!n) {
 			first = id;
 			ts = t;
+			end = e;
 			node = nd;
 		}
-		r = &recs[n++];
-		memset(r, 0, sizeof(*r));
-		r->proto = (uint8_t)sqlite3_column_int(sel, 3);
-		if (sqlite3_column_bytes(sel, 4) != 16 || sqlite3_column_bytes(sel, 5) != 16) {
-			snprintf(msg, len, "flow %lld: address is not 16 bytes", (long long)id);
-			err = -EIO;
+		err = v2_flow_row(sel, &recs[n++], msg, len);
+		if (err)
 			goto out;
-		}
-		memcpy(r->src_addr, sqlite3_column_blob(sel, 4), 16);
-		memcpy(r->dst_addr, sqlite3_column_blob(sel, 5), 16);
-		r->src_port = (uint16_t)sqlite3_column_int(sel, 6);
-		r->dst_port = (uint16_t)sqlite3_column_int(sel, 7);
-		copy_text(r->domain, sizeof(r->domain), sel, 8);
 	}
 	if (rc != SQLITE_DONE)
-		err = db_fail(db, rc, msg, len, "reading flows for the key migration");
+		err = db_fail(db, rc, msg, len, "reading flows to migrate");
 	else if (n)
-		err = keys_write(db, ins, fk, node, ts, first, recs, n, msg, len);
+		err = block_write(&w, first, node, ts, end, recs, n);
+	if (!err) {
+		(void)sqlite3_finalize(sel); /* DROP TABLE needs no statement reading it */
+		sel = NULL;
+		err = exec_sql(db, "DROP TABLE flows", msg, len, "dropping the migrated flows");
+	}
 out:
 	(void)sqlite3_finalize(sel);
-	(void)sqlite3_finalize(ins);
-	flowkeys_free(fk);
+	(void)sqlite3_finalize(w.block);
+	(void)sqlite3_finalize(w.key);
+	flowblock_free(w.enc);
+	flowkeys_free(w.keys);
 	free(recs);
 	return err;
 }
@@ -525,7 +591,7 @@ static int store_migrate(sqlite3 *db, char *msg, size_t len)
 		snprintf(what, sizeof(what), "migration to schema version %d", v + 1);
 		err = exec_sql(db, store_migrations[v], msg, len, what);
 		if (!err && v + 1 == 3)
-			err = keys_rebuild(db, msg, len);
+			err = flows_migrate(db, msg, len);
 		if (err)
 			goto rollback;
 	}
@@ -621,11 +687,13 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	int e;
 
 	s = calloc(1, sizeof(*s));
-	if (s)
+	if (s) {
 		s->keys = flowkeys_new();
-	if (!s || !s->keys) {
+		s->block = flowblock_new();
+	}
+	if (!s || !s->keys || !s->block) {
 		snprintf(err, errlen, "%s: out of memory", path);
-		free(s);
+		store_close(s);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -653,6 +721,7 @@ void store_close(struct store *s)
 	/* The last connection to close checkpoints and removes the WAL file. */
 	(void)sqlite3_close_v2(s->db); /* accepts NULL */
 	flowkeys_free(s->keys);
+	flowblock_free(s->block);
 	free(s);
 }
 
@@ -821,43 +890,40 @@ static int batch_insert(struct store *s, int64_t node_id, const struct wire_batc
 	return 0;
 }
 
-static int flow_insert(struct store *s, int64_t node_id, const struct wire_batch *b,
-		       const struct wire_record *r)
+/* Loads s->next_id: past the newest block's records (1 for none), as a rowid would be. */
+static int next_id_load(struct store *s)
 {
-	sqlite3_stmt *st = s->stmt[ST_FLOW_INSERT];
-	uint8_t rev[WIRE_NAME_MAX + 2];
-	size_t dlen = strnlen(r->domain, sizeof(r->domain));
-	int rc = SQLITE_OK;
+	sqlite3_stmt *st = s->stmt[ST_NEXT_ID];
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		s->next_id = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		s->next_id = 1;
+	(void)sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(s->db, rc, s->errmsg, sizeof(s->errmsg), "finding the next flow id");
+	return 0;
+}
+
+static int flows_append(struct store *s, int64_t node_id, const struct wire_batch *b)
+{
+	struct block_writer w = {.db = s->db,
+				 .block = s->stmt[ST_BLOCK_INSERT],
+				 .key = s->stmt[ST_KEY_INSERT],
+				 .enc = s->block,
+				 .keys = s->keys,
+				 .msg = s->errmsg,
+				 .len = sizeof(s->errmsg)};
 	int err;
 
-	bind_u64(st, 1, b->window_start_ms, &rc);
-	bind_u64(st, 2, b->window_end_ms, &rc);
-	bind_i64(st, 3, node_id, &rc);
-	bind_i64(st, 4, r->proto, &rc);
-	bind_i64(st, 5, r->ip_version, &rc);
-	bind_blob(st, 6, r->src_addr, sizeof(r->src_addr), &rc);
-	bind_blob(st, 7, r->dst_addr, sizeof(r->dst_addr), &rc);
-	bind_i64(st, 8, r->src_port, &rc);
-	bind_i64(st, 9, r->dst_port, &rc);
-	bind_i64(st, 10, r->tcp_flags, &rc);
-	bind_u64(st, 11, r->packets_sent, &rc);
-	bind_u64(st, 12, r->packets_received, &rc);
-	bind_u64(st, 13, r->bytes_sent, &rc);
-	bind_u64(st, 14, r->bytes_received, &rc);
-	bind_u64(st, 15, r->first_seen_ms, &rc);
-	bind_u64(st, 16, r->last_seen_ms, &rc);
-	bind_str(st, 17, r->interface, sizeof(r->interface), &rc);
-	if (dlen) {
-		bind_str(st, 18, r->domain, sizeof(r->domain), &rc);
-		bind_blob(st, 19, rev, flowkeys_domain_reverse(r->domain, dlen, rev), &rc);
-	} else {
-		bind_null(st, 18, &rc);
-		bind_null(st, 19, &rc);
-	}
-	bind_text_or_null(st, 20, r->src_hostname, sizeof(r->src_hostname), &rc);
-	bind_text_or_null(st, 21, r->dst_hostname, sizeof(r->dst_hostname), &rc);
-	err = bind_done(s, rc, "inserting a flow record");
-	return err ? err : stmt_run(s, ST_FLOW_INSERT, "inserting a flow record");
+	if (!b->nrecords)
+		return 0;
+	err = block_write(&w, s->next_id, node_id, b->window_start_ms, b->window_end_ms,
+			  b->records, b->nrecords);
+	if (!err)
+		s->next_id += (int64_t)b->nrecords;
+	return err;
 }
 
 /* "<type> <ttl> <value>" lines (see the top of the file) into buf. */
@@ -923,7 +989,6 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 	bool same_boot = false;
 	bool inserted = false;
 	bool known = false;
-	int64_t first = 0;
 	int64_t id = 0;
 	int err;
 
@@ -959,29 +1024,9 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 		if (err)
 			return err;
 	}
-	for (size_t i = 0; i < b->nrecords; i++) {
-		int64_t row;
-
-		err = flow_insert(s, id, b, &b->records[i]);
-		if (err)
-			return err;
-		/* The keys find records by their position from the batch's first id. */
-		row = sqlite3_last_insert_rowid(s->db);
-		if (i == 0) {
-			first = row;
-		} else if (row != first + (int64_t)i) {
-			snprintf(s->errmsg, sizeof(s->errmsg),
-				 "flow ids of a batch are not consecutive (%lld after %lld)",
-				 (long long)row, (long long)first);
-			return -EIO;
-		}
-	}
-	if (b->nrecords) {
-		err = keys_write(s->db, s->stmt[ST_KEY_INSERT], s->keys, id, b->window_start_ms,
-				 first, b->records, b->nrecords, s->errmsg, sizeof(s->errmsg));
-		if (err)
-			return err;
-	}
+	err = flows_append(s, id, b);
+	if (err)
+		return err;
 	for (size_t i = 0; i < b->ndns; i++) {
 		err = dns_insert(s, id, &b->dns[i]);
 		if (err)
@@ -994,6 +1039,9 @@ static int append_one(struct store *s, const struct wire_batch *b, uint64_t now,
 /* Ends a failed write transaction, keeping the first error's message. */
 static void store_rollback(struct store *s)
 {
+	/* The transaction's blocks are gone with it: the next append finds the next id
+	 * again (store_append). */
+	s->next_id = 0;
 	if (sqlite3_get_autocommit(s->db))
 		return; /* SQLite rolled back already (e.g. SQLITE_FULL) */
 	if (sqlite3_step(s->stmt[ST_ROLLBACK]) != SQLITE_DONE || !sqlite3_get_autocommit(s->db)) {
@@ -1022,6 +1070,11 @@ int store_append(struct store *s, const struct wire_batch *const *batches, size_
 	err = stmt_run(s, ST_BEGIN, "beginning the transaction");
 	if (err)
 		goto out;
+	if (!s->next_id) {
+		err = next_id_load(s);
+		if (err)
+			goto rollback;
+	}
 	for (size_t i = 0; i < n; i++) {
 		err = append_one(s, batches[i], now, &dup[i]);
 		if (err)
@@ -1080,11 +1133,11 @@ int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_r
 	err = stmt_run(s, ST_BEGIN, "beginning retention");
 	if (err)
 		return err;
-	err = retain_delete(s, ST_RETAIN_FLOWS, clamp_i64(older_than_ms), max_rows, &flows);
+	err = retain_delete(s, ST_RETAIN_BLOCKS, clamp_i64(older_than_ms), max_rows, &flows);
 	if (err)
 		goto rollback;
-	/* Keys go once their flows are all gone, so that a key never misses a stored flow
-	 * (a query skips the ids of flows deleted before their keys). */
+	/* Keys go once their blocks are all gone, so that a key never misses a stored
+	 * block (a query skips keys whose block is gone). */
 	if (flows < max_rows) {
 		err = retain_delete(s, ST_RETAIN_KEYS, clamp_i64(older_than_ms), max_rows - flows,
 				    &keys);
@@ -1246,6 +1299,33 @@ static void reader_end(struct store_reader *r)
 
 #define HQ_MAX_PARAMS 16
 
+/* A name filter on reversed names (flowkeys_domain_reverse): "example.com" is lo
+ * exactly; ".example.com" is [lo, hi) = [ "moc.elpmaxe." , "moc.elpmaxe/" ): the name
+ * and every name below it. */
+struct name_range {
+	uint8_t lo[WIRE_NAME_MAX + 2];
+	uint8_t hi[WIRE_NAME_MAX + 2];
+	size_t len; /* of lo and hi */
+	bool suffix;
+};
+
+/* -EINVAL for "" and ".". */
+static int name_range_of(const char *name, struct name_range *d)
+{
+	size_t len;
+
+	d->suffix = name[0] == '.';
+	if (d->suffix)
+		name++;
+	len = strlen(name);
+	if (len == 0 || len > WIRE_NAME_MAX)
+		return -EINVAL;
+	d->len = flowkeys_domain_reverse(name, len, d->lo);
+	memcpy(d->hi, d->lo, d->len);
+	d->hi[d->len - 1] = '.' + 1;
+	return 0;
+}
+
 struct hq_param {
 	bool blob;
 	int64_t i;
@@ -1264,10 +1344,7 @@ struct hq {
 	int64_t limit;	     /* rows wanted at most (capacity of the result) */
 	int64_t tail[2];     /* bound after the conditions' values (rows query only) */
 	int64_t count_bound; /* the count query counts at most this many rows */
-	uint8_t dom_lo[WIRE_NAME_MAX + 2];
-	uint8_t dom_hi[WIRE_NAME_MAX + 2];
-	size_t dom_len;	 /* of dom_lo and dom_hi */
-	bool dom_suffix; /* [dom_lo, dom_hi) rather than dom_lo */
+	struct name_range dom;
 };
 
 /* Appends " WHERE cond" or " AND cond"; cond is a constant of this file. */
@@ -1298,47 +1375,26 @@ static void hq_text(struct hq *q, const char *s)
  * name and every name below it. "" and "." are -EINVAL. */
 static int hq_name(struct hq *q, const char *col, const char *name)
 {
-	bool suffix = name[0] == '.';
+	struct name_range *d = &q->dom;
 	char cond[128];
-	size_t len;
-	size_t n;
 
-	if (suffix)
-		name++;
-	len = strlen(name);
-	if (len == 0 || len > WIRE_NAME_MAX)
+	if (name_range_of(name, d))
 		return -EINVAL;
-	n = flowkeys_domain_reverse(name, len, q->dom_lo);
-	q->dom_len = n;
-	q->dom_suffix = suffix;
-	if (!suffix) {
+	if (!d->suffix) {
 		snprintf(cond, sizeof(cond), "%s = ?", col);
 		hq_cond(q, cond);
-		hq_blob(q, q->dom_lo, n);
+		hq_blob(q, d->lo, d->len);
 	} else {
-		/* [ "moc.elpmaxe." , "moc.elpmaxe/" ): example.com and below. The
-		 * likelihood() tells the planner the range is narrow, so that it
+		/* The likelihood() tells the planner the range is narrow, so that it
 		 * prefers the name index to the time index. */
-		memcpy(q->dom_hi, q->dom_lo, n);
-		q->dom_hi[n - 1] = '.' + 1;
 		snprintf(cond, sizeof(cond),
 			 "likelihood(%s >= ?, 0.01) AND likelihood(%s < ?, 0.01)", col, col);
 		hq_cond(q, cond);
-		hq_blob(q, q->dom_lo, n);
-		hq_blob(q, q->dom_hi, n);
+		hq_blob(q, d->lo, d->len);
+		hq_blob(q, d->hi, d->len);
 	}
 	return 0;
 }
-
-#define HQ_ROWS_SQL                                                                                \
-	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
-	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
-	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
-	" f.last_seen, f.interface, f.domain, f.src_hostname, f.dst_hostname FROM flows AS f%s"    \
-	" ORDER BY f.ts DESC, f.id DESC LIMIT ? OFFSET ?"
-/* Counting every match is a scan of the time index (tens of ms at millions of rows):
- * count at most count_bound rows and say when the total is a lower bound. */
-#define HQ_COUNT_SQL "SELECT count(*) FROM (SELECT 1 FROM flows AS f%s LIMIT ?)"
 
 /* Enough to tell whether there is a page after this one, and at least STORE_COUNT_CAP. */
 static int64_t hq_count_bound(uint64_t limit, uint64_t offset)
@@ -1348,66 +1404,6 @@ static int64_t hq_count_bound(uint64_t limit, uint64_t offset)
 	if (b < offset || b > INT64_MAX)
 		return INT64_MAX;
 	return (int64_t)(b > STORE_COUNT_CAP ? b : STORE_COUNT_CAP);
-}
-
-static int hq_build(const struct store_filter *f, struct hq *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->rows_sql = HQ_ROWS_SQL;
-	q->count_sql = HQ_COUNT_SQL;
-	q->what = "history";
-	if (f->limit > STORE_HISTORY_LIMIT_MAX)
-		return -EINVAL;
-	q->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
-	q->tail[0] = q->limit;
-	q->tail[1] = clamp_i64(f->offset);
-	q->count_bound = hq_count_bound(q->limit, f->offset);
-	if (f->has_start) {
-		hq_cond(q, "f.ts >= ?");
-		hq_int(q, clamp_i64(f->start_ms));
-	}
-	if (f->has_end) {
-		hq_cond(q, "f.ts < ?");
-		hq_int(q, clamp_i64(f->end_ms));
-	}
-	if (f->node) {
-		hq_cond(q, "f.node_id = (SELECT id FROM nodes WHERE name = ?)");
-		hq_text(q, f->node);
-	}
-	if (f->has_ip) {
-		/* Served by both address indexes (SQLite's OR optimisation). */
-		hq_cond(q, "(f.src_ip = ? OR f.dst_ip = ?)");
-		hq_blob(q, f->ip, 16);
-		hq_blob(q, f->ip, 16);
-	}
-	if (f->has_src_ip) {
-		hq_cond(q, "f.src_ip = ?");
-		hq_blob(q, f->src_ip, 16);
-	}
-	if (f->has_dst_ip) {
-		hq_cond(q, "f.dst_ip = ?");
-		hq_blob(q, f->dst_ip, 16);
-	}
-	if (f->has_port) {
-		hq_cond(q, "(f.src_port = ? OR f.dst_port = ?)");
-		hq_int(q, f->port);
-		hq_int(q, f->port);
-	}
-	if (f->has_src_port) {
-		hq_cond(q, "f.src_port = ?");
-		hq_int(q, f->src_port);
-	}
-	if (f->has_dst_port) {
-		hq_cond(q, "f.dst_port = ?");
-		hq_int(q, f->dst_port);
-	}
-	if (f->has_proto) {
-		hq_cond(q, "f.proto = ?");
-		hq_int(q, f->proto);
-	}
-	if (f->domain)
-		return hq_name(q, "f.domain_rev", f->domain);
-	return 0;
 }
 
 /* The SQL of q's rows (count false) or count query, prefixed by prefix. */
@@ -1466,39 +1462,6 @@ static int column_addr(sqlite3_stmt *st, int col, uint8_t out[16])
 	if (sqlite3_column_bytes(st, col) != 16)
 		return -EIO;
 	memcpy(out, sqlite3_column_blob(st, col), 16);
-	return 0;
-}
-
-static int hq_row(struct store_reader *r, sqlite3_stmt *st, void *out)
-{
-	struct store_flow *o = out;
-	struct wire_record *rec = &o->rec;
-
-	memset(o, 0, sizeof(*o));
-	o->id = sqlite3_column_int64(st, 0);
-	o->ts_ms = (uint64_t)sqlite3_column_int64(st, 1);
-	o->window_end_ms = (uint64_t)sqlite3_column_int64(st, 2);
-	copy_text(o->node, sizeof(o->node), st, 3);
-	rec->proto = (uint8_t)sqlite3_column_int(st, 4);
-	rec->ip_version = (uint8_t)sqlite3_column_int(st, 5);
-	if (column_addr(st, 6, rec->src_addr) || column_addr(st, 7, rec->dst_addr)) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "flow %lld: address is not 16 bytes",
-			 (long long)o->id);
-		return -EIO;
-	}
-	rec->src_port = (uint16_t)sqlite3_column_int(st, 8);
-	rec->dst_port = (uint16_t)sqlite3_column_int(st, 9);
-	rec->tcp_flags = (uint32_t)sqlite3_column_int64(st, 10);
-	rec->packets_sent = (uint64_t)sqlite3_column_int64(st, 11);
-	rec->packets_received = (uint64_t)sqlite3_column_int64(st, 12);
-	rec->bytes_sent = (uint64_t)sqlite3_column_int64(st, 13);
-	rec->bytes_received = (uint64_t)sqlite3_column_int64(st, 14);
-	rec->first_seen_ms = (uint64_t)sqlite3_column_int64(st, 15);
-	rec->last_seen_ms = (uint64_t)sqlite3_column_int64(st, 16);
-	copy_text(rec->interface, sizeof(rec->interface), st, 17);
-	copy_text(rec->domain, sizeof(rec->domain), st, 18);
-	copy_text(rec->src_hostname, sizeof(rec->src_hostname), st, 19);
-	copy_text(rec->dst_hostname, sizeof(rec->dst_hostname), st, 20);
 	return 0;
 }
 
@@ -1562,436 +1525,6 @@ static int hq_collect(struct store_reader *r, const struct hq *q, size_t size,
 	return err;
 }
 
-static int hq_rows(struct store_reader *r, const struct hq *q, struct store_history *h)
-{
-	void *rows = h->rows;
-	int err = hq_collect(r, q, sizeof(*h->rows), hq_row, &rows, &h->n);
-
-	h->rows = rows;
-	return err;
-}
-
-/* ---- history through flow_keys ---- */
-
-/* Which key drives a filtered history query: the first of address, domain, port,
- * protocol, node that the filter has. The time range and the node are conditions on the
- * key rows; any other filter is checked on each candidate's row (residual). */
-struct kq {
-	enum flowkeys_kind kind; /* 0: none (time range or nothing: the flows_ts index) */
-	bool is_int;
-	int64_t ivalue;
-	const uint8_t *value; /* exact BLOB value, or the range's low end */
-	const uint8_t *hi;    /* non-NULL: value in [value, hi) (a domain suffix) */
-	size_t len;
-	bool match_last; /* an entry matches only with this last byte */
-	uint8_t last;
-	uint8_t sides; /* an entry matches only on one of these sides; 0: any */
-	bool residual;
-};
-
-static void kq_plan(const struct store_filter *f, const struct hq *q, struct kq *k)
-{
-	int filters = f->has_ip + f->has_src_ip + f->has_dst_ip + (f->domain != NULL) +
-		      f->has_port + f->has_src_port + f->has_dst_port + f->has_proto;
-	const uint8_t *addr = NULL;
-	int port = -1;
-
-	memset(k, 0, sizeof(*k));
-	k->residual = filters > 1;
-	if (f->has_ip || f->has_src_ip || f->has_dst_ip) {
-		addr = f->has_ip ? f->ip : f->has_src_ip ? f->src_ip : f->dst_ip;
-		k->sides = f->has_ip	   ? FLOWKEYS_SRC | FLOWKEYS_DST
-			   : f->has_src_ip ? FLOWKEYS_SRC
-					   : FLOWKEYS_DST;
-		k->kind = FLOWKEYS_IP;
-		k->value = addr;
-		k->len = FLOWKEYS_IP_PREFIX;
-		k->match_last = true;
-		k->last = addr[15];
-	} else if (f->domain) {
-		k->kind = FLOWKEYS_DOMAIN;
-		k->value = q->dom_lo;
-		k->hi = q->dom_suffix ? q->dom_hi : NULL;
-		k->len = q->dom_len;
-	} else if (f->has_port || f->has_src_port || f->has_dst_port) {
-		port = f->has_port ? f->port : f->has_src_port ? f->src_port : f->dst_port;
-		k->sides = f->has_port	     ? FLOWKEYS_SRC | FLOWKEYS_DST
-			   : f->has_src_port ? FLOWKEYS_SRC
-					     : FLOWKEYS_DST;
-		k->kind = FLOWKEYS_PORT;
-		k->is_int = true;
-		k->ivalue = port >> 8;
-		k->match_last = true;
-		k->last = (uint8_t)port;
-	} else if (f->has_proto) {
-		k->kind = FLOWKEYS_PROTO;
-		k->is_int = true;
-		k->ivalue = f->proto;
-	} else if (f->node) {
-		k->kind = FLOWKEYS_NODE; /* the value, the node's id, is looked up */
-		k->is_int = true;
-	}
-}
-
-/* The key rows of k, newest batch first: ?1 kind, ?2 value (low end), ?3 high end,
- * ?4 start, ?5 end, ?6 node id (only those used appear). */
-static void kq_keys_sql(const struct store_filter *f, const struct kq *k, char *sql, size_t len)
-{
-	snprintf(sql, len,
-		 "SELECT first_id, n, entries, ts FROM flow_keys WHERE kind = ?1 AND %s%s%s%s"
-		 " ORDER BY ts DESC, first_id DESC",
-		 k->hi ? "value >= ?2 AND value < ?3" : "value = ?2",
-		 f->has_start ? " AND ts >= ?4" : "", f->has_end ? " AND ts < ?5" : "",
-		 f->node ? " AND node_id = ?6" : "");
-}
-
-#define KQ_FETCH_SQL                                                                               \
-	"SELECT f.id, f.ts, f.window_end, (SELECT name FROM nodes WHERE id = f.node_id),"          \
-	" f.proto, f.ip_version, f.src_ip, f.dst_ip, f.src_port, f.dst_port, f.tcp_flags,"         \
-	" f.packets_sent, f.packets_received, f.bytes_sent, f.bytes_received, f.first_seen,"       \
-	" f.last_seen, f.interface, f.domain, f.src_hostname, f.dst_hostname FROM flows AS f"      \
-	" WHERE f.id = ?1"
-
-/* The residual check: the filter's whole WHERE clause on one row (?N after its values). */
-static void kq_check_sql(const struct hq *q, char *sql, size_t len)
-{
-	snprintf(sql, len, "SELECT 1 FROM flows AS f%s AND f.id = ?%d", q->where, q->nparam + 1);
-}
-
-/* A query's progress over its candidates, newest first. */
-struct kq_run {
-	sqlite3_stmt *check; /* NULL: no residual condition */
-	uint64_t offset;
-	int64_t limit;
-	int64_t bound; /* stop counting here (struct hq count_bound) */
-	int64_t matched;
-	int64_t *ids; /* the page: at most limit */
-	size_t nids;
-	uint16_t *pos; /* one batch's matching positions */
-	size_t npos;
-	/* The oldest flow stored: retention deletes flows in (ts, id) order before their
-	 * keys, so a key's record older than it is gone. */
-	uint64_t min_ts;
-	int64_t min_id;
-};
-
-static int kq_candidate(struct store_reader *r, struct kq_run *run, int64_t id)
-{
-	if (run->check) {
-		int rc;
-
-		rc = sqlite3_bind_int64(run->check, sqlite3_bind_parameter_count(run->check), id);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(run->check);
-		(void)sqlite3_reset(run->check);
-		if (rc == SQLITE_DONE)
-			return 0;
-		if (rc != SQLITE_ROW)
-			return reader_fail(r, rc, "checking a flow");
-	}
-	run->matched++;
-	if ((uint64_t)run->matched > run->offset && run->nids < (size_t)run->limit)
-		run->ids[run->nids++] = id;
-	return 0;
-}
-
-static int pos_desc(const void *a, const void *b)
-{
-	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
-
-	return (x < y) - (x > y);
-}
-
-/* Emits the candidates of one batch (first id, positions collected from rows key
- * rows), newest (highest id) first. */
-static int kq_batch(struct store_reader *r, struct kq_run *run, int64_t first, uint64_t ts,
-		    int rows)
-{
-	int err = 0;
-
-	if (ts < run->min_ts) {
-		run->npos = 0;
-		return 0;
-	}
-
-	if (rows > 1) /* a domain suffix: several domains' entries of one batch */
-		qsort(run->pos, run->npos, sizeof(*run->pos), pos_desc);
-	else /* in position order: reverse */
-		for (size_t i = 0; i < run->npos / 2; i++) {
-			uint16_t t = run->pos[i];
-
-			run->pos[i] = run->pos[run->npos - 1 - i];
-			run->pos[run->npos - 1 - i] = t;
-		}
-	for (size_t i = 0; i < run->npos && !err && run->matched < run->bound; i++)
-		if ((i == 0 || run->pos[i] != run->pos[i - 1]) &&
-		    (ts > run->min_ts || first + run->pos[i] >= run->min_id))
-			err = kq_candidate(r, run, first + run->pos[i]);
-	run->npos = 0;
-	return err;
-}
-
-/* Adds the matching entries of one key row to run->pos. */
-static int kq_entries(struct store_reader *r, const struct kq *k, struct kq_run *run,
-		      sqlite3_stmt *st)
-{
-	int64_t n = sqlite3_column_int64(st, 1);
-	const uint8_t *e = sqlite3_column_blob(st, 2);
-	size_t bytes = (size_t)sqlite3_column_bytes(st, 2);
-
-	if (n < 0 || n > WIRE_MAX_RECORDS || run->npos + (size_t)n > 2 * WIRE_MAX_RECORDS ||
-	    (k->kind != FLOWKEYS_NODE && bytes != (size_t)n * FLOWKEYS_ENTRY_BYTES)) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "a stored flow key is malformed");
-		return -EIO;
-	}
-	for (int64_t i = 0; i < n; i++) {
-		struct flowkeys_entry en = {.pos = (uint16_t)i};
-
-		if (k->kind != FLOWKEYS_NODE)
-			flowkeys_entry(e, (size_t)i, &en);
-		if ((k->match_last && en.last != k->last) || (k->sides && !(en.sides & k->sides)))
-			continue;
-		run->pos[run->npos++] = en.pos;
-	}
-	return 0;
-}
-
-static int kq_bind(sqlite3_stmt *st, const struct store_filter *f, const struct kq *k,
-		   int64_t node_id)
-{
-	int rc = SQLITE_OK;
-
-	bind_i64(st, 1, k->kind, &rc);
-	if (k->kind == FLOWKEYS_NODE)
-		bind_i64(st, 2, node_id, &rc);
-	else if (k->is_int)
-		bind_i64(st, 2, k->ivalue, &rc);
-	else
-		bind_blob(st, 2, k->value, k->len, &rc);
-	if (k->hi)
-		bind_blob(st, 3, k->hi, k->len, &rc);
-	if (f->has_start)
-		bind_i64(st, 4, clamp_i64(f->start_ms), &rc);
-	if (f->has_end)
-		bind_i64(st, 5, clamp_i64(f->end_ms), &rc);
-	if (f->node)
-		bind_i64(st, 6, node_id, &rc);
-	return rc;
-}
-
-/* The node's id; *found false when no node has that name. */
-static int kq_node_id(struct store_reader *r, const char *name, int64_t *id, bool *found)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(r->db, "SELECT id FROM nodes WHERE name = ?1", -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	*found = rc == SQLITE_ROW;
-	if (*found)
-		*id = sqlite3_column_int64(st, 0);
-	(void)sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "looking up the node");
-}
-
-/* The oldest flow stored (run->min_ts, run->min_id); *any false when there is none. */
-static int kq_oldest(struct store_reader *r, struct kq_run *run, bool *any)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	rc = sqlite3_prepare_v2(r->db, "SELECT ts, id FROM flows ORDER BY ts, id LIMIT 1", -1, &st,
-				NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	*any = rc == SQLITE_ROW;
-	if (*any) {
-		run->min_ts = (uint64_t)sqlite3_column_int64(st, 0);
-		run->min_id = sqlite3_column_int64(st, 1);
-	}
-	(void)sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "finding the oldest flow");
-}
-
-/* Walks the key rows of k, batch by batch, until the count bound. */
-static int kq_walk(struct store_reader *r, const struct store_filter *f, const struct kq *k,
-		   int64_t node_id, struct kq_run *run)
-{
-	sqlite3_stmt *st = NULL;
-	char sql[512];
-	int64_t first = 0;
-	uint64_t ts = 0;
-	int rows = 0;
-	int err = 0;
-	int rc;
-
-	kq_keys_sql(f, k, sql, sizeof(sql));
-	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = kq_bind(st, f, k, node_id);
-	if (rc != SQLITE_OK) {
-		err = reader_fail(r, rc, "preparing the history query");
-		goto out;
-	}
-	while (run->matched < run->bound && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-
-		if (rows && id != first) {
-			err = kq_batch(r, run, first, ts, rows);
-			rows = 0;
-			if (err || run->matched >= run->bound)
-				break;
-		}
-		first = id;
-		ts = (uint64_t)sqlite3_column_int64(st, 3);
-		rows++;
-		err = kq_entries(r, k, run, st);
-		if (err)
-			break;
-	}
-	if (!err && rows && run->matched < run->bound)
-		err = kq_batch(r, run, first, ts, rows);
-	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		err = reader_fail(r, rc, "reading flow keys");
-out:
-	(void)sqlite3_finalize(st);
-	return err;
-}
-
-/* Reads the rows of the page's ids into h (a flow deleted meanwhile by retention is
- * skipped). */
-static int kq_fetch(struct store_reader *r, const struct kq_run *run, struct store_history *h)
-{
-	sqlite3_stmt *st = NULL;
-	int err = 0;
-	int rc;
-
-	if (!run->nids)
-		return 0;
-	h->rows = calloc(run->nids, sizeof(*h->rows));
-	if (!h->rows) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
-		return -ENOMEM;
-	}
-	rc = sqlite3_prepare_v2(r->db, KQ_FETCH_SQL, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return reader_fail(r, rc, "preparing the history rows");
-	for (size_t i = 0; i < run->nids && !err; i++) {
-		rc = sqlite3_bind_int64(st, 1, run->ids[i]);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			err = hq_row(r, st, &h->rows[h->n++]);
-		else if (rc != SQLITE_DONE)
-			err = reader_fail(r, rc, "reading the history rows");
-		(void)sqlite3_reset(st);
-	}
-	(void)sqlite3_finalize(st);
-	return err;
-}
-
-static int kq_history(struct store_reader *r, const struct store_filter *f, const struct hq *q,
-		      const struct kq *k, struct store_history *h)
-{
-	struct kq_run run = {.offset = f->offset, .limit = q->limit, .bound = q->count_bound};
-	int64_t node_id = 0;
-	bool found = true;
-	int err = 0;
-	int rc;
-
-	if (f->node)
-		err = kq_node_id(r, f->node, &node_id, &found);
-	if (!err && found)
-		err = kq_oldest(r, &run, &found);
-	if (err || !found)
-		return err;
-	run.ids = malloc((size_t)q->limit * sizeof(*run.ids));
-	run.pos = malloc(2 * WIRE_MAX_RECORDS * sizeof(*run.pos));
-	if (!run.ids || !run.pos) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
-		err = -ENOMEM;
-		goto out;
-	}
-	if (k->residual) {
-		char sql[2048];
-
-		kq_check_sql(q, sql, sizeof(sql));
-		rc = sqlite3_prepare_v2(r->db, sql, -1, &run.check, NULL);
-		for (int i = 0; i < q->nparam && rc == SQLITE_OK; i++) {
-			const struct hq_param *p = &q->param[i];
-
-			if (!p->p)
-				rc = sqlite3_bind_int64(run.check, i + 1, p->i);
-			else if (p->blob)
-				rc = sqlite3_bind_blob(run.check, i + 1, p->p, p->n, SQLITE_STATIC);
-			else
-				rc = sqlite3_bind_text(run.check, i + 1, p->p, p->n, SQLITE_STATIC);
-		}
-		if (rc != SQLITE_OK) {
-			err = reader_fail(r, rc, "preparing the history check");
-			goto out;
-		}
-	}
-	err = kq_walk(r, f, k, node_id, &run);
-	if (!err)
-		err = kq_fetch(r, &run, h);
-	if (!err) {
-		h->total = (uint64_t)run.matched;
-		h->total_capped = run.matched >= q->count_bound;
-	}
-out:
-	(void)sqlite3_finalize(run.check);
-	free(run.ids);
-	free(run.pos);
-	return err;
-}
-
-int store_query_history(struct store_reader *r, const struct store_filter *f,
-			struct store_history *out)
-{
-	struct store_history h = {0};
-	struct hq q;
-	struct kq k;
-	int err;
-
-	r->errmsg[0] = '\0';
-	err = hq_build(f, &q);
-	if (err) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "invalid history filter (limit or domain)");
-		return err;
-	}
-	kq_plan(f, &q, &k);
-	err = reader_begin(r);
-	if (err)
-		return err;
-	if (k.kind) {
-		err = kq_history(r, f, &q, &k, &h);
-	} else {
-		err = hq_count(r, &q, &h.total, &h.total_capped);
-		if (!err)
-			err = hq_rows(r, &q, &h);
-	}
-	reader_end(r);
-	if (err) {
-		store_history_fini(&h);
-		return err;
-	}
-	*out = h;
-	return 0;
-}
-
-void store_history_fini(struct store_history *h)
-{
-	free(h->rows);
-	memset(h, 0, sizeof(*h));
-}
-
-/* Appends the plan of one statement, one step a line. */
-static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len);
-
 /* Appends the plan of sql (its parameters unbound), one step a line. */
 static int explain_sql(struct store_reader *r, const char *sql, char *plan, size_t len,
 		       size_t *used)
@@ -2022,37 +1555,6 @@ static int explain_sql(struct store_reader *r, const char *sql, char *plan, size
 	return err;
 }
 
-int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
-			  size_t len)
-{
-	char sql[2048];
-	size_t used = 0;
-	struct hq q;
-	struct kq k;
-	int err;
-
-	if (len == 0)
-		return -ENOSPC;
-	plan[0] = '\0';
-	err = hq_build(f, &q);
-	if (err)
-		return err;
-	kq_plan(f, &q, &k);
-	if (!k.kind)
-		return explain_hq(r, &q, plan, len);
-	/* The key rows, the page's rows, and the check of each candidate. */
-	kq_keys_sql(f, &k, sql, sizeof(sql));
-	err = explain_sql(r, sql, plan, len, &used);
-	if (!err)
-		err = explain_sql(r, KQ_FETCH_SQL, plan, len, &used);
-	if (!err && k.residual) {
-		kq_check_sql(&q, sql, sizeof(sql));
-		err = explain_sql(r, sql, plan, len, &used);
-	}
-	return err;
-}
-
-/* Writes the plans of q's rows query and (if any) count query into plan. */
 static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, size_t len)
 {
 	char sql[2048];
@@ -2068,6 +1570,538 @@ static int explain_hq(struct store_reader *r, const struct hq *q, char *plan, si
 		hq_sql(q, true, "", sql, sizeof(sql));
 		err = explain_sql(r, sql, plan, len, &used);
 	}
+	return err;
+}
+
+/* ---- history: blocks, found through their keys ---- */
+
+/* How a history query finds its records. A filter on an address, domain, port or
+ * protocol is served by the key rows of its value (the first of those that the filter
+ * has); without one, by the blocks themselves. The time range and the node are
+ * conditions on the key or block rows; any further filter is checked on each
+ * candidate record (residual). */
+struct kq {
+	enum flowkeys_kind kind; /* 0: the blocks themselves */
+	bool is_int;
+	int64_t ivalue;
+	const uint8_t *value; /* BLOB value (or the low end of a domain range) */
+	size_t len;
+	bool range;	 /* value in [dom.lo, dom.hi) */
+	bool match_last; /* an entry matches only with this last byte */
+	uint8_t last;
+	uint8_t sides; /* an entry matches only on one of these sides; 0: any */
+	bool residual;
+	int64_t limit;
+	int64_t bound; /* count candidates up to here (hq_count_bound) */
+	struct name_range dom;
+};
+
+static int kq_build(const struct store_filter *f, struct kq *k)
+{
+	int filters = f->has_ip + f->has_src_ip + f->has_dst_ip + (f->domain != NULL) +
+		      f->has_port + f->has_src_port + f->has_dst_port + f->has_proto;
+
+	memset(k, 0, sizeof(*k));
+	if (f->limit > STORE_HISTORY_LIMIT_MAX)
+		return -EINVAL;
+	if (f->domain && name_range_of(f->domain, &k->dom))
+		return -EINVAL;
+	k->limit = f->limit ? f->limit : STORE_HISTORY_LIMIT_DEFAULT;
+	k->bound = hq_count_bound((uint64_t)k->limit, f->offset);
+	k->residual = filters > 1;
+	if (f->has_ip || f->has_src_ip || f->has_dst_ip) {
+		const uint8_t *addr = f->has_ip ? f->ip : f->has_src_ip ? f->src_ip : f->dst_ip;
+
+		k->kind = FLOWKEYS_IP;
+		k->value = addr;
+		k->len = FLOWKEYS_IP_PREFIX;
+		k->match_last = true;
+		k->last = addr[15];
+		k->sides = f->has_ip	   ? FLOWKEYS_SRC | FLOWKEYS_DST
+			   : f->has_src_ip ? FLOWKEYS_SRC
+					   : FLOWKEYS_DST;
+	} else if (f->domain) {
+		k->kind = FLOWKEYS_DOMAIN;
+		k->value = k->dom.lo;
+		k->len = k->dom.len;
+		k->range = k->dom.suffix;
+	} else if (f->has_port || f->has_src_port || f->has_dst_port) {
+		int port = f->has_port ? f->port : f->has_src_port ? f->src_port : f->dst_port;
+
+		k->kind = FLOWKEYS_PORT;
+		k->is_int = true;
+		k->ivalue = port >> 8;
+		k->match_last = true;
+		k->last = (uint8_t)port;
+		k->sides = f->has_port	     ? FLOWKEYS_SRC | FLOWKEYS_DST
+			   : f->has_src_port ? FLOWKEYS_SRC
+					     : FLOWKEYS_DST;
+	} else if (f->has_proto) {
+		k->kind = FLOWKEYS_PROTO;
+		k->is_int = true;
+		k->ivalue = f->proto;
+	}
+	return 0;
+}
+
+/* The rows that give the candidates, newest block first, as (block id, n, entries, ts):
+ * ?1 kind, ?2 value or the range's low end, ?3 its high end, ?4 start, ?5 end, ?6 node
+ * id; only those that apply appear. Entries NULL: every record of the block. */
+static void kq_source_sql(const struct store_filter *f, const struct kq *k, char *sql, size_t len)
+{
+	const char *start = f->has_start ? " AND ts >= ?4" : "";
+	const char *end = f->has_end ? " AND ts < ?5" : "";
+	const char *node = f->node ? " AND node_id = ?6" : "";
+
+	if (!k->kind)
+		snprintf(sql, len,
+			 "SELECT id, n, NULL, ts FROM flow_blocks WHERE 1%s%s%s"
+			 " ORDER BY ts DESC, id DESC",
+			 start, end, node);
+	else
+		snprintf(sql, len,
+			 "SELECT first_id, n, entries, ts FROM flow_keys WHERE kind = ?1 AND %s%s%s%s"
+			 " ORDER BY ts DESC, first_id DESC",
+			 /* likelihood(): the range is narrow, so that the planner prefers
+			  * it to the time index of all values */
+			 k->range ? "likelihood(value >= ?2, 0.01) AND likelihood(value < ?3, 0.01)"
+				  : "value = ?2",
+			 start, end, node);
+}
+
+/* What the page's records need of their block. */
+#define KQ_BLOCK_SQL                                                                               \
+	"SELECT b.ts, b.window_end, (SELECT name FROM nodes WHERE id = b.node_id)"                 \
+	" FROM flow_blocks AS b WHERE b.id = ?1"
+
+/* One block open for reading (SQLite incremental BLOB I/O). */
+struct kq_block {
+	sqlite3_blob *blob; /* NULL: none open */
+	int64_t id;
+	size_t size;
+	size_t n;
+	bool gone; /* deleted by retention since its keys were read */
+};
+
+struct kq_page {
+	int64_t block;
+	uint16_t pos;
+};
+
+/* A query's progress over its candidates, newest first. */
+struct kq_run {
+	const struct store_filter *f;
+	const struct kq *k;
+	uint64_t offset;
+	int64_t matched;
+	struct kq_page *page; /* at most k->limit */
+	size_t npage;
+	uint16_t *pos; /* one block's matching positions */
+	size_t npos;
+	uint64_t min_ts; /* the oldest block's: older keys are of deleted blocks */
+	struct kq_block blk;
+	struct wire_record rec;
+};
+
+static int kq_blob_read(void *arg, size_t offset, void *buf, size_t len)
+{
+	if (offset > INT_MAX || len > INT_MAX)
+		return -EBADMSG;
+	return sqlite3_blob_read(arg, buf, (int)len, (int)offset) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Makes block id the open one; b->gone when it no longer exists. */
+static int kq_block_open(struct store_reader *r, struct kq_block *b, int64_t id)
+{
+	int rc;
+	int err;
+
+	if (b->blob && b->id == id)
+		return 0;
+	b->id = id;
+	b->gone = false;
+	if (b->blob)
+		rc = sqlite3_blob_reopen(b->blob, id);
+	else
+		rc = sqlite3_blob_open(r->db, "main", "flow_blocks", "data", id, 0, &b->blob);
+	if (rc != SQLITE_OK) {
+		/* SQLITE_ERROR: no such row. A failed handle is of no more use. */
+		(void)sqlite3_blob_close(b->blob);
+		b->blob = NULL;
+		if (rc == SQLITE_ERROR) {
+			b->gone = true;
+			return 0;
+		}
+		return reader_fail(r, rc, "opening a flow block");
+	}
+	b->size = (size_t)sqlite3_blob_bytes(b->blob);
+	err = flowblock_count(kq_blob_read, b->blob, b->size, &b->n);
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "flow block %lld is malformed",
+			 (long long)id);
+		return err == -EBADMSG ? -EIO : err;
+	}
+	return 0;
+}
+
+/* Reads record pos of block id into *rec; *gone when the block no longer exists. */
+static int kq_record(struct store_reader *r, struct kq_block *b, int64_t id, size_t pos,
+		     struct wire_record *rec)
+{
+	char why[128];
+	int err;
+
+	err = kq_block_open(r, b, id);
+	if (err || b->gone)
+		return err;
+	err = flowblock_record(kq_blob_read, b->blob, b->size, b->n, pos, rec, why, sizeof(why));
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "flow %lld: %s", (long long)(id + (int64_t)pos),
+			 err == -EBADMSG ? why : strerror(-err));
+		return err == -EBADMSG ? -EIO : err;
+	}
+	return 0;
+}
+
+/* Does rec pass every filter of f (the time range and node are the block's)? */
+static bool kq_match(const struct store_filter *f, const struct kq *k,
+		     const struct wire_record *rec)
+{
+	if (f->has_ip && memcmp(rec->src_addr, f->ip, 16) && memcmp(rec->dst_addr, f->ip, 16))
+		return false;
+	if ((f->has_src_ip && memcmp(rec->src_addr, f->src_ip, 16)) ||
+	    (f->has_dst_ip && memcmp(rec->dst_addr, f->dst_ip, 16)))
+		return false;
+	if (f->has_port && rec->src_port != f->port && rec->dst_port != f->port)
+		return false;
+	if ((f->has_src_port && rec->src_port != f->src_port) ||
+	    (f->has_dst_port && rec->dst_port != f->dst_port) ||
+	    (f->has_proto && rec->proto != f->proto))
+		return false;
+	if (f->domain) {
+		uint8_t rev[WIRE_NAME_MAX + 2];
+		size_t len = strnlen(rec->domain, sizeof(rec->domain));
+
+		if (!len)
+			return false;
+		len = flowkeys_domain_reverse(rec->domain, len, rev);
+		/* exact: the same name; suffix: it or a name below it (lo ends in '.') */
+		if (k->dom.suffix ? len < k->dom.len : len != k->dom.len)
+			return false;
+		if (memcmp(rev, k->dom.lo, k->dom.len))
+			return false;
+	}
+	return true;
+}
+
+static int kq_candidate(struct store_reader *r, struct kq_run *run, int64_t block, uint16_t pos)
+{
+	if (run->k->residual) {
+		int err = kq_record(r, &run->blk, block, pos, &run->rec);
+
+		if (err)
+			return err;
+		if (run->blk.gone || !kq_match(run->f, run->k, &run->rec))
+			return 0;
+	}
+	run->matched++;
+	if ((uint64_t)run->matched > run->offset && run->npage < (size_t)run->k->limit)
+		run->page[run->npage++] = (struct kq_page){.block = block, .pos = pos};
+	return 0;
+}
+
+static int pos_desc(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+/* Emits the candidates of one block (positions collected from rows source rows), newest
+ * (highest position) first. */
+static int kq_block_done(struct store_reader *r, struct kq_run *run, int64_t block, uint64_t ts,
+			 int rows)
+{
+	int err = 0;
+
+	if (ts < run->min_ts) {
+		run->npos = 0;
+		return 0;
+	}
+	if (rows > 1) /* a domain suffix: several domains' entries of one block */
+		qsort(run->pos, run->npos, sizeof(*run->pos), pos_desc);
+	else /* in position order: reverse */
+		for (size_t i = 0; i < run->npos / 2; i++) {
+			uint16_t t = run->pos[i];
+
+			run->pos[i] = run->pos[run->npos - 1 - i];
+			run->pos[run->npos - 1 - i] = t;
+		}
+	for (size_t i = 0; i < run->npos && !err && run->matched < run->k->bound; i++)
+		if (i == 0 || run->pos[i] != run->pos[i - 1])
+			err = kq_candidate(r, run, block, run->pos[i]);
+	run->npos = 0;
+	return err;
+}
+
+/* Adds the matching positions of one source row to run->pos. */
+static int kq_entries(struct store_reader *r, struct kq_run *run, sqlite3_stmt *st)
+{
+	const struct kq *k = run->k;
+	int64_t n = sqlite3_column_int64(st, 1);
+	const uint8_t *e = sqlite3_column_blob(st, 2);
+	size_t bytes = (size_t)sqlite3_column_bytes(st, 2);
+
+	if (n < 0 || n > WIRE_MAX_RECORDS || run->npos + (size_t)n > 2 * WIRE_MAX_RECORDS ||
+	    (k->kind && bytes != (size_t)n * FLOWKEYS_ENTRY_BYTES)) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "a stored flow key is malformed");
+		return -EIO;
+	}
+	for (int64_t i = 0; i < n; i++) {
+		struct flowkeys_entry en = {.pos = (uint16_t)i};
+
+		if (k->kind)
+			flowkeys_entry(e, (size_t)i, &en);
+		if ((k->match_last && en.last != k->last) || (k->sides && !(en.sides & k->sides)))
+			continue;
+		run->pos[run->npos++] = en.pos;
+	}
+	return 0;
+}
+
+static int kq_bind(sqlite3_stmt *st, const struct store_filter *f, const struct kq *k,
+		   int64_t node_id)
+{
+	int rc = SQLITE_OK;
+
+	if (k->kind) {
+		bind_i64(st, 1, k->kind, &rc);
+		if (k->is_int)
+			bind_i64(st, 2, k->ivalue, &rc);
+		else
+			bind_blob(st, 2, k->value, k->len, &rc);
+		if (k->range)
+			bind_blob(st, 3, k->dom.hi, k->dom.len, &rc);
+	}
+	if (f->has_start)
+		bind_i64(st, 4, clamp_i64(f->start_ms), &rc);
+	if (f->has_end)
+		bind_i64(st, 5, clamp_i64(f->end_ms), &rc);
+	if (f->node)
+		bind_i64(st, 6, node_id, &rc);
+	return rc;
+}
+
+/* Runs sql (one int64 result or none) with text ?1 (NULL: no parameter). */
+static int kq_scalar(struct store_reader *r, const char *sql, const char *text, int64_t *v,
+		     bool *found)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && text)
+		rc = sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	if (*found)
+		*v = sqlite3_column_int64(st, 0);
+	(void)sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "reading history");
+}
+
+/* Walks the source rows, block by block, until the count bound. */
+static int kq_walk(struct store_reader *r, struct kq_run *run, int64_t node_id)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[512];
+	int64_t block = 0;
+	uint64_t ts = 0;
+	int rows = 0;
+	int err = 0;
+	int rc;
+
+	kq_source_sql(run->f, run->k, sql, sizeof(sql));
+	rc = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = kq_bind(st, run->f, run->k, node_id);
+	if (rc != SQLITE_OK) {
+		err = reader_fail(r, rc, "preparing the history query");
+		goto out;
+	}
+	while (run->matched < run->k->bound && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (rows && id != block) {
+			err = kq_block_done(r, run, block, ts, rows);
+			rows = 0;
+			if (err || run->matched >= run->k->bound)
+				break;
+		}
+		block = id;
+		ts = (uint64_t)sqlite3_column_int64(st, 3);
+		rows++;
+		err = kq_entries(r, run, st);
+		if (err)
+			break;
+	}
+	if (!err && rows && run->matched < run->k->bound)
+		err = kq_block_done(r, run, block, ts, rows);
+	if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = reader_fail(r, rc, "reading the history");
+out:
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+/* Reads the page's records into h (those of a block deleted meanwhile are skipped). */
+static int kq_fetch(struct store_reader *r, struct kq_run *run, struct store_history *h)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t meta_of = 0;
+	uint64_t ts = 0, end = 0;
+	char node[WIRE_NAME_MAX + 1] = "";
+	bool have = false;
+	int err = 0;
+	int rc;
+
+	if (!run->npage)
+		return 0;
+	h->rows = calloc(run->npage, sizeof(*h->rows));
+	if (!h->rows) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	rc = sqlite3_prepare_v2(r->db, KQ_BLOCK_SQL, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return reader_fail(r, rc, "preparing the history rows");
+	for (size_t i = 0; i < run->npage && !err; i++) {
+		const struct kq_page *p = &run->page[i];
+		struct store_flow *o = &h->rows[h->n];
+
+		if (!have || p->block != meta_of) {
+			meta_of = p->block;
+			rc = sqlite3_bind_int64(st, 1, p->block);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_step(st);
+			have = rc == SQLITE_ROW;
+			if (have) {
+				ts = (uint64_t)sqlite3_column_int64(st, 0);
+				end = (uint64_t)sqlite3_column_int64(st, 1);
+				copy_text(node, sizeof(node), st, 2);
+			}
+			(void)sqlite3_reset(st);
+			if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+				err = reader_fail(r, rc, "reading a flow block");
+				break;
+			}
+			have = true; /* looked up, found or not */
+			if (rc == SQLITE_DONE)
+				continue;
+		}
+		err = kq_record(r, &run->blk, p->block, p->pos, &o->rec);
+		if (err || run->blk.gone)
+			continue;
+		o->id = p->block + p->pos;
+		o->ts_ms = ts;
+		o->window_end_ms = end;
+		memcpy(o->node, node, sizeof(o->node));
+		h->n++;
+	}
+	(void)sqlite3_finalize(st);
+	return err;
+}
+
+static int kq_history(struct store_reader *r, const struct store_filter *f, const struct kq *k,
+		      struct store_history *h)
+{
+	struct kq_run run = {.f = f, .k = k, .offset = f->offset};
+	int64_t node_id = 0, oldest = 0;
+	bool found = true;
+	int err = 0;
+
+	if (f->node)
+		err = kq_scalar(r, "SELECT id FROM nodes WHERE name = ?1", f->node, &node_id,
+				&found);
+	if (!err && found)
+		err = kq_scalar(r, "SELECT ts FROM flow_blocks ORDER BY ts LIMIT 1", NULL, &oldest,
+				&found);
+	if (err || !found)
+		return err;
+	run.min_ts = (uint64_t)oldest;
+	run.page = malloc((size_t)k->limit * sizeof(*run.page));
+	run.pos = malloc(2 * WIRE_MAX_RECORDS * sizeof(*run.pos));
+	if (!run.page || !run.pos) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "out of memory");
+		err = -ENOMEM;
+		goto out;
+	}
+	err = kq_walk(r, &run, node_id);
+	if (!err)
+		err = kq_fetch(r, &run, h);
+	if (!err) {
+		h->total = (uint64_t)run.matched;
+		h->total_capped = run.matched >= k->bound;
+	}
+out:
+	(void)sqlite3_blob_close(run.blk.blob); /* accepts NULL */
+	free(run.page);
+	free(run.pos);
+	return err;
+}
+
+int store_query_history(struct store_reader *r, const struct store_filter *f,
+			struct store_history *out)
+{
+	struct store_history h = {0};
+	struct kq k;
+	int err;
+
+	r->errmsg[0] = '\0';
+	err = kq_build(f, &k);
+	if (err) {
+		snprintf(r->errmsg, sizeof(r->errmsg), "invalid history filter (limit or domain)");
+		return err;
+	}
+	err = reader_begin(r);
+	if (err)
+		return err;
+	err = kq_history(r, f, &k, &h);
+	reader_end(r);
+	if (err) {
+		store_history_fini(&h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+void store_history_fini(struct store_history *h)
+{
+	free(h->rows);
+	memset(h, 0, sizeof(*h));
+}
+
+int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
+			  size_t len)
+{
+	char sql[512];
+	size_t used = 0;
+	struct kq k;
+	int err;
+
+	if (len == 0)
+		return -ENOSPC;
+	plan[0] = '\0';
+	err = kq_build(f, &k);
+	if (err)
+		return err;
+	/* The candidates' rows, then each page block's row (records: BLOB reads). */
+	kq_source_sql(f, &k, sql, sizeof(sql));
+	err = explain_sql(r, sql, plan, len, &used);
+	if (!err)
+		err = explain_sql(r, KQ_BLOCK_SQL, plan, len, &used);
 	return err;
 }
 
@@ -2235,53 +2269,39 @@ int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, 
 
 /* ---- top domains ---- */
 
-/* The newest STORE_DOMAINS_SCAN_MAX flows of the range with a domain (served by the
- * time or node index), grouped by the case-folded domain, most bytes first and ties in
- * the order of domain_rev (the subdomains of one domain together); the window sum counts
- * the rows summed, to tell a truncated scan. */
+/* The newest STORE_DOMAINS_SCAN_MAX domain keys of the range (one a domain a block,
+ * with its records' traffic summed), grouped by domain (the key is case-folded), most
+ * bytes first and ties in the order of the reversed names (the subdomains of one domain
+ * together); the window sum counts the keys summed, to tell a truncated scan. */
 #define TQ_SQL                                                                                     \
-	"SELECT domain_rev, sum(bytes), sum(packets), count(*), sum(count(*)) OVER ()"             \
-	" FROM (SELECT f.domain_rev AS domain_rev, f.bytes_sent + f.bytes_received AS bytes,"      \
-	" f.packets_sent + f.packets_received AS packets FROM flows AS f%s"                        \
-	" ORDER BY f.ts DESC LIMIT ?)"                                                             \
-	" GROUP BY domain_rev ORDER BY 2 DESC, domain_rev LIMIT ?"
-
-/* With a node: its batches' flows, through their NODE keys. */
-#define TQ_NODE_SQL                                                                                \
-	"SELECT domain_rev, sum(bytes), sum(packets), count(*), sum(count(*)) OVER ()"             \
-	" FROM (SELECT f.domain_rev AS domain_rev, f.bytes_sent + f.bytes_received AS bytes,"      \
-	" f.packets_sent + f.packets_received AS packets FROM flow_keys AS k CROSS JOIN flows AS f"      \
-	" ON f.id >= k.first_id AND f.id < k.first_id + k.n%s"                                     \
-	" ORDER BY k.ts DESC LIMIT ?)"                                                             \
-	" GROUP BY domain_rev ORDER BY 2 DESC, domain_rev LIMIT ?"
+	"SELECT value, sum(bytes), sum(packets), sum(n), sum(count(*)) OVER ()"                    \
+	" FROM (SELECT k.value AS value, k.bytes AS bytes, k.packets AS packets, k.n AS n"         \
+	" FROM flow_keys AS k%s ORDER BY k.ts DESC LIMIT ?)"                                       \
+	" GROUP BY value ORDER BY 2 DESC, value LIMIT ?"
 
 static int tq_build(uint64_t start_ms, uint64_t end_ms, const char *node, unsigned limit,
 		    struct hq *q)
 {
+	char kind[32];
+
 	memset(q, 0, sizeof(*q));
-	q->rows_sql = node ? TQ_NODE_SQL : TQ_SQL;
+	q->rows_sql = TQ_SQL;
 	q->what = "domains";
 	if (limit == 0 || limit > STORE_DOMAINS_LIMIT_MAX)
 		return -EINVAL;
 	q->limit = limit;
 	q->tail[0] = STORE_DOMAINS_SCAN_MAX;
 	q->tail[1] = limit;
+	snprintf(kind, sizeof(kind), "k.kind = %d", FLOWKEYS_DOMAIN);
+	hq_cond(q, kind);
+	hq_cond(q, "k.ts >= ?");
+	hq_int(q, clamp_i64(start_ms));
+	hq_cond(q, "k.ts < ?");
+	hq_int(q, clamp_i64(end_ms));
 	if (node) {
-		/* "+": the id without its column's INTEGER affinity, which would be applied
-		 * to the untyped value column and keep its key range from being used. */
-		hq_cond(q, "k.kind = 1 AND k.value = +(SELECT id FROM nodes WHERE name = ?)");
+		hq_cond(q, "k.node_id = (SELECT id FROM nodes WHERE name = ?)");
 		hq_text(q, node);
-		hq_cond(q, "k.ts >= ?");
-		hq_int(q, clamp_i64(start_ms));
-		hq_cond(q, "k.ts < ?");
-		hq_int(q, clamp_i64(end_ms));
-	} else {
-		hq_cond(q, "f.ts >= ?");
-		hq_int(q, clamp_i64(start_ms));
-		hq_cond(q, "f.ts < ?");
-		hq_int(q, clamp_i64(end_ms));
 	}
-	hq_cond(q, "f.domain_rev IS NOT NULL");
 	return 0;
 }
 

@@ -329,8 +329,11 @@ static bool wire_bytes_plausible(uint64_t packets, uint64_t bytes)
 	return bytes >= packets * WIRE_IP_HEADER_MIN;
 }
 
+/* strict: also what only a plausible record has (times in order, 20 bytes a packet at
+ * least): what ingest requires; a stored record is read back without it, so that a rule
+ * added later never hides history. */
 static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__FlowRecord *m,
-			    struct wire_record *r)
+			    struct wire_record *r, bool strict)
 {
 	static const Ayaflow__V1__FlowRecord unset = AYAFLOW__V1__FLOW_RECORD__INIT;
 	int err;
@@ -357,6 +360,8 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 	if (m->tcp_flags > 0xff)
 		return wire_fail(e, WIRE_REJECT_BAD_RECORD, "records[%zu].tcp_flags: %#x > 0xff", i,
 				 (unsigned int)m->tcp_flags);
+	if (!strict)
+		goto strings;
 	if (m->last_seen_ms < m->first_seen_ms)
 		return wire_fail(e, WIRE_REJECT_BAD_RECORD,
 				 "records[%zu].last_seen_ms: %llu before first_seen_ms %llu", i,
@@ -372,6 +377,7 @@ static int wire_take_record(struct wire_err *e, size_t i, const Ayaflow__V1__Flo
 				 "records[%zu].bytes_received: %llu for %llu packets, < 20 each", i,
 				 (unsigned long long)m->bytes_received,
 				 (unsigned long long)m->packets_received);
+strings:
 	err = wire_take_rec_str(e, i, "interface", m->interface, unset.interface, r->interface,
 				WIRE_IFNAME_MAX - 1);
 	if (err)
@@ -592,7 +598,7 @@ static int wire_take_batch(struct wire_err *e, const Ayaflow__V1__FlowBatch *m,
 		b.ndns = m->n_dns;
 	}
 	for (i = 0; i < m->n_records; i++) {
-		err = wire_take_record(e, i, m->records[i], &b.records[i]);
+		err = wire_take_record(e, i, m->records[i], &b.records[i], true);
 		if (err)
 			goto fail;
 	}
@@ -882,6 +888,47 @@ out:
 }
 
 /* --- acks --- */
+
+int wire_encode_record(const struct wire_record *r, uint8_t *buf, size_t cap, size_t *len)
+{
+	Ayaflow__V1__FlowRecord m = AYAFLOW__V1__FLOW_RECORD__INIT;
+	size_t size;
+	int err;
+
+	err = wire_put_record(r, &m);
+	if (err)
+		return err;
+	size = ayaflow__v1__flow_record__get_packed_size(&m);
+	if (size > cap)
+		return -EMSGSIZE;
+	if (ayaflow__v1__flow_record__pack(&m, buf) != size)
+		return -EIO;
+	*len = size;
+	return 0;
+}
+
+int wire_decode_record(const uint8_t *buf, size_t len, struct wire_record *r, char *err,
+		       size_t errlen)
+{
+	struct wire_err e = {.buf = err, .len = errlen};
+	Ayaflow__V1__FlowRecord *m;
+	ProtobufCAllocator pa;
+	struct wire_alloc a;
+	int ret;
+
+	wire_alloc_init(&a, &pa);
+	m = ayaflow__v1__flow_record__unpack(&pa, len, buf);
+	if (m == NULL) {
+		if (a.oom)
+			return -ENOMEM;
+		return wire_fail(&e, WIRE_REJECT_DECODE, "not a protobuf FlowRecord (%zu bytes)",
+				 len);
+	}
+	memset(r, 0, sizeof(*r));
+	ret = wire_take_record(&e, 0, m, r, false);
+	ayaflow__v1__flow_record__free_unpacked(m, &pa);
+	return ret;
+}
 
 int wire_encode_ack(const struct wire_ack *a, uint8_t **out, size_t *len)
 {

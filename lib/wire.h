@@ -126,6 +126,21 @@ int wire_encode_batch(const struct wire_batch *b, uint8_t **out, size_t *len);
 int wire_decode_batch(const uint8_t *buf, size_t len, struct wire_batch *b,
 		      enum wire_reject *reason, char *err, size_t errlen);
 
+/* One flow record alone, as a FlowRecord message: the form in which the collector's
+ * history store keeps records (collector/flowblock.h), so that a stored record is read
+ * back by the same validating decoder as one received. WIRE_RECORD_MAX_BYTES bounds an
+ * encoded record. */
+#define WIRE_RECORD_MAX_BYTES 1400
+/* Encodes r into buf[0..cap): *len bytes. -EINVAL for a record that cannot be encoded,
+ * -EMSGSIZE when cap is too small. */
+int wire_encode_record(const struct wire_record *r, uint8_t *buf, size_t cap, size_t *len);
+/* Decodes one FlowRecord into *r (all of it written), checking its form (address lengths,
+ * ranges, strings) but not the plausibility rules of a received batch: a stored record
+ * stays readable when those rules grow. -EINVAL when malformed (the reason in err),
+ * -ENOMEM. */
+int wire_decode_record(const uint8_t *buf, size_t len, struct wire_record *r, char *err,
+		       size_t errlen);
+
 /* The reply to one batch. */
 struct wire_ack {
 	uint64_t seq; /* the batch acknowledged or rejected */
