@@ -602,6 +602,10 @@ static int store_migrate(sqlite3 *db, char *msg, size_t len)
 	err = exec_sql(db, "COMMIT", msg, len, "committing the migration");
 	if (err)
 		goto rollback;
+	/* Version 3 left the old flows table's pages free: give them back to the file
+	 * system (an older file without incremental auto_vacuum keeps them for reuse). */
+	if (version >= 1 && version < 3)
+		return exec_sql(db, "PRAGMA incremental_vacuum", msg, len, "giving space back");
 	return 0;
 rollback:
 	if (!sqlite3_get_autocommit(db))
@@ -1698,7 +1702,10 @@ struct kq_run {
 	size_t npage;
 	uint16_t *pos; /* one block's matching positions */
 	size_t npos;
-	uint64_t min_ts; /* the oldest block's: older keys are of deleted blocks */
+	/* The oldest block: retention deletes blocks in (ts, id) order before their keys,
+	 * so keys of an older one are of a deleted block. */
+	uint64_t min_ts;
+	int64_t min_id;
 	struct kq_block blk;
 	struct wire_record rec;
 };
@@ -1824,7 +1831,7 @@ static int kq_block_done(struct store_reader *r, struct kq_run *run, int64_t blo
 {
 	int err = 0;
 
-	if (ts < run->min_ts) {
+	if (ts < run->min_ts || (ts == run->min_ts && block < run->min_id)) {
 		run->npos = 0;
 		return 0;
 	}
@@ -1892,9 +1899,9 @@ static int kq_bind(sqlite3_stmt *st, const struct store_filter *f, const struct 
 	return rc;
 }
 
-/* Runs sql (one int64 result or none) with text ?1 (NULL: no parameter). */
+/* Runs sql (one row of one or two integers, or none) with text ?1 (NULL: no parameter). */
 static int kq_scalar(struct store_reader *r, const char *sql, const char *text, int64_t *v,
-		     bool *found)
+		     int64_t *v2, bool *found)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -1905,8 +1912,11 @@ static int kq_scalar(struct store_reader *r, const char *sql, const char *text, 
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	*found = rc == SQLITE_ROW;
-	if (*found)
+	if (*found) {
 		*v = sqlite3_column_int64(st, 0);
+		if (v2)
+			*v2 = sqlite3_column_int64(st, 1);
+	}
 	(void)sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "reading history");
 }
@@ -1955,14 +1965,31 @@ out:
 	return err;
 }
 
+/* The block's window and node name; *found false when it is gone. */
+static int kq_block_meta(struct store_reader *r, sqlite3_stmt *st, int64_t id, uint64_t *ts,
+			 uint64_t *end, char node[WIRE_NAME_MAX + 1], bool *found)
+{
+	int rc = sqlite3_bind_int64(st, 1, id);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	if (*found) {
+		*ts = (uint64_t)sqlite3_column_int64(st, 0);
+		*end = (uint64_t)sqlite3_column_int64(st, 1);
+		copy_text(node, WIRE_NAME_MAX + 1, st, 2);
+	}
+	(void)sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "reading a flow block");
+}
+
 /* Reads the page's records into h (those of a block deleted meanwhile are skipped). */
 static int kq_fetch(struct store_reader *r, struct kq_run *run, struct store_history *h)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t meta_of = 0;
-	uint64_t ts = 0, end = 0;
 	char node[WIRE_NAME_MAX + 1] = "";
-	bool have = false;
+	sqlite3_stmt *st = NULL;
+	uint64_t ts = 0, end = 0;
+	bool found = false;
 	int err = 0;
 	int rc;
 
@@ -1980,28 +2007,11 @@ static int kq_fetch(struct store_reader *r, struct kq_run *run, struct store_his
 		const struct kq_page *p = &run->page[i];
 		struct store_flow *o = &h->rows[h->n];
 
-		if (!have || p->block != meta_of) {
-			meta_of = p->block;
-			rc = sqlite3_bind_int64(st, 1, p->block);
-			if (rc == SQLITE_OK)
-				rc = sqlite3_step(st);
-			have = rc == SQLITE_ROW;
-			if (have) {
-				ts = (uint64_t)sqlite3_column_int64(st, 0);
-				end = (uint64_t)sqlite3_column_int64(st, 1);
-				copy_text(node, sizeof(node), st, 2);
-			}
-			(void)sqlite3_reset(st);
-			if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-				err = reader_fail(r, rc, "reading a flow block");
-				break;
-			}
-			have = true; /* looked up, found or not */
-			if (rc == SQLITE_DONE)
-				continue;
-		}
-		err = kq_record(r, &run->blk, p->block, p->pos, &o->rec);
-		if (err || run->blk.gone)
+		if (i == 0 || p->block != run->page[i - 1].block)
+			err = kq_block_meta(r, st, p->block, &ts, &end, node, &found);
+		if (!err && found)
+			err = kq_record(r, &run->blk, p->block, p->pos, &o->rec);
+		if (err || !found || run->blk.gone)
 			continue;
 		o->id = p->block + p->pos;
 		o->ts_ms = ts;
@@ -2022,11 +2032,11 @@ static int kq_history(struct store_reader *r, const struct store_filter *f, cons
 	int err = 0;
 
 	if (f->node)
-		err = kq_scalar(r, "SELECT id FROM nodes WHERE name = ?1", f->node, &node_id,
+		err = kq_scalar(r, "SELECT id FROM nodes WHERE name = ?1", f->node, &node_id, NULL,
 				&found);
 	if (!err && found)
-		err = kq_scalar(r, "SELECT ts FROM flow_blocks ORDER BY ts LIMIT 1", NULL, &oldest,
-				&found);
+		err = kq_scalar(r, "SELECT ts, id FROM flow_blocks ORDER BY ts, id LIMIT 1", NULL,
+				&oldest, &run.min_id, &found);
 	if (err || !found)
 		return err;
 	run.min_ts = (uint64_t)oldest;

@@ -187,6 +187,9 @@ def check_kubernetes():
     check(cports == {"ingest": 7400, "api": cport}, "collector: container ports ingest 7400, api 3000")
     check(probe_ok(c.get("readinessProbe"), cport) and probe_ok(c.get("livenessProbe"), cport),
           "collector: readiness and liveness probes on /api/health")
+    sp = c.get("startupProbe") or {}
+    check(probe_ok(sp, cport) and sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3) >= 600,
+          "collector: a startup probe allowing 10 minutes for a schema migration")
     ro_writable = [m["mountPath"] for m in c.get("volumeMounts", []) if not m.get("readOnly")]
     check("/tmp" in ro_writable, "collector: a writable /tmp for SQLite beside the read-only root")
     cfgvol = [v for v in spec.get("volumes", []) if "configMap" in v]

@@ -746,6 +746,37 @@ out:
 	store_close(s);
 }
 
+/* Retention that stops between blocks of one time: the keys left of the deleted block
+ * are not counted (the oldest block left bounds them by time and id). */
+static void test_retention_mid_window(void)
+{
+	struct store *s = open_store("midwin.db");
+	struct store_reader *r = open_reader("midwin.db");
+	struct wire_batch a, b;
+	struct store_filter f = {.has_proto = true, .proto = 6};
+	unsigned deleted = 0;
+	bool dup;
+
+	if (!s || !r)
+		goto out;
+	batch_init(&a, "n1", "boot", 1, 1000, 2000, 3);
+	batch_init(&b, "n2", "boot", 1, 1000, 2000, 2);
+	CHECK_EQ_INT(append1(s, &a, &dup), 0);
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	expect_rows(r, &f, "both", "1001,1000,1002,1001,1000", 5);
+	CHECK_EQ_INT(store_retention_step(s, 1500, 1, &deleted), 0);
+	CHECK_EQ_INT(deleted, 1); /* n1's block: the first of ts 1000 */
+	expect_rows(r, &f, "one left", "1001,1000", 2);
+	f = (struct store_filter){.has_ip = true};
+	addr(f.ip, "10.1.0.2");
+	expect_rows(r, &f, "one left, by address", "1001,1000", 2);
+	batch_free(&a);
+	batch_free(&b);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
 /* Totals are exact up to STORE_COUNT_CAP (or offset + limit + 1), "at least" beyond. */
 static void test_total_capped(void)
 {
@@ -1551,7 +1582,7 @@ static void remove_tmpdir(void)
 	static const char *const names[] = {
 	    "roundtrip.db", "dup.db",	  "fail.db",  "filters.db", "retention.db",
 	    "space.db",	    "reopen.db",  "newer.db", "garbage.db", "concurrent.db",
-	    "dns.db",	    "domains.db", "v1.db",    "capped.db",
+	    "dns.db",	    "domains.db", "v1.db",    "capped.db",	"midwin.db",
 	};
 	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
 	char path[160];
@@ -1581,6 +1612,7 @@ int main(void)
 	test_sql_injection();
 	test_query_plans_use_indexes();
 	test_retention_steps();
+	test_retention_mid_window();
 	test_total_capped();
 	test_retention_gives_space_back();
 	test_reopen_keeps_data();
