@@ -23,10 +23,10 @@
 #include "store.h"
 #include "wire.h"
 
-#define INGEST_QUEUE_MAX	 256	/* batches waiting for the writer */
+#define INGEST_QUEUE_MAX	 768	/* batches waiting for the writer */
 #define INGEST_QUEUE_MAX_RECORDS 200000 /* records waiting (bounds the memory) */
-#define INGEST_GROUP_MAX	 64	/* batches per transaction */
-#define INGEST_WORKERS		 512 /* requests nng holds at once (> queue: a full queue is seen) */
+#define INGEST_GROUP_MAX	 256	/* batches per transaction */
+#define INGEST_WORKERS		 1024 /* requests nng holds at once (> queue: a full queue is seen) */
 #define INGEST_RETENTION_ROWS	 1000 /* rows per retention step */
 #define INGEST_COMMIT_BUCKETS	 12
 

@@ -1520,6 +1520,10 @@ static void test_migration_from_v1(void)
 		CHECK_EQ_U64(h.total, 2);
 		if (CHECK_EQ_INT(h.n, 2)) {
 			CHECK_EQ_STR(h.rows[0].node, "old-node");
+			CHECK_EQ_U64(h.rows[0].id, 2); /* ids survive the move into a block */
+			CHECK_EQ_U64(h.rows[1].id, 1);
+			CHECK_EQ_U64(h.rows[0].ts_ms, 1000);
+			CHECK_EQ_U64(h.rows[0].window_end_ms, 2000);
 			CHECK_EQ_U64(h.rows[0].rec.packets_sent, 22);
 			CHECK_EQ_STR(h.rows[0].rec.domain, "");
 			CHECK_EQ_U64(h.rows[1].rec.packets_sent, 11);
@@ -1533,6 +1537,14 @@ static void test_migration_from_v1(void)
 	}
 	f = (struct store_filter){.domain = ".example.com"};
 	expect_rows(r, &f, "v1 domain index still used", "11", 1);
+	/* the migrated records have keys and a block like new ones */
+	f = (struct store_filter){.node = "old-node"};
+	expect_rows(r, &f, "v1 by node", "22,11", 2);
+	f = (struct store_filter){.has_dst_ip = true};
+	addr(f.dst_ip, "10.0.0.3");
+	expect_rows(r, &f, "v1 by address", "22", 1);
+	f = (struct store_filter){.has_port = true, .port = 443, .has_proto = true, .proto = 6};
+	expect_rows(r, &f, "v1 by port and protocol", "11", 1);
 	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
 	if (CHECK_EQ_INT(n, 1)) {
 		CHECK_EQ_STR(nodes[0].name, "old-node");
@@ -1558,8 +1570,10 @@ static void test_migration_from_v1(void)
 	f = (struct store_filter){.limit = 1};
 	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
 		CHECK_EQ_U64(h.total, 3);
-		if (CHECK_EQ_INT(h.n, 1))
+		if (CHECK_EQ_INT(h.n, 1)) {
 			CHECK_EQ_STR(h.rows[0].rec.dst_hostname, "web.lan");
+			CHECK_EQ_U64(h.rows[0].id, 3); /* after the migrated ones */
+		}
 		store_history_fini(&h);
 	}
 	expect_dns(r, &df, "DNS after the migration", "9", 1);
