@@ -30,6 +30,7 @@ enum flowkeys_kind {
 	FLOWKEYS_PROTO = 3,  /* value: the protocol number (integer) */
 	FLOWKEYS_DOMAIN = 4, /* value: the domain reversed (flowkeys_domain_reverse, BLOB) */
 };
+#define FLOWKEYS_KINDS 4 /* kinds 1..FLOWKEYS_KINDS */
 
 enum { FLOWKEYS_SRC = 1, FLOWKEYS_DST = 2 };
 

@@ -145,7 +145,7 @@ static const char *const store_migrations[] = {
     "CREATE INDEX dns_name_ts ON dns(name_rev, ts);",
     /* 3: flows as blocks, one row a batch (collector/flowblock.h), found through
      * flow_keys, one row a distinct key of a batch (collector/flowkeys.h), instead of
-     * one row a record in eight indexes; keys_migrate moves the stored flows and drops
+     * one row a record in eight indexes; flows_migrate moves the stored flows and drops
      * the flows table. */
     "CREATE TABLE flow_blocks ("
     " id INTEGER PRIMARY KEY," /* the first record's id: records are id .. id + n - 1 */
@@ -174,6 +174,8 @@ static const char *const store_migrations[] = {
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
+_Static_assert(FLOWKEYS_IP == 1 && FLOWKEYS_DOMAIN == 4 && FLOWKEYS_KINDS == 4,
+	       "ST_RETAIN_KEYS lists every key kind");
 
 /* ---- writer statements, prepared once ---- */
 
@@ -231,7 +233,8 @@ static const char *const store_stmt_sql[ST_MAX] = {
 		      " bytes, entries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_RETAIN_BLOCKS] = "DELETE FROM flow_blocks WHERE id IN"
 			 " (SELECT id FROM flow_blocks WHERE ts < ?1 ORDER BY ts LIMIT ?2)",
-    /* Only once no block of those times is left (store_retention_step). */
+    /* Only once no block of those times is left (store_retention_step). Every kind is
+     * listed, so that the (kind, ts) index serves it (asserted below). */
     [ST_RETAIN_KEYS] = "DELETE FROM flow_keys WHERE (kind, value, ts, first_id) IN"
 		       " (SELECT kind, value, ts, first_id FROM flow_keys"
 		       " WHERE kind IN (1, 2, 3, 4) AND ts < ?1 LIMIT ?2)",
