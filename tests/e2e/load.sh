@@ -55,11 +55,12 @@ track_pid $WS
 
 # --- API clients ------------------------------------------------------------------------------------
 PATHS=(/api/health /api/stats /api/nodes "/api/live?limit=100" "/api/history?limit=100" /metrics)
+# stderr (the failed requests) in .err, not .log: shown once below, not again by the trap
 nsx "$HUB_NS" "$APILOAD" 127.0.0.1 "$COLLECTOR_HTTP_PORT" --clients "$CLIENTS" --requests "$REQS" \
-	"${PATHS[@]}" >"$E2E_DIR/api.out" 2>"$E2E_DIR/api.log" &
+	"${PATHS[@]}" >"$E2E_DIR/api.out" 2>"$E2E_DIR/api.err" &
 API=$!
 track_pid $API
-wait "$API" || fail "apiload failed: $(tail -n 5 "$E2E_DIR/api.log")"
+wait "$API" || fail "apiload failed: $(tail -n 5 "$E2E_DIR/api.err")"
 untrack_pid "$API"
 T1=$(date +%s.%N)
 wait "$WS" || fail "WebSocket clients: $(tail -n 5 "$E2E_DIR/ws.log")"
@@ -76,7 +77,7 @@ AL=$(cat "$E2E_DIR/api.out")
 log "apiload: $AL"
 assert_eq "API requests made" "$((CLIENTS * REQS))" "$(kv requests "$AL")"
 if [ "$(kv failed "$AL")" != 0 ]; then
-	cat "$E2E_DIR/api.log" >&2
+	cat "$E2E_DIR/api.err" >&2
 	fail "$(kv failed "$AL") of $((CLIENTS * REQS)) API requests failed (client, path, error or HTTP status above; the first 20)"
 fi
 log "ok: all $((CLIENTS * REQS)) API requests answered 200"
