@@ -62,13 +62,15 @@ API=$!
 track_pid $API
 wait "$API" || fail "apiload failed: $(tail -n 5 "$E2E_DIR/api.err")"
 untrack_pid "$API"
+# Read with T1, not after the WebSocket clients: they may end seconds after a short API
+# load, and those records would be counted in a rate over T1 - T0.
 T1=$(date +%s.%N)
+R1=$(capi /api/stats | jq .ingest.records_stored)
 wait "$WS" || fail "WebSocket clients: $(tail -n 5 "$E2E_DIR/ws.log")"
 untrack_pid "$WS"
 log "ok: $WS_CLIENTS WebSocket clients got $WS_MSGS messages each"
 
 # --- results ------------------------------------------------------------------------------------------
-R1=$(capi /api/stats | jq .ingest.records_stored)
 kill -0 "$LOADER" 2>/dev/null ||
 	fail "the ingest load ended before the API load did (raise LOAD_INGEST_S above $INGEST_S)"
 wait "$LOADER" || fail "ingest_load failed: $(tail -n 5 "$E2E_DIR/ingest.log")"
