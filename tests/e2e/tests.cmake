@@ -10,6 +10,13 @@ target_link_libraries(batchsend PRIVATE ayaflow_lib)
 # The WebSocket client of ws_stream (its own socket; framing from lib/ws.c).
 add_executable(wsclient e2e/wsclient.c)
 target_link_libraries(wsclient PRIVATE ayaflow_lib)
+# The API clients of load (libcurl's multi interface: many clients, one process).
+# PkgConfig::CURL comes from cli/cli.cmake, included before tests/.
+if(NOT TARGET PkgConfig::CURL)
+	pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+endif()
+add_executable(apiload e2e/apiload.c)
+target_link_libraries(apiload PRIVATE PkgConfig::CURL)
 # One million distinct 5-tuples through AF_PACKET (flow_flood).
 add_executable(floodgen e2e/floodgen.c)
 
@@ -64,6 +71,7 @@ set_property(TEST e2e.dashboard APPEND PROPERTY
 
 set_property(TEST e2e.ws_stream APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
 set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "WSCLIENT=$<TARGET_FILE:wsclient>")
+set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "APILOAD=$<TARGET_FILE:apiload>")
 set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "INGEST_LOAD=$<TARGET_FILE:ingest_load>")
 set_property(TEST e2e.flow_flood APPEND PROPERTY ENVIRONMENT "FLOODGEN=$<TARGET_FILE:floodgen>")
 # Two rounds of a 30 s link cut and the catch-up after it.
