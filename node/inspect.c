@@ -92,8 +92,11 @@ static void inspect_set_addr_name(struct inspect *x, const uint8_t addr[16], con
 				  uint32_t ttl, uint64_t now_ns)
 {
 	bool created;
-	struct inspect_addr_name *n = kvmap_put(x->addr_names, addr, &created);
+	struct inspect_addr_name *n;
 
+	if (strlen(name) > WIRE_NAME_MAX) /* as for flow names: it would be cut short */
+		return;
+	n = kvmap_put(x->addr_names, addr, &created);
 	if (!n) {
 		x->stats.cache_full++;
 		return;
