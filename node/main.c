@@ -184,21 +184,31 @@ static void node_resolve_name(struct node_ctx *ctx)
 		snprintf(ctx->node_name, sizeof(ctx->node_name), "unknown");
 }
 
-static void node_on_final(void *arg, const struct live_conn *c)
+static void node_on_final(void *arg, const struct live_flow *last, const struct flow_key *key,
+			  struct live_counts *exported)
 {
 	struct node_main *m = arg;
 
-	if (m->export)
-		export_add_final(m->export, c, m->mono_to_unix_ns);
+	if (m->export && last)
+		export_add_final(m->export, last, exported, m->mono_to_unix_ns);
 	if (m->inspect)
-		inspect_forget(m->inspect, &c->key);
+		inspect_forget(m->inspect, key);
 }
 
-static const char *node_domain(void *arg, const struct live_conn *c)
+static const char *node_domain(void *arg, const struct live_flow *f)
 {
 	struct node_main *m = arg;
 
-	return m->inspect ? inspect_domain(m->inspect, c, node_clock_ns(CLOCK_MONOTONIC)) : NULL;
+	return m->inspect ? inspect_domain(m->inspect, f, node_clock_ns(CLOCK_MONOTONIC)) : NULL;
+}
+
+/* The window export's walk over the kernel map (export_walk_fn). */
+static int node_walk_flows(void *arg, void (*fn)(void *fn_arg, const struct live_flow *f),
+			   void *fn_arg)
+{
+	struct node_main *m = arg;
+
+	return drain_walk_flows(m->drain, fn, fn_arg);
 }
 
 static void node_on_dns(void *arg, const struct wire_dns *d)
@@ -294,7 +304,7 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 	if (!snap->names)
 		return -ENOMEM;
 	for (size_t i = 0; i < snap->nconns; i++) {
-		const struct live_conn *c = &snap->conns[i];
+		const struct live_flow *c = &snap->conns[i];
 		struct live_names *n = &snap->names[i];
 
 		if (m->inspect)
@@ -302,7 +312,7 @@ static int node_snapshot_names(struct node_main *m, struct live_snapshot *snap, 
 		if (m->resolve) {
 			struct live_orient o;
 
-			live_conn_orient(c, &o);
+			live_flow_orient(c, &o);
 			n->src_hostname = node_arena_add(
 			    &a, resolve_lookup(m->resolve, o.src_addr, c->key.ip_version, mono_ns));
 			n->dst_hostname = node_arena_add(
@@ -382,8 +392,11 @@ static int node_tick(struct node_main *m)
 		if (m->window_start_ms == 0)
 			m->window_start_ms = now_ms;
 		if (now_ms - m->window_start_ms >= o->aggregation_window * 1000) {
-			export_window(m->export, m->live, m->window_start_ms, now_ms,
-				      m->mono_to_unix_ns, totals, counters);
+			/* A failed read of the map is logged by the drain; what it missed
+			 * goes with the next window. */
+			(void)export_window(m->export, m->live, node_walk_flows, m,
+					    m->window_start_ms, now_ms, m->mono_to_unix_ns, totals,
+					    counters);
 			m->window_start_ms = now_ms;
 		}
 		node_process_export(m);
