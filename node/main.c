@@ -41,7 +41,7 @@
 #define NODE_RESOLVE_MAX_NAMES	4096
 #define NODE_RESOLVE_RATE	20 /* reverse lookups per second */
 /* glibc malloc (see node_tune_malloc). */
-#define NODE_MALLOC_MMAP_THRESHOLD (32 * 1024)
+#define NODE_MALLOC_MMAP_THRESHOLD (16 * 1024)
 #define NODE_MALLOC_ARENAS	   1
 
 static int node_check_url(const char *value, char *err, size_t errlen)
