@@ -17,7 +17,9 @@
 _Static_assert(offsetof(struct live_conn, exported) == sizeof(struct flow_key) &&
 		   sizeof(struct flow_key) % 8 == 0,
 	       "live_conn must be one kvmap entry: key, then the value");
-_Static_assert(sizeof(struct live_conn) == 96, "live_conn: 96 bytes a connection");
+_Static_assert(sizeof(struct live_conn) == 88, "live_conn: 88 bytes a connection");
+#define LIVE_NS		1000000000ull
+#define LIVE_GEN_MAX	0x7fffffffu /* live_conn.gen is 31 bits */
 #define LIVE_VALUE_SIZE (sizeof(struct live_conn) - offsetof(struct live_conn, exported))
 
 /* The busiest values offered since the last snapshot, chosen in one pass: a heap of at
@@ -32,7 +34,7 @@ struct live_top {
 struct live_table {
 	struct kvmap *map;
 	struct live_top top;
-	uint32_t gen; /* the selection in progress; a live_conn with this gen is in it */
+	uint32_t gen; /* the selection in progress (31 bits); a live_conn with this gen is in it */
 };
 
 /* The connection whose kvmap value (its part after the key) is at val. */
@@ -170,7 +172,7 @@ int live_table_update(struct live_table *t, const struct flow_key *key,
 		return -errno; /* ENOSPC (full) or ENOMEM (could not grow) */
 	/* A new entry has its key written, the rest zeroed by kvmap_put. */
 	c = live_conn_of(v);
-	c->last_seen_ns = val->last_seen_ns;
+	c->last_seen_s = (uint32_t)((val->last_seen_ns + LIVE_NS - 1) / LIVE_NS);
 	c->closed = live_conn_closed(val);
 	if (c->gen == t->gen) {
 		live_top_reoffer(&t->top, key, val);
@@ -241,12 +243,12 @@ static void live_expired_one(void *arg, const void *key, void *val)
 {
 	struct live_expired *e = arg;
 	const struct live_conn *c = live_conn_of(val);
-	uint64_t quiet;
+	uint64_t last_ns = (uint64_t)c->last_seen_s * LIVE_NS, quiet;
 
 	(void)key;
 	if (e->n >= e->max)
 		return;
-	quiet = e->now_ns > c->last_seen_ns ? e->now_ns - c->last_seen_ns : 0;
+	quiet = e->now_ns > last_ns ? e->now_ns - last_ns : 0;
 	if (quiet >= e->idle_ns || (quiet >= e->closed_ns && c->closed))
 		e->out[e->n++] = c->key;
 }
@@ -283,7 +285,7 @@ struct live_snapshot *live_table_snapshot(struct live_table *t)
 	}
 	h->heap = NULL;
 	h->n = 0;
-	t->gen = t->gen == UINT32_MAX ? 1 : t->gen + 1;
+	t->gen = t->gen == LIVE_GEN_MAX ? 1 : t->gen + 1;
 	return s;
 }
 

@@ -32,14 +32,16 @@ struct live_flow {
 	struct flow_value val; /* cumulative */
 };
 
-/* One connection in the table: 96 bytes, held as one kvmap entry (key first, not stored
+/* One connection in the table: 88 bytes, held as one kvmap entry (key first, not stored
  * twice). */
 struct live_conn {
 	struct flow_key key;
 	struct live_counts exported; /* counters at the last window export (0 when new) */
-	uint64_t last_seen_ns;	     /* as last read from the kernel */
-	uint32_t closed;	     /* live_conn_closed() of the value last read */
-	uint32_t gen;		     /* the table's snapshot generation it was last read in */
+	/* The value last read: its last_seen_ns in whole seconds, rounded up (timeouts are
+	 * whole seconds, and an end is never seen early; u32 lasts 136 years of uptime). */
+	uint32_t last_seen_s;
+	uint32_t closed : 1; /* live_conn_closed() */
+	uint32_t gen : 31;   /* the table's snapshot generation it was last read in */
 };
 
 /* Connections a snapshot carries (the busiest): at least what one API answer can show

@@ -170,7 +170,7 @@ static void test_exported_kept_across_growth(void)
 	CHECK(c != NULL);
 	CHECK_EQ_U64(c->exported.packets[FLOW_WAY_AB], 7);
 	CHECK_EQ_U64(c->exported.bytes[FLOW_WAY_BA], 99);
-	CHECK_EQ_U64(c->last_seen_ns, 10);
+	CHECK_EQ_U64(c->last_seen_s, 1); /* 10 ns, rounded up */
 	CHECK_EQ_U64(c->closed, 0);
 	CHECK(memcmp(&c->key, &k0, sizeof(k0)) == 0);
 	live_table_free(t);
@@ -190,13 +190,13 @@ static void test_snapshot_since_last(void)
 	CHECK_EQ_INT(live_table_update(t, &k0, &v0), 0);
 	CHECK_EQ_INT(live_table_update(t, &k1, &v1), 0);
 	CHECK_EQ_INT(live_table_update(t, &k2, &v2), 0);
-	v1 = val_p(9, 1, 20); /* k1 read again, now the busiest */
+	v1 = val_p(9, 1, 20000000001ull); /* k1 read again, now the busiest */
 	v1.tcp_flags[FLOW_WAY_BA] = FLOW_TCP_RST;
 	CHECK_EQ_INT(live_table_update(t, &k1, &v1), 0);
 	CHECK_EQ_INT(live_table_remove(t, &k2), 0);
 	c = live_table_find(t, &k1);
 	CHECK(c != NULL);
-	CHECK_EQ_U64(c->last_seen_ns, 20);
+	CHECK_EQ_U64(c->last_seen_s, 21); /* 20.000000001 s, rounded up */
 	CHECK_EQ_U64(c->closed, 1);
 	s = live_table_snapshot(t);
 	CHECK(s != NULL);
@@ -268,6 +268,16 @@ static void test_expired(void)
 	/* At most max keys are written. */
 	n = live_table_expired(t, 1000 * s, 60 * s, 5 * s, out, 2);
 	CHECK_EQ_U64(n, 2);
+	live_table_free(t);
+
+	/* The table keeps whole seconds, rounded up: a connection last seen at 100.5 s is
+	 * idle for 60 s from 161 s on, never before 160.5 s. */
+	t = live_table_new(16);
+	idle = val_p(1, 0, 100 * s + s / 2);
+	CHECK_EQ_INT(live_table_update(t, &k0, &idle), 0);
+	CHECK_EQ_U64(live_table_expired(t, 160 * s + s / 2, 60 * s, 5 * s, out, 16), 0);
+	CHECK_EQ_U64(live_table_expired(t, 161 * s - 1, 60 * s, 5 * s, out, 16), 0);
+	CHECK_EQ_U64(live_table_expired(t, 161 * s, 60 * s, 5 * s, out, 16), 1);
 	live_table_free(t);
 }
 
