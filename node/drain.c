@@ -65,11 +65,11 @@ void drain_free(struct drain *d)
 	free(d);
 }
 
-/* Calls fn on every kernel flow entry, in batches of DRAIN_BATCH; stops at fn's first
- * error. Returns the number read or -errno. */
+/* Calls fn on every kernel flow entry, in batches of DRAIN_BATCH. Returns the number read
+ * or -errno. */
 static int drain_flows(struct drain *d,
-		       int (*fn)(void *arg, const struct flow_key *key,
-				 const struct flow_value *val),
+		       void (*fn)(void *arg, const struct flow_key *key,
+				  const struct flow_value *val),
 		       void *arg)
 {
 	/* Hash map batch tokens are a bucket index; a key-sized buffer always fits. */
@@ -88,12 +88,8 @@ static int drain_flows(struct drain *d,
 			log_error("reading the flow map: %s", strerror(-err));
 			return err;
 		}
-		for (__u32 i = 0; i < count; i++) {
-			int rc = fn(arg, &d->keys[i], &d->vals[i]);
-
-			if (rc)
-				return rc;
-		}
+		for (__u32 i = 0; i < count; i++)
+			fn(arg, &d->keys[i], &d->vals[i]);
 		total += (int)count;
 		if (err) /* ENOENT: that was the last batch */
 			break;
@@ -108,7 +104,7 @@ struct drain_mirror {
 	int failed, err;
 };
 
-static int drain_mirror_one(void *arg, const struct flow_key *key, const struct flow_value *val)
+static void drain_mirror_one(void *arg, const struct flow_key *key, const struct flow_value *val)
 {
 	struct drain_mirror *m = arg;
 	int rc = live_table_update(m->t, key, val);
@@ -120,7 +116,6 @@ static int drain_mirror_one(void *arg, const struct flow_key *key, const struct 
 		m->failed++;
 		m->err = rc;
 	}
-	return 0;
 }
 
 int drain_read_flows(struct drain *d, struct live_table *t)
@@ -139,13 +134,12 @@ struct drain_walk {
 	void *arg;
 };
 
-static int drain_walk_one(void *arg, const struct flow_key *key, const struct flow_value *val)
+static void drain_walk_one(void *arg, const struct flow_key *key, const struct flow_value *val)
 {
 	struct drain_walk *w = arg;
 	struct live_flow f = {*key, *val};
 
 	w->fn(w->arg, &f);
-	return 0;
 }
 
 int drain_walk_flows(struct drain *d, void (*fn)(void *arg, const struct live_flow *f), void *arg)

@@ -188,26 +188,6 @@ int live_table_remove(struct live_table *t, const struct flow_key *key)
 	return kvmap_del(t->map, key);
 }
 
-struct live_foreach {
-	void (*fn)(void *arg, struct live_conn *c);
-	void *arg;
-};
-
-static void live_foreach_one(void *arg, const void *key, void *val)
-{
-	struct live_foreach *f = arg;
-
-	(void)key;
-	f->fn(f->arg, live_conn_of(val));
-}
-
-void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c), void *arg)
-{
-	struct live_foreach f = {fn, arg};
-
-	kvmap_foreach(t->map, live_foreach_one, &f);
-}
-
 struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key)
 {
 	void *v = kvmap_get(t->map, key);

@@ -63,9 +63,6 @@ int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val);
 /* 0, or -ENOENT. */
 int live_table_remove(struct live_table *t, const struct flow_key *key);
-/* Calls fn on every connection; fn may change c->exported, nothing else. */
-void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c),
-			void *arg);
 /* The connection with this key, or NULL. The pointer is valid until the next change. */
 struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key);
 /* True when the TCP connection has ended: FIN seen both ways, or a RST. */
