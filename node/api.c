@@ -127,14 +127,14 @@ oom:
 
 /* Orients a kernel flow for display: src is the side that started it. */
 static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot *s,
-			  const struct live_conn *c, struct flowfmt_conn *out)
+			  const struct live_flow *c, struct flowfmt_conn *out)
 {
 	const struct flow_key *k = &c->key;
 	const struct flow_value *v = &c->val;
 	struct live_orient o;
 	int fwd;
 
-	live_conn_orient(c, &o);
+	live_flow_orient(c, &o);
 	fwd = o.fwd;
 	memset(out, 0, sizeof(*out));
 	memcpy(out->src_addr, o.src_addr, 16);

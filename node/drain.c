@@ -1,5 +1,6 @@
 /* drain.c - kernel maps -> user space (see drain.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -64,12 +65,17 @@ void drain_free(struct drain *d)
 	free(d);
 }
 
-int drain_read_flows(struct drain *d, struct live_table *t)
+/* Calls fn on every kernel flow entry, in batches of DRAIN_BATCH. Returns the number read
+ * or -errno. */
+static int drain_flows(struct drain *d,
+		       void (*fn)(void *arg, const struct flow_key *key,
+				  const struct flow_value *val),
+		       void *arg)
 {
 	/* Hash map batch tokens are a bucket index; a key-sized buffer always fits. */
 	struct flow_key in_batch, out_batch;
 	void *in = NULL;
-	int total = 0, failed = 0, err_update = 0;
+	int total = 0;
 
 	for (;;) {
 		__u32 count = DRAIN_BATCH;
@@ -82,27 +88,65 @@ int drain_read_flows(struct drain *d, struct live_table *t)
 			log_error("reading the flow map: %s", strerror(-err));
 			return err;
 		}
-		for (__u32 i = 0; i < count; i++) {
-			int rc = live_table_update(t, &d->keys[i], &d->vals[i]);
-
-			/* The table is as large as the map, so only ENOMEM (no room to grow):
-			 * the entry stays in the kernel map and is mirrored (and exported, its
-			 * counters cumulative) at a later tick. */
-			if (rc) {
-				failed++;
-				err_update = rc;
-			}
-		}
+		for (__u32 i = 0; i < count; i++)
+			fn(arg, &d->keys[i], &d->vals[i]);
 		total += (int)count;
 		if (err) /* ENOENT: that was the last batch */
 			break;
 		in_batch = out_batch;
 		in = &in_batch;
 	}
-	if (failed) /* once a tick, not once a flow */
-		log_warn("live table: %d flows not mirrored this tick: %s", failed,
-			 strerror(-err_update));
 	return total;
+}
+
+struct drain_mirror {
+	struct live_table *t;
+	int failed, err;
+};
+
+static void drain_mirror_one(void *arg, const struct flow_key *key, const struct flow_value *val)
+{
+	struct drain_mirror *m = arg;
+	int rc = live_table_update(m->t, key, val);
+
+	/* The table is as large as the map, so only ENOMEM (no room to grow): the entry
+	 * stays in the kernel map and is mirrored (and exported, its counters cumulative)
+	 * at a later tick. */
+	if (rc) {
+		m->failed++;
+		m->err = rc;
+	}
+}
+
+int drain_read_flows(struct drain *d, struct live_table *t)
+{
+	struct drain_mirror m = {t, 0, 0};
+	int total = drain_flows(d, drain_mirror_one, &m);
+
+	if (m.failed) /* once a tick, not once a flow */
+		log_warn("live table: %d flows not mirrored this tick: %s", m.failed,
+			 strerror(-m.err));
+	return total;
+}
+
+struct drain_walk {
+	void (*fn)(void *arg, const struct live_flow *f);
+	void *arg;
+};
+
+static void drain_walk_one(void *arg, const struct flow_key *key, const struct flow_value *val)
+{
+	struct drain_walk *w = arg;
+	struct live_flow f = {*key, *val};
+
+	w->fn(w->arg, &f);
+}
+
+int drain_walk_flows(struct drain *d, void (*fn)(void *arg, const struct live_flow *f), void *arg)
+{
+	struct drain_walk w = {fn, arg};
+
+	return drain_flows(d, drain_walk_one, &w);
 }
 
 static int drain_sum_percpu(struct drain *d, int fd, __u32 slots, size_t value_size, uint64_t *out)
@@ -141,31 +185,29 @@ int drain_read_totals(struct drain *d, struct flow_total totals[FLOW_TOTAL_SLOTS
 }
 
 /* Removes the n connections named in d->expired (see drain_expire). */
-static int drain_remove(struct drain *d, struct live_table *t, size_t n,
-			void (*on_final)(void *arg, const struct live_conn *c), void *arg)
+static int drain_remove(struct drain *d, struct live_table *t, size_t n, drain_final_fn on_final,
+			void *arg)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct live_conn *c = live_table_find(t, &d->expired[i]);
-		struct flow_value last;
+		struct live_flow last = {.key = d->expired[i]};
+		bool read = false;
 
 		/* Atomic read-and-remove: the counters are final, a packet after this
 		 * starts a new entry. */
-		if (bpf_map_lookup_and_delete_elem(d->flows_fd, &d->expired[i], &last) == 0) {
-			if (c)
-				c->val = last;
-		} else if (errno != ENOENT) {
+		if (bpf_map_lookup_and_delete_elem(d->flows_fd, &d->expired[i], &last.val) == 0)
+			read = true;
+		else if (errno != ENOENT)
 			return -errno;
-		}
 		if (c && on_final)
-			on_final(arg, c);
+			on_final(arg, read ? &last : NULL, &c->key, &c->exported);
 		(void)live_table_remove(t, &d->expired[i]); /* -ENOENT: not mirrored yet */
 	}
 	return 0;
 }
 
 int drain_expire(struct drain *d, struct live_table *t, uint64_t now_ns, uint64_t idle_ns,
-		 uint64_t closed_ns, void (*on_final)(void *arg, const struct live_conn *c),
-		 void *arg)
+		 uint64_t closed_ns, drain_final_fn on_final, void *arg)
 {
 	int removed = 0;
 	size_t n;

@@ -336,16 +336,17 @@ static uint64_t export_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Appends the delta of c since its last export as a record, if there is any. */
-static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_unix_ns)
+/* Appends the delta of f since its last export (*e) as a record, if there is any, and
+ * moves *e up to f's counters. */
+static void export_add(struct export *x, const struct live_flow *f, struct live_counts *e,
+		       int64_t mono_to_unix_ns)
 {
-	const struct flow_value *v = &c->val;
-	const struct live_counts *e = &c->exported;
+	const struct flow_value *v = &f->val;
 	struct live_orient o;
 	struct wire_record *r;
 	uint64_t ps, pr;
 
-	live_conn_orient(c, &o);
+	live_flow_orient(f, &o);
 	ps = v->packets[o.fwd] - e->packets[o.fwd];
 	pr = v->packets[!o.fwd] - e->packets[!o.fwd];
 	if (ps == 0 && pr == 0)
@@ -356,8 +357,8 @@ static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_un
 		/* No record to put them in: counted, and marked exported so that the next
 		 * window does not count them a second time. */
 		x->stats.lost_spool_full += ps + pr;
-		memcpy(c->exported.packets, v->packets, sizeof(c->exported.packets));
-		memcpy(c->exported.bytes, v->bytes, sizeof(c->exported.bytes));
+		memcpy(e->packets, v->packets, sizeof(e->packets));
+		memcpy(e->bytes, v->bytes, sizeof(e->bytes));
 		return;
 	}
 	r = &x->records[x->nrecords++];
@@ -366,8 +367,8 @@ static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_un
 	memcpy(r->dst_addr, o.dst_addr, 16);
 	r->src_port = o.src_port;
 	r->dst_port = o.dst_port;
-	r->proto = c->key.proto;
-	r->ip_version = c->key.ip_version;
+	r->proto = f->key.proto;
+	r->ip_version = f->key.ip_version;
 	r->tcp_flags = v->tcp_flags[0] | v->tcp_flags[1];
 	r->packets_sent = ps;
 	r->packets_received = pr;
@@ -376,13 +377,13 @@ static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_un
 	r->first_seen_ms = (uint64_t)((int64_t)v->first_seen_ns + mono_to_unix_ns) / 1000000;
 	r->last_seen_ms = (uint64_t)((int64_t)v->last_seen_ns + mono_to_unix_ns) / 1000000;
 	if (x->cfg.ifname) {
-		const char *n = x->cfg.ifname(x->cfg.ifname_arg, c->key.ifindex);
+		const char *n = x->cfg.ifname(x->cfg.ifname_arg, f->key.ifindex);
 
 		if (n)
 			snprintf(r->interface, sizeof(r->interface), "%s", n);
 	}
 	if (x->cfg.domain) {
-		const char *n = x->cfg.domain(x->cfg.ifname_arg, c);
+		const char *n = x->cfg.domain(x->cfg.ifname_arg, f);
 
 		if (n)
 			snprintf(r->domain, sizeof(r->domain), "%s", n);
@@ -397,8 +398,8 @@ static void export_add(struct export *x, struct live_conn *c, int64_t mono_to_un
 			snprintf(r->dst_hostname, sizeof(r->dst_hostname), "%s", d);
 	}
 	x->record_packets += ps + pr;
-	memcpy(c->exported.packets, v->packets, sizeof(c->exported.packets));
-	memcpy(c->exported.bytes, v->bytes, sizeof(c->exported.bytes));
+	memcpy(e->packets, v->packets, sizeof(e->packets));
+	memcpy(e->bytes, v->bytes, sizeof(e->bytes));
 }
 
 void export_add_dns(struct export *x, const struct wire_dns *d)
@@ -410,44 +411,53 @@ void export_add_dns(struct export *x, const struct wire_dns *d)
 	x->dns[x->ndns++] = *d;
 }
 
-void export_add_final(struct export *x, const struct live_conn *c, int64_t mono_to_unix_ns)
+void export_add_final(struct export *x, const struct live_flow *f,
+		      const struct live_counts *exported, int64_t mono_to_unix_ns)
 {
-	struct live_conn copy = *c;
+	struct live_counts e = *exported;
 
-	export_add(x, &copy, mono_to_unix_ns);
+	export_add(x, f, &e, mono_to_unix_ns);
 }
 
 struct export_walk {
 	struct export *x;
+	struct live_table *t;
 	int64_t mono_to_unix_ns;
 };
 
-static void export_walk_one(void *arg, struct live_conn *c)
+static void export_walk_one(void *arg, const struct live_flow *f)
 {
 	struct export_walk *w = arg;
+	struct live_conn *c = live_table_find(w->t, &f->key);
 
-	export_add(w->x, c, w->mono_to_unix_ns);
+	/* Not in the table: new since the drain read the map; the next window has it, its
+	 * counters cumulative. */
+	if (c)
+		export_add(w->x, f, &c->exported, w->mono_to_unix_ns);
 }
 
-int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,
-		  int64_t mono_to_unix_ns, const struct flow_total *totals,
-		  const uint64_t *counters)
+int export_window(struct export *x, struct live_table *t, export_walk_fn walk, void *walk_arg,
+		  uint64_t start_ms, uint64_t end_ms, int64_t mono_to_unix_ns,
+		  const struct flow_total *totals, const uint64_t *counters)
 {
-	struct export_walk w = {x, mono_to_unix_ns};
+	struct export_walk w = {x, t, mono_to_unix_ns};
+	int err;
 
 	if (x->window_start_ms == 0)
 		x->window_start_ms = start_ms;
 	memcpy(x->totals, totals, sizeof(x->totals));
 	memcpy(x->counters, counters, sizeof(x->counters));
 	x->active = live_table_count(t);
-	live_table_foreach(t, export_walk_one, &w);
+	/* A failed walk leaves the rest for the next window (their exported counters are
+	 * unchanged); this window's batch still goes out. */
+	err = walk(walk_arg, export_walk_one, &w);
 	/* Every window sends a batch, even without records: it carries the ledger and
 	 * tells the collector the node is alive. */
 	export_flush(x, end_ms);
 	export_buffers_put(x);
 	x->window_start_ms = end_ms;
 	export_send_queued(x);
-	return 0;
+	return err < 0 ? err : 0;
 }
 
 void export_process(struct export *x)

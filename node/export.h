@@ -17,7 +17,13 @@
 #include "wire.h"
 
 struct live_table;
-struct live_conn;
+struct live_flow;
+struct live_counts;
+
+/* Calls fn(fn_arg, f) on every flow of the kernel map (drain_walk_flows); returns how many
+ * or -errno. */
+typedef int (*export_walk_fn)(void *arg, void (*fn)(void *fn_arg, const struct live_flow *f),
+			      void *fn_arg);
 
 struct export_config {
 	char *const *urls; /* collector URLs (tcp://host:7400) */
@@ -31,7 +37,7 @@ struct export_config {
 	/* The interface name of an ifindex and the domain of a connection, for records
 	 * (both may return NULL; domain may be NULL itself). */
 	const char *(*ifname)(void *arg, unsigned int ifindex);
-	const char *(*domain)(void *arg, const struct live_conn *c);
+	const char *(*domain)(void *arg, const struct live_flow *f);
 	const char *(*hostname)(void *arg, const uint8_t *addr, uint8_t ip_version);
 	void *ifname_arg; /* arg of all three */
 };
@@ -62,15 +68,18 @@ void export_free(struct export *x);
 /* The fd to poll for replies (readable: call export_process). */
 int export_fd(const struct export *x);
 /* Adds the last counters of a connection that is being removed (read atomically with
- * its removal from the kernel map) to the current window. */
-void export_add_final(struct export *x, const struct live_conn *c, int64_t mono_to_unix_ns);
+ * its removal from the kernel map), less those exported before, to the current window. */
+void export_add_final(struct export *x, const struct live_flow *f,
+		      const struct live_counts *exported, int64_t mono_to_unix_ns);
 /* Adds a DNS record to the current window. */
 void export_add_dns(struct export *x, const struct wire_dns *d);
-/* Closes the window [start_ms, end_ms): records of every connection with activity,
- * batches into the spool, sending. totals/counters are the node's cumulative ones. */
-int export_window(struct export *x, struct live_table *t, uint64_t start_ms, uint64_t end_ms,
-		  int64_t mono_to_unix_ns, const struct flow_total *totals,
-		  const uint64_t *counters);
+/* Closes the window [start_ms, end_ms): records of every connection of t with activity
+ * (their counters as walk reads them now, less t's exported ones), batches into the
+ * spool, sending. totals/counters are the node's cumulative ones. 0, or walk's -errno
+ * (the batch is sent all the same; what was not walked goes with the next window). */
+int export_window(struct export *x, struct live_table *t, export_walk_fn walk, void *walk_arg,
+		  uint64_t start_ms, uint64_t end_ms, int64_t mono_to_unix_ns,
+		  const struct flow_total *totals, const uint64_t *counters);
 /* Handles replies and sends what waits. Call when export_fd is readable and each tick. */
 void export_process(struct export *x);
 void export_get_stats(struct export *x, struct export_stats *out);

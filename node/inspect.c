@@ -92,8 +92,11 @@ static void inspect_set_addr_name(struct inspect *x, const uint8_t addr[16], con
 				  uint32_t ttl, uint64_t now_ns)
 {
 	bool created;
-	struct inspect_addr_name *n = kvmap_put(x->addr_names, addr, &created);
+	struct inspect_addr_name *n;
 
+	if (strlen(name) > WIRE_NAME_MAX) /* as for flow names: it would be cut short */
+		return;
+	n = kvmap_put(x->addr_names, addr, &created);
 	if (!n) {
 		x->stats.cache_full++;
 		return;
@@ -353,15 +356,15 @@ void inspect_expire(struct inspect *x, uint64_t now_mono_ns, int64_t mono_to_uni
 	x->nexpired = 0;
 }
 
-const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_mono_ns)
+const char *inspect_domain(struct inspect *x, const struct live_flow *f, uint64_t now_mono_ns)
 {
-	const struct inspect_name *n = kvmap_get(x->flow_names, &c->key);
+	const struct inspect_name *n = kvmap_get(x->flow_names, &f->key);
 	const struct inspect_addr_name *a;
 	struct live_orient o;
 
 	if (n)
 		return n->name;
-	live_conn_orient(c, &o);
+	live_flow_orient(f, &o);
 	a = kvmap_get(x->addr_names, o.dst_addr);
 	if (a && a->expires_ns > now_mono_ns)
 		return a->name;

@@ -19,7 +19,7 @@
 #include "tls.h"
 #include "wire.h"
 
-struct live_conn;
+struct live_flow;
 
 enum inspect_source {
 	INSPECT_SRC_DNS = 0,
@@ -64,7 +64,7 @@ int inspect_poll(struct inspect *x, int64_t mono_to_unix_ns);
 void inspect_expire(struct inspect *x, uint64_t now_mono_ns, int64_t mono_to_unix_ns);
 /* The domain of a connection (see above), or NULL. Valid until the next call that
  * changes x. */
-const char *inspect_domain(struct inspect *x, const struct live_conn *c, uint64_t now_mono_ns);
+const char *inspect_domain(struct inspect *x, const struct live_flow *f, uint64_t now_mono_ns);
 /* The connection is gone: forget its own name. */
 void inspect_forget(struct inspect *x, const struct flow_key *key);
 void inspect_get_stats(const struct inspect *x, struct inspect_stats *out);

@@ -1,6 +1,9 @@
-/* live.h - the node's live connection table: a user-space mirror of the kernel flow
- * map (same keys, latest cumulative counters), which decides when a connection has
- * ended, and the immutable snapshots the HTTP thread reads.
+/* live.h - the node's live connection table: the kernel flow map's keys with what user
+ * space must remember between reads of the map (the counters already exported, and what
+ * decides when a connection has ended), and the immutable snapshots the HTTP thread reads.
+ * The counters themselves are not mirrored (48 bytes a connection): the drain hands every
+ * value it reads to live_table_update, which keeps the busiest for the next snapshot, and
+ * the window export reads the map again (drain_walk_flows).
  *
  * Threads: the main thread alone writes the table; readers only ever see snapshots
  * (struct live_snapshot), published and reference-counted under one mutex. */
@@ -22,11 +25,23 @@ struct live_counts {
 	uint64_t bytes[FLOW_WAY_MAX];
 };
 
-/* One connection: 144 bytes, held as one kvmap entry (key first, not stored twice). */
+/* A connection as read from the kernel map: what snapshots, the export and deep
+ * inspection see. */
+struct live_flow {
+	struct flow_key key;
+	struct flow_value val; /* cumulative */
+};
+
+/* One connection in the table: 88 bytes, held as one kvmap entry (key first, not stored
+ * twice). */
 struct live_conn {
 	struct flow_key key;
-	struct flow_value val;	     /* cumulative, as last read from the kernel */
 	struct live_counts exported; /* counters at the last window export (0 when new) */
+	/* The value last read: its last_seen_ns in whole seconds, rounded up (timeouts are
+	 * whole seconds, and an end is never seen early; u32 lasts 136 years of uptime). */
+	uint32_t last_seen_s;
+	uint32_t closed : 1; /* live_conn_closed() */
+	uint32_t gen : 31;   /* the table's snapshot generation it was last read in */
 };
 
 /* Connections a snapshot carries (the busiest): at least what one API answer can show
@@ -40,15 +55,14 @@ struct live_table;
 struct live_table *live_table_new(size_t max);
 void live_table_free(struct live_table *t);
 size_t live_table_count(const struct live_table *t);
-/* Inserts or overwrites. -ENOSPC when full (cannot happen while max >= map size), -ENOMEM
- * when the table could not grow. */
+/* Inserts or overwrites what the table keeps of the kernel's value, and offers the value to
+ * the next snapshot (the busiest LIVE_SNAPSHOT_CONNS values read since the last one).
+ * -ENOSPC when full (cannot happen while max >= map size), -ENOMEM when the table could
+ * not grow or had no room for the snapshot's candidates. */
 int live_table_update(struct live_table *t, const struct flow_key *key,
 		      const struct flow_value *val);
 /* 0, or -ENOENT. */
 int live_table_remove(struct live_table *t, const struct flow_key *key);
-/* Calls fn on every connection; fn may change c->exported, nothing else. */
-void live_table_foreach(struct live_table *t, void (*fn)(void *arg, struct live_conn *c),
-			void *arg);
 /* The connection with this key, or NULL. The pointer is valid until the next change. */
 struct live_conn *live_table_find(struct live_table *t, const struct flow_key *key);
 /* True when the TCP connection has ended: FIN seen both ways, or a RST. */
@@ -66,7 +80,7 @@ struct live_orient {
 	int fwd; /* the enum flow_way index of src -> dst; !fwd is dst -> src */
 };
 
-void live_conn_orient(const struct live_conn *c, struct live_orient *o);
+void live_flow_orient(const struct live_flow *f, struct live_orient *o);
 
 /* Names of one connection in a snapshot (deep inspection, reverse DNS); NULL: unknown. */
 struct live_names {
@@ -86,15 +100,18 @@ struct live_snapshot {
 	double packets_per_second; /* over the last aggregation window */
 	double bytes_per_second;
 	size_t count;		  /* connections in the table */
-	size_t nconns;		  /* in conns: min(count, LIVE_SNAPSHOT_CONNS) */
-	struct live_conn *conns;  /* nconns entries, most packets first */
+	size_t nconns;		  /* in conns: <= min(count, LIVE_SNAPSHOT_CONNS) */
+	struct live_flow *conns;  /* nconns entries, most packets first */
 	struct live_names *names; /* NULL, or nconns entries pointing into arena */
 	char *arena;		  /* owned */
 };
 
-/* A new snapshot (refs = 1) of the table: its count and its LIVE_SNAPSHOT_CONNS busiest
- * connections, sorted (most packets first, then oldest, then key). NULL on ENOMEM. */
-struct live_snapshot *live_table_snapshot(const struct live_table *t);
+/* A new snapshot (refs = 1) of the table: its count and the LIVE_SNAPSHOT_CONNS busiest
+ * values given to live_table_update since the last snapshot whose connections are still in
+ * the table (the last value read of each), sorted (most packets first, then oldest, then
+ * key); one removed after it was read leaves its place empty until the next read. The next
+ * update starts a new selection. NULL on ENOMEM. */
+struct live_snapshot *live_table_snapshot(struct live_table *t);
 
 struct live_publisher {
 	pthread_mutex_t lock;

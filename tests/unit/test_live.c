@@ -1,6 +1,6 @@
 /* test_live.c - the node's live table: insert/update/remove, the bound, ended-connection
- * selection (in passes of a bounded buffer), the snapshot's busiest connections and
- * their order, publisher references. */
+ * selection (in passes of a bounded buffer), the snapshot's busiest connections, their
+ * order and what a snapshot covers (the values read since the last), publisher references. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +75,24 @@ static void test_insert_update_remove(void)
 
 		CHECK_EQ_INT(live_table_remove(t, &k), -ENOENT);
 	}
+	CHECK_EQ_U64(live_table_count(t), N - (N + 2) / 3);
+	/* The busiest were chosen as they were read (4000..4999): those removed since leave
+	 * their places empty, 333 multiples of 3. */
+	s = live_table_snapshot(t);
+	CHECK(s != NULL);
+	CHECK_EQ_U64(s->count, N - (N + 2) / 3);
+	CHECK_EQ_U64(s->nconns, LIVE_SNAPSHOT_CONNS - 333);
+	free(s->conns);
+	free(s);
+	/* The next read of the remaining connections fills the snapshot again. */
+	for (uint32_t i = 0; i < N; i++) {
+		struct flow_key k = key_n(i);
+		struct flow_value v = val_p(i, 0, 10);
+
+		if (i % 3)
+			ok &= live_table_update(t, &k, &v) == 0;
+	}
+	CHECK(ok);
 	CHECK_EQ_U64(live_table_count(t), N - (N + 2) / 3);
 	s = live_table_snapshot(t);
 	CHECK(s != NULL);
@@ -152,8 +170,61 @@ static void test_exported_kept_across_growth(void)
 	CHECK(c != NULL);
 	CHECK_EQ_U64(c->exported.packets[FLOW_WAY_AB], 7);
 	CHECK_EQ_U64(c->exported.bytes[FLOW_WAY_BA], 99);
-	CHECK_EQ_U64(c->val.packets[FLOW_WAY_BA], 3);
+	CHECK_EQ_U64(c->last_seen_s, 1); /* 10 ns, rounded up */
+	CHECK_EQ_U64(c->closed, 0);
 	CHECK(memcmp(&c->key, &k0, sizeof(k0)) == 0);
+	live_table_free(t);
+}
+
+/* A snapshot holds the values read since the previous one: a key read twice appears once,
+ * with its newer value; a key removed since it was read does not appear; the table keeps
+ * the last read time and whether the connection closed. */
+static void test_snapshot_since_last(void)
+{
+	struct live_table *t = live_table_new(64);
+	struct flow_key k0 = key_n(0), k1 = key_n(1), k2 = key_n(2);
+	struct flow_value v0 = val_p(5, 0, 10), v1 = val_p(3, 0, 11), v2 = val_p(4, 0, 12);
+	struct live_snapshot *s;
+	struct live_conn *c;
+
+	CHECK_EQ_INT(live_table_update(t, &k0, &v0), 0);
+	CHECK_EQ_INT(live_table_update(t, &k1, &v1), 0);
+	CHECK_EQ_INT(live_table_update(t, &k2, &v2), 0);
+	v1 = val_p(9, 1, 20000000001ull); /* k1 read again, now the busiest */
+	v1.tcp_flags[FLOW_WAY_BA] = FLOW_TCP_RST;
+	CHECK_EQ_INT(live_table_update(t, &k1, &v1), 0);
+	CHECK_EQ_INT(live_table_remove(t, &k2), 0);
+	c = live_table_find(t, &k1);
+	CHECK(c != NULL);
+	CHECK_EQ_U64(c->last_seen_s, 21); /* 20.000000001 s, rounded up */
+	CHECK_EQ_U64(c->closed, 1);
+	s = live_table_snapshot(t);
+	CHECK(s != NULL);
+	CHECK_EQ_U64(s->count, 2);
+	CHECK_EQ_U64(s->nconns, 2);
+	CHECK(memcmp(&s->conns[0].key, &k1, sizeof(k1)) == 0);
+	CHECK_EQ_U64(s->conns[0].val.packets[FLOW_WAY_AB], 9);
+	CHECK_EQ_U64(s->conns[0].val.packets[FLOW_WAY_BA], 1);
+	CHECK(memcmp(&s->conns[1].key, &k0, sizeof(k0)) == 0);
+	CHECK_EQ_U64(s->conns[1].val.packets[FLOW_WAY_AB], 5);
+	free(s->conns);
+	free(s);
+	/* Nothing read since: the count, no connections. */
+	s = live_table_snapshot(t);
+	CHECK(s != NULL);
+	CHECK_EQ_U64(s->count, 2);
+	CHECK_EQ_U64(s->nconns, 0);
+	CHECK(s->conns == NULL);
+	free(s);
+	/* Read again: k0 alone this time. */
+	v0 = val_p(6, 0, 30);
+	CHECK_EQ_INT(live_table_update(t, &k0, &v0), 0);
+	s = live_table_snapshot(t);
+	CHECK(s != NULL);
+	CHECK_EQ_U64(s->nconns, 1);
+	CHECK_EQ_U64(s->conns[0].val.packets[FLOW_WAY_AB], 6);
+	free(s->conns);
+	free(s);
 	live_table_free(t);
 }
 
@@ -198,6 +269,16 @@ static void test_expired(void)
 	n = live_table_expired(t, 1000 * s, 60 * s, 5 * s, out, 2);
 	CHECK_EQ_U64(n, 2);
 	live_table_free(t);
+
+	/* The table keeps whole seconds, rounded up: a connection last seen at 100.5 s is
+	 * idle for 60 s from 161 s on, never before 160.5 s. */
+	t = live_table_new(16);
+	idle = val_p(1, 0, 100 * s + s / 2);
+	CHECK_EQ_INT(live_table_update(t, &k0, &idle), 0);
+	CHECK_EQ_U64(live_table_expired(t, 160 * s + s / 2, 60 * s, 5 * s, out, 16), 0);
+	CHECK_EQ_U64(live_table_expired(t, 161 * s - 1, 60 * s, 5 * s, out, 16), 0);
+	CHECK_EQ_U64(live_table_expired(t, 161 * s, 60 * s, 5 * s, out, 16), 1);
+	live_table_free(t);
 }
 
 static void test_publisher(void)
@@ -231,6 +312,7 @@ int main(void)
 	test_insert_update_remove();
 	test_snapshot_small_and_ties();
 	test_exported_kept_across_growth();
+	test_snapshot_since_last();
 	test_closed();
 	test_expired();
 	test_publisher();
