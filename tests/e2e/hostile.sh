@@ -37,7 +37,9 @@ reason() { sed -n 's/.*reason=\([a-z_]*\).*/\1/p'; }
 hold()
 {
 	local port=$1 kind=$2 n=$3
-	nsx "$HUB_NS" $HC hold 127.0.0.1 "$port" "$kind" "$n" "$E2E_DIR/ready-$kind" \
+	# ip netns exec directly, not nsx: a backgrounded shell function is a subshell whose
+	# pid, killed, leaves the python holder running.
+	ip netns exec "$HUB_NS" $HC hold 127.0.0.1 "$port" "$kind" "$n" "$E2E_DIR/ready-$kind" \
 		>"$E2E_DIR/hold-$kind.log" 2>&1 &
 	track_pid $!
 	HOLDERS+=($!)

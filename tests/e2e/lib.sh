@@ -80,7 +80,10 @@ e2e_cleanup()
 	local rc=$?
 	local pid ns i
 	set +e
+	# A tracked pid may be a subshell (a shell function run with &): its children are
+	# the programs it started, so they are ended with it.
 	for pid in "${E2E_PIDS[@]}"; do
+		pkill -TERM -P "$pid" 2>/dev/null
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for pid in "${E2E_PIDS[@]}"; do
@@ -88,6 +91,7 @@ e2e_cleanup()
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
+		pkill -KILL -P "$pid" 2>/dev/null
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
