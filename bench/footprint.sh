@@ -73,6 +73,7 @@ stop_pid "$COLLECTOR_PID"
 
 # --- (b) machine CPU: node + collector vs nothing, same traffic, alternated ---
 : >"$BENCH_DIR/machine"
+: >"$BENCH_DIR/procs"
 for r in $(seq 1 "$ROUNDS"); do # (none when ROUNDS=0)
 	for side in with without; do
 		pids=()
@@ -87,15 +88,22 @@ for r in $(seq 1 "$ROUNDS"); do # (none when ROUNDS=0)
 		GEN=$!
 		track_pid "$GEN"
 		sleep 1
+		P0=0 P1=0
+		for p in "${pids[@]}"; do P0=$((P0 + $(proc_cpu_ticks "$p"))); done
 		B0=$(machine_busy_ticks)
 		S0=$(date +%s.%N)
 		sleep "$WIN"
 		B1=$(machine_busy_ticks)
 		S1=$(date +%s.%N)
+		for p in "${pids[@]}"; do P1=$((P1 + $(proc_cpu_ticks "$p"))); done
 		wait "$GEN" || die "pktgen failed"
-		# CPU-seconds per 10 s of traffic
+		# CPU-seconds per 10 s of traffic: the machine's, then (with) the node's and the
+		# collector's own, so that the difference can be told apart from the kernel's.
 		awk -v b0="$B0" -v b1="$B1" -v s0="$S0" -v s1="$S1" -v hz="$CLK_TCK" \
 			'BEGIN { printf "%.3f ", (b1 - b0) / hz * 10 / (s1 - s0) }' >>"$BENCH_DIR/machine"
+		[ "$side" = without ] || awk -v p0="$P0" -v p1="$P1" -v s0="$S0" -v s1="$S1" \
+			-v hz="$CLK_TCK" 'BEGIN { printf "%.3f\n", (p1 - p0) / hz * 10 / (s1 - s0) }' \
+			>>"$BENCH_DIR/procs"
 		for p in "${pids[@]}"; do stop_pid "$p"; done
 	done
 	echo >>"$BENCH_DIR/machine"
@@ -118,3 +126,4 @@ cat "$BENCH_DIR/smaps_top"
 result "machine CPU, node+collector (median, s/10s)" "$(awk '{ print $1 }' "$BENCH_DIR/machine" | median)" "-"
 result "machine CPU, nothing (median, s/10s)" "$(awk '{ print $2 }' "$BENCH_DIR/machine" | median)" "-"
 result "machine CPU added (median of differences)" "$DIFF" "<= 0.3 s per 10 s"
+result "  of it node + collector processes (median, s/10s)" "$(median <"$BENCH_DIR/procs")" "-"
