@@ -78,8 +78,8 @@ int flowblock_encode(struct flowblock *b, const struct wire_record *recs, size_t
 
 		if (fb_reserve(b, head + used + WIRE_RECORD_MAX_BYTES))
 			return -ENOMEM;
-		err = wire_encode_record(&recs[i], b->buf + head + used, WIRE_RECORD_MAX_BYTES,
-					 &len);
+		err =
+		    wire_encode_record(&recs[i], b->buf + head + used, WIRE_RECORD_MAX_BYTES, &len);
 		if (err)
 			return err == -EMSGSIZE ? -EINVAL : err;
 		fb_put32(b->buf + 4 + 4 * i, (uint32_t)used);

@@ -45,7 +45,7 @@ size_t flowkeys_domain_reverse(const char *name, size_t len, uint8_t *out);
 /* One key of a batch, pointing into the builder (valid until its next build). */
 struct flowkeys_key {
 	enum flowkeys_kind kind;
-	bool is_int;	     /* value is ivalue (PORT, PROTO), else data (IP, DOMAIN) */
+	bool is_int; /* value is ivalue (PORT, PROTO), else data (IP, DOMAIN) */
 	int64_t ivalue;
 	const uint8_t *data;
 	size_t len;

@@ -149,7 +149,7 @@ static const char *const store_migrations[] = {
      * the flows table. */
     "CREATE TABLE flow_blocks ("
     " id INTEGER PRIMARY KEY," /* the first record's id: records are id .. id + n - 1 */
-    " ts INTEGER NOT NULL,"   /* window start, Unix ms */
+    " ts INTEGER NOT NULL,"    /* window start, Unix ms */
     " window_end INTEGER NOT NULL,"
     " node_id INTEGER NOT NULL REFERENCES nodes(id),"
     " n INTEGER NOT NULL CHECK (n > 0),"
@@ -159,12 +159,12 @@ static const char *const store_migrations[] = {
     "CREATE INDEX flow_blocks_ts ON flow_blocks(ts);"
     "CREATE INDEX flow_blocks_node_ts ON flow_blocks(node_id, ts);"
     "CREATE TABLE flow_keys ("
-    " kind INTEGER NOT NULL," /* enum flowkeys_kind */
-    " value NOT NULL,"	      /* integer or BLOB, by kind */
-    " ts INTEGER NOT NULL,"   /* the block's */
+    " kind INTEGER NOT NULL,"	  /* enum flowkeys_kind */
+    " value NOT NULL,"		  /* integer or BLOB, by kind */
+    " ts INTEGER NOT NULL,"	  /* the block's */
     " first_id INTEGER NOT NULL," /* the block's id */
     " node_id INTEGER NOT NULL,"
-    " n INTEGER NOT NULL," /* entries */
+    " n INTEGER NOT NULL,"	 /* entries */
     " packets INTEGER NOT NULL," /* summed over the entries (flowkeys.h) */
     " bytes INTEGER NOT NULL,"
     " entries BLOB NOT NULL,"
@@ -926,8 +926,8 @@ static int flows_append(struct store *s, int64_t node_id, const struct wire_batc
 
 	if (!b->nrecords)
 		return 0;
-	err = block_write(&w, s->next_id, node_id, b->window_start_ms, b->window_end_ms,
-			  b->records, b->nrecords);
+	err = block_write(&w, s->next_id, node_id, b->window_start_ms, b->window_end_ms, b->records,
+			  b->nrecords);
 	if (!err)
 		s->next_id += (int64_t)b->nrecords;
 	return err;
@@ -1666,14 +1666,15 @@ static void kq_source_sql(const struct store_filter *f, const struct kq *k, char
 			 " ORDER BY ts DESC, id DESC",
 			 start, end, node);
 	else
-		snprintf(sql, len,
-			 "SELECT first_id, n, entries, ts FROM flow_keys WHERE kind = ?1 AND %s%s%s%s"
-			 " ORDER BY ts DESC, first_id DESC",
-			 /* likelihood(): the range is narrow, so that the planner prefers
-			  * it to the time index of all values */
-			 k->range ? "likelihood(value >= ?2, 0.01) AND likelihood(value < ?3, 0.01)"
-				  : "value = ?2",
-			 start, end, node);
+		snprintf(
+		    sql, len,
+		    "SELECT first_id, n, entries, ts FROM flow_keys WHERE kind = ?1 AND %s%s%s%s"
+		    " ORDER BY ts DESC, first_id DESC",
+		    /* likelihood(): the range is narrow, so that the planner prefers
+		     * it to the time index of all values */
+		    k->range ? "likelihood(value >= ?2, 0.01) AND likelihood(value < ?3, 0.01)"
+			     : "value = ?2",
+		    start, end, node);
 }
 
 /* What the page's records need of their block. */
@@ -1766,8 +1767,8 @@ static int kq_record(struct store_reader *r, struct kq_block *b, int64_t id, siz
 		return err;
 	err = flowblock_record(kq_blob_read, b->blob, b->size, b->n, pos, rec, why, sizeof(why));
 	if (err) {
-		snprintf(r->errmsg, sizeof(r->errmsg), "flow %lld: %s", (long long)(id + (int64_t)pos),
-			 err == -EBADMSG ? why : strerror(-err));
+		snprintf(r->errmsg, sizeof(r->errmsg), "flow %lld: %s",
+			 (long long)(id + (int64_t)pos), err == -EBADMSG ? why : strerror(-err));
 		return err == -EBADMSG ? -EIO : err;
 	}
 	return 0;
@@ -1983,7 +1984,8 @@ static int kq_block_meta(struct store_reader *r, sqlite3_stmt *st, int64_t id, u
 		copy_text(node, WIRE_NAME_MAX + 1, st, 2);
 	}
 	(void)sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : reader_fail(r, rc, "reading a flow block");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+						     : reader_fail(r, rc, "reading a flow block");
 }
 
 /* Reads the page's records into h (those of a block deleted meanwhile are skipped). */

@@ -158,9 +158,10 @@ static int node_libbpf_print(enum libbpf_print_level level, const char *fmt, va_
  * free of a large block (a snapshot, an export buffer, an outgrown table) serves blocks
  * of that size from the heap, whose freed middle stays resident; now they are mapped and
  * unmapped (16 KiB: a batch of 512 records encodes to ~27 KiB, so a batch and its copy in
- * flight go back to the kernel when it is acknowledged, not at the next tick's trim). nng's and libmicrohttpd's threads would each get
- * an arena (up to 8 per core) whose touched pages stay; they allocate little, so they
- * share the main one. Failure only costs memory. */
+ * flight go back to the kernel when it is acknowledged, not at the next tick's trim).
+ * nng's and libmicrohttpd's threads would each get an arena (up to 8 per core) whose
+ * touched pages stay; they allocate little, so they share the main one. Failure only
+ * costs memory. */
 static void node_tune_malloc(void)
 {
 	if (!mallopt(M_MMAP_THRESHOLD, NODE_MALLOC_MMAP_THRESHOLD) ||

@@ -38,7 +38,8 @@ static void rec(struct wire_record *r, const char *src, uint16_t sport, const ch
 
 /* "pos:last:sides ..." of the key (kind, value); "absent" when there is none. */
 static void key_entries(const struct flowkeys *k, enum flowkeys_kind kind, int64_t ivalue,
-			const uint8_t *data, size_t len, char *out, size_t outlen, uint64_t *packets)
+			const uint8_t *data, size_t len, char *out, size_t outlen,
+			uint64_t *packets)
 {
 	struct flowkeys_key key;
 	size_t used = 0;
@@ -46,8 +47,9 @@ static void key_entries(const struct flowkeys *k, enum flowkeys_kind kind, int64
 	snprintf(out, outlen, "absent");
 	for (size_t i = 0; i < flowkeys_count(k); i++) {
 		flowkeys_get(k, i, &key);
-		if (key.kind != kind || (key.is_int ? key.ivalue != ivalue
-						    : key.len != len || memcmp(key.data, data, len)))
+		if (key.kind != kind ||
+		    (key.is_int ? key.ivalue != ivalue
+				: key.len != len || memcmp(key.data, data, len)))
 			continue;
 		out[0] = '\0';
 		for (size_t j = 0; j < key.n; j++) {
@@ -176,13 +178,12 @@ static void test_block_roundtrip(void)
 		goto out;
 	for (size_t i = 0; i < 3; i++) {
 		memset(&got, 0x5a, sizeof(got));
-		if (CHECK_EQ_INT(flowblock_record(mem_read, &m, m.len, n, i, &got, err, sizeof(err)),
-				 0))
+		if (CHECK_EQ_INT(
+			flowblock_record(mem_read, &m, m.len, n, i, &got, err, sizeof(err)), 0))
 			CHECK(memcmp(&got, &r[i], sizeof(got)) == 0);
 	}
 	CHECK(m.len < FLOWBLOCK_HEADER_BYTES(3) + 3 * (size_t)WIRE_RECORD_MAX_BYTES);
-	CHECK_EQ_INT(flowblock_record(mem_read, &m, m.len, n, 3, &got, err, sizeof(err)),
-		     -EBADMSG);
+	CHECK_EQ_INT(flowblock_record(mem_read, &m, m.len, n, 3, &got, err, sizeof(err)), -EBADMSG);
 
 	/* malformed blocks are refused, not read past */
 	CHECK_EQ_INT(flowblock_count(mem_read, &m, 7, &n), -EBADMSG);
@@ -199,9 +200,9 @@ static void test_block_roundtrip(void)
 		memcpy(bad, m.p, sizeof(bad));
 		bad[8] = 0xff; /* record 0 ends past the block */
 		bad[9] = 0xff;
-		CHECK_EQ_INT(flowblock_record(mem_read, &mb, sizeof(bad), 3, 0, &got, err,
-					      sizeof(err)),
-			     -EBADMSG);
+		CHECK_EQ_INT(
+		    flowblock_record(mem_read, &mb, sizeof(bad), 3, 0, &got, err, sizeof(err)),
+		    -EBADMSG);
 	}
 	{
 		uint8_t *bad = malloc(m.len);
@@ -210,14 +211,14 @@ static void test_block_roundtrip(void)
 		if (CHECK(bad != NULL)) {
 			memcpy(bad, m.p, m.len);
 			memset(bad + FLOWBLOCK_HEADER_BYTES(3), 0xff, 8); /* record 0: garbage */
-			CHECK_EQ_INT(flowblock_record(mem_read, &mb, m.len, 3, 0, &got, err,
-						      sizeof(err)),
-				     -EBADMSG);
+			CHECK_EQ_INT(
+			    flowblock_record(mem_read, &mb, m.len, 3, 0, &got, err, sizeof(err)),
+			    -EBADMSG);
 			CHECK_CONTAINS(err, "FlowRecord");
 			/* the others are still read */
-			CHECK_EQ_INT(flowblock_record(mem_read, &mb, m.len, 3, 1, &got, err,
-						      sizeof(err)),
-				     0);
+			CHECK_EQ_INT(
+			    flowblock_record(mem_read, &mb, m.len, 3, 1, &got, err, sizeof(err)),
+			    0);
 			free(bad);
 		}
 	}
