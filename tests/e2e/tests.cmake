@@ -19,6 +19,10 @@ add_executable(apiload e2e/apiload.c)
 target_link_libraries(apiload PRIVATE PkgConfig::CURL)
 # One million distinct 5-tuples through AF_PACKET (flow_flood).
 add_executable(floodgen e2e/floodgen.c)
+# Counts the programs attached through TCX on an interface's hooks (tcx_attach).
+# PkgConfig::LIBBPF comes from the top-level CMakeLists.txt.
+add_executable(tcxq e2e/tcxq.c)
+target_link_libraries(tcxq PRIVATE PkgConfig::LIBBPF)
 
 set(AYAFLOW_DROP_BPF_OBJ ${CMAKE_CURRENT_BINARY_DIR}/drop.bpf.o)
 add_custom_command(OUTPUT ${AYAFLOW_DROP_BPF_OBJ}
@@ -58,7 +62,7 @@ foreach(name ${AYAFLOW_E2E_TESTS})
 	add_test(NAME e2e.${name}
 		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${name}.sh)
 	set_tests_properties(e2e.${name} PROPERTIES
-		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>;AYAFLOW_CLI=$<TARGET_FILE:ayaflowctl>;DROP_BPF_OBJ=${AYAFLOW_DROP_BPF_OBJ}"
+		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>;AYAFLOW_CLI=$<TARGET_FILE:ayaflowctl>;DROP_BPF_OBJ=${AYAFLOW_DROP_BPF_OBJ};TCXQ=$<TARGET_FILE:tcxq>"
 		SKIP_RETURN_CODE 77
 		TIMEOUT 180
 		RUN_SERIAL TRUE
