@@ -17,31 +17,6 @@ ours() { ip netns exec "$1" tc filter show dev "$2" "$3" | grep -c 'handle 0xaf1
 foreign() { ip netns exec "$1" tc filter show dev "$2" "$3" | grep -c 'handle 0x10 .*drop_udp9' || true; }
 has_clsact() { ip netns exec "$1" tc -j qdisc show dev "$2" | jq '[.[] | select(.kind == "clsact")] | length'; }
 
-# udp_round NS_SEND NS_RECV IP N SPORT9 SPORT_OTHER: sends N datagrams to port 9 and
-# then N to port 6000; prints what the two sinks received as "<port9> <port6000>".
-udp_round()
-{
-	local ns_s=$1 ns_r=$2 ip=$3 n=$4 sp9=$5 spo=$6 p9 po
-	ip netns exec "$ns_r" "$TRAFFICGEN" udp-sink 9 "$n" --timeout 60 >"$E2E_DIR/sink9.log" 2>&1 &
-	p9=$!
-	track_pid $p9
-	ip netns exec "$ns_r" "$TRAFFICGEN" udp-sink 6000 "$n" --timeout 60 >"$E2E_DIR/sink6000.log" 2>&1 &
-	po=$!
-	track_pid $po
-	wait_listen "$ns_r" udp 9
-	wait_listen "$ns_r" udp 6000
-	nsx "$ns_s" "$TRAFFICGEN" udp-send "$ip" 9 "$n" 32 --sport "$sp9" >/dev/null ||
-		fail "udp-send to port 9 failed"
-	nsx "$ns_s" "$TRAFFICGEN" udp-send "$ip" 6000 "$n" 32 --sport "$spo" >/dev/null ||
-		fail "udp-send to port 6000 failed"
-	wait "$po" || fail "udp-sink 6000 failed"
-	# The port 9 datagrams went first on the same veth queue: whatever was not dropped
-	# has arrived by now, so the sink can be stopped (it prints its count on SIGTERM).
-	kill -TERM "$p9"
-	wait "$p9" || fail "udp-sink 9 failed"
-	echo "$(tail -n 1 "$E2E_DIR/sink9.log" | awk '{print $2}') $(tail -n 1 "$E2E_DIR/sink6000.log" | awk '{print $2}')"
-}
-
 # --- part 1: foreign filter present ------------------------------------------------
 ns_pair "$(ns_name a)" "$(ns_name b)" 10.77.2
 nsx "$NS_A" tc qdisc add dev "$DEV_A" clsact
