@@ -54,6 +54,7 @@ set(AYAFLOW_E2E_TESTS
 	hostile
 	link_cut
 	node_restart
+	tcx_attach
 	flow_flood
 	load
 	security)
