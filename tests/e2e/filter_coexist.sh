@@ -8,6 +8,7 @@
 # the node still counts both flows. On SIGTERM the node removes its own filters only:
 # the foreign filter and the clsact qdisc it did not create stay, and keep working.
 # Part 2: on a veth without a qdisc the node creates clsact and removes it on SIGTERM.
+# tc mode (--attach tc) throughout; TCX is covered by tcx_attach.sh.
 source "$(dirname "$0")/lib.sh"
 e2e_init
 : "${DROP_BPF_OBJ:?DROP_BPF_OBJ must name drop.bpf.o}"
@@ -24,7 +25,7 @@ nsx "$NS_A" tc filter add dev "$DEV_A" ingress prio 10 handle 0x10 bpf da \
 	obj "$DROP_BPF_OBJ" sec tc
 assert_eq "foreign filter attached" 1 "$(foreign "$NS_A" "$DEV_A" ingress)"
 
-node_start "$NS_A" 3001 node -i "$DEV_A" --closed-timeout 120
+node_start "$NS_A" 3001 node -i "$DEV_A" --attach tc --closed-timeout 120
 assert_eq "node filter on ingress" 1 "$(ours "$NS_A" "$DEV_A" ingress)"
 assert_eq "node filter on egress" 1 "$(ours "$NS_A" "$DEV_A" egress)"
 nsx "$NS_A" tc filter show dev "$DEV_A" ingress | grep 'handle 0xaf10' | grep -q 'pref 1 ' ||
@@ -59,7 +60,7 @@ assert_eq "received on port 9 / port 6000 (node gone)" "0 3" "$got"
 # --- part 2: no qdisc before the node ------------------------------------------------
 ns_pair "$(ns_name c)" "$(ns_name d)" 10.77.12
 assert_eq "no clsact before the node" 0 "$(has_clsact "$NS_A" "$DEV_A")"
-node_start "$NS_A" 3001 node2 -i "$DEV_A"
+node_start "$NS_A" 3001 node2 -i "$DEV_A" --attach tc
 assert_eq "node created clsact" 1 "$(has_clsact "$NS_A" "$DEV_A")"
 assert_eq "node filter on ingress (fresh veth)" 1 "$(ours "$NS_A" "$DEV_A" ingress)"
 node_stop "$NODE_PID" TERM

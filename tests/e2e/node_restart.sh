@@ -4,6 +4,7 @@
 # sent after the restart are counted exactly once, and the collector stores both boots'
 # batches under the same node name with different boot ids. replace_killed.sh covers the
 # filter replacement alone; this adds traffic during the kill and the collector.
+# tc mode (--attach tc) throughout; TCX is covered by tcx_attach.sh.
 #
 # Node in namespace A (watching va, 1 s windows) exports to the collector in the hub. A UDP
 # stream from B to A (300 datagrams, 20 ms apart) runs; after its first packets are
@@ -30,8 +31,8 @@ hub_link "$NS_A" 1 10.86.101
 NAME=e2e-restart-$E2E_ID
 DB=$E2E_DIR/history.db
 collector_start collector "$DB" --connection-timeout 3600
-NODE_ARGS=(-i "$DEV_A" --aggregation-window 1 --connection-timeout 3600 --closed-timeout 3600
-	--node-name "$NAME" --collector "tcp://$HUB_IP:$COLLECTOR_INGEST_PORT")
+NODE_ARGS=(-i "$DEV_A" --attach tc --aggregation-window 1 --connection-timeout 3600
+	--closed-timeout 3600 --node-name "$NAME" --collector "tcp://$HUB_IP:$COLLECTOR_INGEST_PORT")
 
 node_start "$NS_A" "$PORT" node1 "${NODE_ARGS[@]}"
 NODE1=$NODE_PID

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # replace_killed.sh - a node started while a SIGKILLed node's filter is still attached
 # replaces that filter (same prio and handle), so every packet is counted once.
+# tc mode (--attach tc) throughout; TCX is covered by tcx_attach.sh.
 source "$(dirname "$0")/lib.sh"
 e2e_init
 
@@ -12,7 +13,7 @@ prog_id() { ip netns exec "$NS_A" tc filter show dev "$DEV_A" "$1" | sed -n 's/.
 
 ns_pair "$(ns_name a)" "$(ns_name b)" 10.77.5
 
-node_start "$NS_A" 3001 node1 -i "$DEV_A"
+node_start "$NS_A" 3001 node1 -i "$DEV_A" --attach tc
 assert_eq "first node: our filters on ingress" 1 "$(ours ingress)"
 assert_eq "first node: our filters on egress" 1 "$(ours egress)"
 OLD_IN=$(prog_id ingress)
@@ -24,7 +25,7 @@ assert_eq "first node killed by SIGKILL" 137 "$NODE_RC"
 assert_eq "killed node's filter still on ingress" 1 "$(ours ingress)"
 assert_eq "killed node's filter still on egress" 1 "$(ours egress)"
 
-node_start "$NS_A" 3001 node2 -i "$DEV_A"
+node_start "$NS_A" 3001 node2 -i "$DEV_A" --attach tc
 assert_eq "second node: our filters on ingress" 1 "$(ours ingress)"
 assert_eq "second node: our filters on egress" 1 "$(ours egress)"
 [ "$(prog_id ingress)" != "$OLD_IN" ] || fail "ingress filter still runs the killed node's program (id $OLD_IN)"
