@@ -4,6 +4,7 @@
 # file is read with its keys and command-line flags override it.
 source "$(dirname "$0")/lib.sh"
 e2e_init
+: "${TCXQ:?TCXQ must name the tcxq binary}"
 
 ns_pair "$(ns_name a)" "$(ns_name b)" 10.77.7
 
@@ -28,12 +29,15 @@ assert_says()
 	log "ok: $1 names '$2'"
 }
 
-# nothing_attached DESC: no filter of ours and no clsact qdisc are left on A's veth.
+# nothing_attached DESC: no clsact qdisc (so no filter of ours) and no TCX program are
+# left on A's veth.
 nothing_attached()
 {
 	local n
 	n=$(ip netns exec "$NS_A" tc -j qdisc show dev "$DEV_A" | jq '[.[] | select(.kind == "clsact")] | length')
 	assert_eq "$1: no clsact qdisc left" 0 "$n"
+	assert_eq "$1: no TCX program left" "ingress 0 egress 0" \
+		"$(ip netns exec "$NS_A" "$TCXQ" "$DEV_A")"
 }
 
 # --- unknown interface -------------------------------------------------------------
@@ -59,6 +63,13 @@ run_node_fail "bad CIDR (not an address)" bad_cidr2 -i "$DEV_A" -p 3001 --allowe
 assert_eq "bad CIDR (not an address): exit status" 2 "$RC"
 assert_says "bad CIDR (not an address)" "notanip/8"
 
+run_node_fail "bad attach mode" bad_attach -i "$DEV_A" -p 3001 --attach bogus
+assert_eq "bad attach mode: exit status" 2 "$RC"
+assert_says "bad attach mode" "bogus"
+assert_says "bad attach mode: valid modes listed" "auto"
+assert_says "bad attach mode: valid modes listed" "tcx"
+nothing_attached "bad attach mode"
+
 # --- YAML errors: exit 2 naming file:line and the key ----------------------------------
 CFG=$E2E_DIR/unknown_key.yaml
 printf 'port: 3001\ninterface: %s\nbogus_key: 1\n' "$DEV_A" >"$CFG"
@@ -74,6 +85,14 @@ run_node_fail "YAML bad CIDR" yaml_cidr -c "$CFG"
 assert_eq "YAML bad CIDR: exit status" 2 "$RC"
 assert_says "YAML bad CIDR" "$(basename "$CFG"):3"
 assert_says "YAML bad CIDR" "300.1.1.1/32"
+
+CFG=$E2E_DIR/bad_attach.yaml
+printf 'interface: %s\nport: 3001\nattach: nope\n' "$DEV_A" >"$CFG"
+run_node_fail "YAML bad attach mode" yaml_attach -c "$CFG"
+assert_eq "YAML bad attach mode: exit status" 2 "$RC"
+assert_says "YAML bad attach mode" "$(basename "$CFG"):3"
+assert_says "YAML bad attach mode" "nope"
+nothing_attached "YAML bad attach mode"
 
 CFG=$E2E_DIR/syntax.yaml
 printf 'interface: %s\nport: [3001\n' "$DEV_A" >"$CFG"
