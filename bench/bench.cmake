@@ -6,6 +6,8 @@
 add_executable(pktgen bench/pktgen.c)
 add_executable(bpfstats bench/bpfstats.c)
 target_link_libraries(bpfstats PRIVATE PkgConfig::LIBBPF)
+add_executable(tcxattach bench/tcxattach.c)
+target_link_libraries(tcxattach PRIVATE PkgConfig::LIBBPF)
 add_executable(ingest_load bench/ingest_load.c)
 target_link_libraries(ingest_load PRIVATE ayaflow_lib)
 add_executable(fill_db bench/fill_db.c collector/store_sqlite.c collector/flowkeys.c
@@ -30,6 +32,7 @@ set(AYAFLOW_BENCH_ENV
 	"AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>"
 	"PKTGEN=$<TARGET_FILE:pktgen>"
 	"BPFSTATS=$<TARGET_FILE:bpfstats>"
+	"TCXATTACH=$<TARGET_FILE:tcxattach>"
 	"INGEST_LOAD=$<TARGET_FILE:ingest_load>"
 	"FILL_DB=$<TARGET_FILE:fill_db>"
 	"QUERY_LOAD=$<TARGET_FILE:query_load>"

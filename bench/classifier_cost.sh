@@ -3,9 +3,11 @@
 # own accounting (BPF_ENABLE_STATS: run time / run count per program), 64-byte UDP
 # frames at the highest rate pktgen reaches through veth va (namespace A) -> vb (B).
 #
-# ayaflow-node runs in A watching va; an empty classifier (bench/empty.bpf.c,
-# TC_ACT_UNSPEC) is attached on the same hook right after it (prio 2; ayaflow's
-# filter is prio 1 and returns TC_ACT_UNSPEC, so both run on every packet). Both are
+# ayaflow-node runs in A watching va, attached with tc (--attach tc: the kernel's run
+# time covers the program, not the hook, so the mode does not change the figure, and
+# tc names both programs' ids); an empty classifier (bench/empty.bpf.c, TC_ACT_UNSPEC)
+# is attached on the same hook right after it (prio 2; ayaflow's filter is prio 1 and
+# returns TC_ACT_UNSPEC, so both run on every packet). Both are
 # therefore measured on the same packets in the same intervals; each interval gives one
 # ratio, and the figures are medians over the intervals.
 # Two workloads: established flows (1 000 flows, all in the map), and a new-flow storm
@@ -27,7 +29,7 @@ for _ in $(seq 1 50); do grep -q ready "$BENCH_DIR/bpfstats.log" && break; sleep
 grep -q ready "$BENCH_DIR/bpfstats.log" || die "BPF_ENABLE_STATS failed: $(cat "$BENCH_DIR/bpfstats.log")"
 
 PORT=$(rand_port)
-node_start "$NS_A" "$PORT" node -i va
+node_start "$NS_A" "$PORT" node -i va --attach tc
 nsx "$NS_A" tc filter add dev va egress prio 2 handle 0xbe01 bpf da obj "$EMPTY_BPF_OBJ" sec tc
 FILTERS=$(nsx "$NS_A" tc filter show dev va egress)
 ID_FLOW=$(awk '/pref 1 bpf/ && / id / { for (i = 1; i < NF; i++) if ($i == "id") print $(i + 1) }' <<<"$FILTERS" | head -1)

@@ -7,7 +7,7 @@
 # here, never in tests. A benchmark exits non-zero only when it cannot run; a missed
 # target is reported in its figures.
 #
-# Programs: AYAFLOW_NODE, AYAFLOW_COLLECTOR, PKTGEN, BPFSTATS, INGEST_LOAD, FILL_DB,
+# Programs: AYAFLOW_NODE, AYAFLOW_COLLECTOR, PKTGEN, BPFSTATS, TCXATTACH, INGEST_LOAD, FILL_DB,
 # QUERY_LOAD, EMPTY_BPF_OBJ (CTest sets them); otherwise they are taken from BENCH_BUILD
 # (default: <repo>/build, a Release build: cmake -DCMAKE_BUILD_TYPE=Release).
 
@@ -20,6 +20,7 @@ AYAFLOW_NODE=${AYAFLOW_NODE:-$BENCH_BUILD/ayaflow-node}
 AYAFLOW_COLLECTOR=${AYAFLOW_COLLECTOR:-$BENCH_BUILD/ayaflow-collector}
 PKTGEN=${PKTGEN:-$BENCH_BUILD/pktgen}
 BPFSTATS=${BPFSTATS:-$BENCH_BUILD/bpfstats}
+TCXATTACH=${TCXATTACH:-$BENCH_BUILD/tcxattach}
 INGEST_LOAD=${INGEST_LOAD:-$BENCH_BUILD/ingest_load}
 FILL_DB=${FILL_DB:-$BENCH_BUILD/fill_db}
 QUERY_LOAD=${QUERY_LOAD:-$BENCH_BUILD/query_load}

@@ -109,13 +109,14 @@ static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 		json_object_set_new(events, api_event_names[i],
 				    json_integer((json_int_t)s->counters[i]));
 	json_object_set_new(runtime, "node_name", json_string(ctx->node_name));
-	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "uptime_seconds",
-			 (json_int_t)api_uptime_s(ctx, s), "total_packets", (json_int_t)sum.packets,
-			 "total_bytes", (json_int_t)sum.bytes, "active_connections",
-			 (json_int_t)s->count, "packets_per_second", s->packets_per_second,
-			 "bytes_per_second", s->bytes_per_second, "lost_packets", lost,
-			 "classifier_events", events, "export", api_export_json(x, x_enabled),
-			 "runtime", runtime);
+	body = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:o, s:o, s:o, s:o}",
+			 "uptime_seconds", (json_int_t)api_uptime_s(ctx, s), "total_packets",
+			 (json_int_t)sum.packets, "total_bytes", (json_int_t)sum.bytes,
+			 "active_connections", (json_int_t)s->count, "packets_per_second",
+			 s->packets_per_second, "bytes_per_second", s->bytes_per_second,
+			 "attach_mode", ctx->attach ? attach_mode_name(ctx->attach) : "none",
+			 "lost_packets", lost, "classifier_events", events, "export",
+			 api_export_json(x, x_enabled), "runtime", runtime);
 	http_reply_json(reply, 200, body);
 	return;
 oom:
@@ -347,6 +348,12 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 		prom_sample_u64(&w, "ayaflow_classifier_events_total", s->counters[i], "event",
 				api_event_names[i], NULL);
 	api_metrics_inspect(&w, s, in);
+	if (ctx->attach) {
+		prom_family(&w, "ayaflow_attach_info", "gauge",
+			    "How the classifier is attached (mode tcx or tc); the value is 1.");
+		prom_sample_u64(&w, "ayaflow_attach_info", 1, "mode", attach_mode_name(ctx->attach),
+				NULL);
+	}
 	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");
 	prom_sample_u64(&w, "ayaflow_build_info", 1, "version", AYAFLOW_VERSION, NULL);
 	prom_write_process(&w);

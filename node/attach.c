@@ -1,31 +1,71 @@
-/* attach.c - TC attach/detach of the classifier (see attach.h). */
+/* attach.c - attach/detach of the classifier through TCX links or tc filters (see
+ * attach.h). */
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "attach.h"
 #include "log.h"
 
+/* From Linux 6.6's uapi (enum bpf_attach_type, BPF_F_BEFORE); Debian 12's headers and
+ * libbpf 1.1 predate TCX, but bpf_link_create passes them through. */
+#define ATTACH_BPF_TCX_INGRESS 46
+#define ATTACH_BPF_TCX_EGRESS  47
+#define ATTACH_BPF_F_BEFORE    (1U << 3)
+/* Kernel-internal "not supported", seen by user space as errno 524. */
+#define ATTACH_ENOTSUPP 524
+
 struct attach_iface {
 	char name[IF_NAMESIZE];
 	unsigned int ifindex;
 	bool created_qdisc;
-	bool attached[2]; /* [0] ingress, [1] egress */
+	bool attached[2]; /* tc: [0] ingress, [1] egress */
+	int link_fd[2];	  /* TCX: the links, -1 when none */
 };
 
 struct attach_set {
+	enum attach_mode mode; /* ATTACH_TCX or ATTACH_TC once attached */
 	size_t n;
 	struct attach_iface ifaces[];
 };
 
 static const enum bpf_tc_attach_point attach_points[2] = {BPF_TC_INGRESS, BPF_TC_EGRESS};
+static const int attach_tcx_types[2] = {ATTACH_BPF_TCX_INGRESS, ATTACH_BPF_TCX_EGRESS};
+static const char *const attach_hook_names[2] = {"ingress", "egress"};
+
+int attach_parse_mode(const char *name, enum attach_mode *mode)
+{
+	if (!strcmp(name, "auto"))
+		*mode = ATTACH_AUTO;
+	else if (!strcmp(name, "tcx"))
+		*mode = ATTACH_TCX;
+	else if (!strcmp(name, "tc"))
+		*mode = ATTACH_TC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *attach_mode_name(const struct attach_set *set)
+{
+	return set->mode == ATTACH_TCX ? "tcx" : "tc";
+}
 
 static void attach_undo(struct attach_iface *ifc)
 {
+	/* TCX: closing our only reference detaches the link. */
+	for (int i = 0; i < 2; i++) {
+		if (ifc->link_fd[i] >= 0) {
+			close(ifc->link_fd[i]);
+			ifc->link_fd[i] = -1;
+		}
+	}
 	for (int i = 0; i < 2; i++) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
 				    .attach_point = attach_points[i]);
@@ -37,8 +77,8 @@ static void attach_undo(struct attach_iface *ifc)
 			continue;
 		err = bpf_tc_detach(&hook, &opts);
 		if (err && err != -ENOENT && err != -ENODEV)
-			log_warn("%s: cannot detach %s filter: %s", ifc->name,
-				 i ? "egress" : "ingress", strerror(-err));
+			log_warn("%s: cannot detach %s filter: %s", ifc->name, attach_hook_names[i],
+				 strerror(-err));
 		ifc->attached[i] = false;
 	}
 	if (ifc->created_qdisc) {
@@ -52,7 +92,58 @@ static void attach_undo(struct attach_iface *ifc)
 	}
 }
 
-static int attach_one(struct attach_iface *ifc, const int fds[2], char *err, size_t errlen)
+/* TCX mode: a tc filter with our priority and handle can only be a killed tc-mode
+ * agent's. Its program still runs and counts into maps nobody reads: remove it. */
+static void attach_remove_stale_tc(struct attach_iface *ifc)
+{
+	/* Usually there is nothing to remove; libbpf would log the kernel's "no such qdisc"
+	 * or "no such filter" for it. Attaching runs before any thread uses libbpf. */
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+
+	for (int i = 0; i < 2; i++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
+				    .attach_point = attach_points[i]);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ATTACH_TC_HANDLE,
+				    .priority = ATTACH_TC_PRIORITY);
+		int err = bpf_tc_detach(&hook, &opts);
+
+		if (err == 0)
+			log_info("%s: removed a stale ayaflow tc filter from %s (a killed agent's)",
+				 ifc->name, attach_hook_names[i]);
+		else if (err != -ENOENT && err != -EINVAL && err != -ENODEV)
+			log_warn("%s: cannot remove a stale ayaflow tc filter from %s: %s",
+				 ifc->name, attach_hook_names[i], strerror(-err));
+	}
+	libbpf_set_print(print);
+}
+
+/* 0, or a negative errno; -EOPNOTSUPP when the kernel has no TCX (before Linux 6.6 it
+ * refuses the attach type with EINVAL). */
+static int attach_one_tcx(struct attach_iface *ifc, const int fds[2], char *err, size_t errlen)
+{
+	for (int i = 0; i < 2; i++) {
+		/* First in the chain, as tc's priority 1 was: we see every packet that reaches
+		 * the hook, before any program that may drop it. */
+		DECLARE_LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = ATTACH_BPF_F_BEFORE);
+		int fd = bpf_link_create(fds[i], (int)ifc->ifindex,
+					 (enum bpf_attach_type)attach_tcx_types[i], &lo);
+
+		if (fd < 0) {
+			if (fd == -EINVAL || fd == -EOPNOTSUPP || fd == -ATTACH_ENOTSUPP)
+				fd = -EOPNOTSUPP;
+			snprintf(err, errlen, "interface '%s': cannot attach %s TCX link: %s%s",
+				 ifc->name, attach_hook_names[i], strerror(-fd),
+				 fd == -EOPNOTSUPP ? " (TCX needs Linux >= 6.6; try --attach tc)"
+						   : "");
+			return fd;
+		}
+		ifc->link_fd[i] = fd;
+	}
+	attach_remove_stale_tc(ifc);
+	return 0;
+}
+
+static int attach_one_tc(struct attach_iface *ifc, const int fds[2], char *err, size_t errlen)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -75,7 +166,7 @@ static int attach_one(struct attach_iface *ifc, const int fds[2], char *err, siz
 		rc = bpf_tc_attach(&hook, &opts);
 		if (rc) {
 			snprintf(err, errlen, "interface '%s': cannot attach %s filter: %s",
-				 ifc->name, i ? "egress" : "ingress", strerror(-rc));
+				 ifc->name, attach_hook_names[i], strerror(-rc));
 			return rc;
 		}
 		ifc->attached[i] = true;
@@ -83,8 +174,8 @@ static int attach_one(struct attach_iface *ifc, const int fds[2], char *err, siz
 	return 0;
 }
 
-struct attach_set *attach_new(char *const *ifnames, size_t n, int fd_ingress, int fd_egress,
-			      char *err, size_t errlen)
+struct attach_set *attach_new(char *const *ifnames, size_t n, enum attach_mode mode, int fd_ingress,
+			      int fd_egress, char *err, size_t errlen)
 {
 	const int fds[2] = {fd_ingress, fd_egress};
 	struct attach_set *set;
@@ -96,8 +187,11 @@ struct attach_set *attach_new(char *const *ifnames, size_t n, int fd_ingress, in
 		errno = ENOMEM;
 		return NULL;
 	}
+	set->mode = mode == ATTACH_TC ? ATTACH_TC : ATTACH_TCX;
 	for (size_t i = 0; i < n; i++) {
 		struct attach_iface *ifc = &set->ifaces[i];
+
+		ifc->link_fd[0] = ifc->link_fd[1] = -1;
 
 		if (strlen(ifnames[i]) >= IF_NAMESIZE ||
 		    (ifc->ifindex = if_nametoindex(ifnames[i])) == 0) {
@@ -114,7 +208,19 @@ struct attach_set *attach_new(char *const *ifnames, size_t n, int fd_ingress, in
 		}
 		snprintf(ifc->name, sizeof(ifc->name), "%s", ifnames[i]);
 		set->n = i + 1;
-		rc = attach_one(ifc, fds, err, errlen);
+		if (set->mode == ATTACH_TCX) {
+			rc = attach_one_tcx(ifc, fds, err, errlen);
+			/* auto: the kernel's answer for the first interface decides for all. */
+			if (rc == -EOPNOTSUPP && mode == ATTACH_AUTO && i == 0) {
+				attach_undo(ifc);
+				log_info(
+				    "the kernel has no TCX: attaching with tc (clsact) instead");
+				set->mode = ATTACH_TC;
+				rc = attach_one_tc(ifc, fds, err, errlen);
+			}
+		} else {
+			rc = attach_one_tc(ifc, fds, err, errlen);
+		}
 		if (rc)
 			goto fail;
 	}

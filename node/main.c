@@ -60,6 +60,17 @@ static int node_check_url(const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+static int node_check_attach(const char *value, char *err, size_t errlen)
+{
+	enum attach_mode mode;
+
+	if (attach_parse_mode(value, &mode) < 0) {
+		snprintf(err, errlen, "'%s' is not an attach mode (auto, tcx or tc)", value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct config_option node_options[] = {
     {"config", 'c', CONFIG_PATH_CONFIG, OPT(config), NULL, 0, 0, "FILE",
      "YAML file with these options (keys use '_' for '-'); flags override it", NULL},
@@ -82,6 +93,10 @@ const struct config_option node_options[] = {
      * memory follows the flows present, not this bound (kvmap.h). */
     {"max-flows", 0, CONFIG_UINT, OPT(max_flows), "131072", 16, 16777216, "N",
      "capacity of the kernel flow map; more flows are counted as lost", NULL},
+    {"attach", 0, CONFIG_STRING, OPT(attach), "auto", 0, 0, "MODE",
+     "how the classifier is attached: tcx (links, Linux >= 6.6), tc (clsact filters), "
+     "auto (tcx where the kernel has it, else tc)",
+     node_check_attach},
     {"deep-inspect", 0, CONFIG_BOOL, OPT(deep_inspect), NULL, 0, 0, NULL,
      "learn domains from DNS and TLS SNI (payload snippets of those packets only)", NULL},
     {"resolve-dns", 0, CONFIG_BOOL, OPT(resolve_dns), NULL, 0, 0, NULL,
@@ -588,6 +603,7 @@ int main(int argc, char **argv)
 	size_t nif;
 	int rc, status = 1;
 	char *api_token = NULL;
+	enum attach_mode attach_mode;
 
 	node_tune_malloc(); /* before any thread and any large allocation */
 	status = config_parse_main(node_options, node_options_count, argc, argv, &ctx->opts,
@@ -669,8 +685,13 @@ int main(int argc, char **argv)
 		log_error("out of memory");
 		goto out_http;
 	}
-	ctx->attach = attach_new(ifnames, nif, bpf_program__fd(m.skel->progs.flow_ingress),
-				 bpf_program__fd(m.skel->progs.flow_egress), err, sizeof(err));
+	if (attach_parse_mode(ctx->opts.attach, &attach_mode) < 0) { /* checked by config */
+		log_error("bad attach mode '%s'", ctx->opts.attach);
+		goto out_http;
+	}
+	ctx->attach =
+	    attach_new(ifnames, nif, attach_mode, bpf_program__fd(m.skel->progs.flow_ingress),
+		       bpf_program__fd(m.skel->progs.flow_egress), err, sizeof(err));
 	if (!ctx->attach) {
 		if (errno == EPERM || errno == EACCES)
 			log_error("%s; ayaflow-node needs CAP_NET_ADMIN", err);

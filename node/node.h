@@ -22,6 +22,7 @@ struct node_opts {
 	struct config_list allowed_ips;
 	char *node_name;
 	uint64_t max_flows;
+	char *attach; /* "auto", "tcx" or "tc" (attach.h) */
 	bool deep_inspect;
 	bool resolve_dns;
 	struct config_list collector;
