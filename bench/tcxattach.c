@@ -1,7 +1,7 @@
-/* tcxattach.c - the empty classifier's floor for bench/throughput.sh: attaches the first
- * program of a BPF object to an interface's TCX hooks the way ayaflow-node does (first in
- * the chain), prints "ready" and holds the links until SIGTERM/SIGINT; the kernel detaches
- * them when this process exits.
+/* tcxattach.c - attaches the first program of a BPF object to an interface's TCX hooks the
+ * way ayaflow-node does (first in the chain), prints "ready" and holds the links until
+ * SIGTERM/SIGINT; the kernel detaches them when this process exits. bench/throughput.sh
+ * measures the empty classifier's floor with it; e2e.tcx_attach holds a foreign program.
  *
  *   tcxattach OBJ IFNAME    ingress and egress
  *

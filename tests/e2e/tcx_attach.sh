@@ -15,12 +15,17 @@
 #  e. a tc-mode node SIGKILLed leaves its filters (prio 1, handle 0xaf10); an auto node
 #     removes them from both hooks, keeps the foreign filter and counts N datagrams once.
 #  f. --attach tc: attach_mode "tc", no TCX program, our tc filters on both hooks.
+#  g. a foreign TCX program (drop.bpf.o held by bench/tcxattach, no tc filter left) is
+#     attached before the node: the node's links go first in the chain (BPF_F_BEFORE), so
+#     it counts the port 9 datagrams the foreign program then drops.
 source "$(dirname "$0")/lib.sh"
 e2e_init
 : "${DROP_BPF_OBJ:?DROP_BPF_OBJ must name drop.bpf.o}"
 [ -r "$DROP_BPF_OBJ" ] || fail "DROP_BPF_OBJ=$DROP_BPF_OBJ not readable"
 : "${TCXQ:?TCXQ must name the tcxq binary}"
 [ -x "$TCXQ" ] || fail "TCXQ=$TCXQ is not executable"
+: "${TCXATTACH:?TCXATTACH must name the tcxattach binary}"
+[ -x "$TCXATTACH" ] || fail "TCXATTACH=$TCXATTACH is not executable"
 
 PORT=3001
 N=17 SIZE=64
@@ -152,3 +157,29 @@ assert_eq "f: node exit status after SIGTERM" 0 "$NODE_RC"
 assert_eq "f: our filter removed from ingress" 0 "$(ours ingress)"
 assert_eq "f: our filter removed from egress" 0 "$(ours egress)"
 assert_eq "f: foreign clsact kept (not ours)" 1 "$(has_clsact)"
+
+# --- g. the node goes before a TCX program attached earlier ----------------------------------
+nsx "$NS_A" tc qdisc del dev "$DEV_A" clsact
+assert_eq "g: no clsact" 0 "$(has_clsact)"
+ip netns exec "$NS_A" "$TCXATTACH" "$DROP_BPF_OBJ" "$DEV_A" >"$E2E_DIR/tcxattach.log" 2>&1 &
+FOREIGN=$!
+track_pid $FOREIGN
+wait_for "the foreign TCX program attached" "grep -q ready '$E2E_DIR/tcxattach.log'" 10
+assert_eq "g: foreign TCX program" "ingress 1 egress 1" "$(tcx)"
+got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 4 7029 7020)
+assert_eq "g: received on port 9 / port 6000 (foreign TCX program alone)" "0 4" "$got"
+node_start "$NS_A" "$PORT" node_before -i "$DEV_A" --closed-timeout 120
+assert_eq "g: TCX programs (foreign + ours)" "ingress 2 egress 2" "$(tcx)"
+got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 5 7039 7030)
+assert_eq "g: received on port 9 / port 6000 (node before the foreign program)" "0 5" "$got"
+poll_jq "$NS_A" "/api/live?limit=1000" \
+	'([.connections[] | select(.protocol == "udp" and .src_port == 7039 and .dst_port == 9)][0].stats.packets_sent == 5) and ([.connections[] | select(.protocol == "udp" and .src_port == 7030)][0].stats.packets_sent == 5)' \
+	"both UDP flows counted with 5 packets"
+f=$(api "$NS_A" "/api/live?limit=1000" | jq -c '[.connections[] | select(.protocol == "udp" and .src_port == 7039)]')
+assert_eq "g: flow to the dropped port counted" 5 "$(jq '.[0].stats.packets_sent' <<<"$f")"
+node_stop "$NODE_PID" TERM
+assert_eq "g: node exit status after SIGTERM" 0 "$NODE_RC"
+assert_eq "g: the foreign TCX program stays" "ingress 1 egress 1" "$(tcx)"
+kill -TERM "$FOREIGN"
+wait "$FOREIGN" || fail "tcxattach did not exit cleanly"
+assert_eq "g: no TCX program left" "ingress 0 egress 0" "$(tcx)"
