@@ -212,9 +212,8 @@ struct attach_set *attach_new(char *const *ifnames, size_t n, enum attach_mode m
 			rc = attach_one_tcx(ifc, fds, err, errlen);
 			/* auto: the kernel's answer for the first interface decides for all. */
 			if (rc == -EOPNOTSUPP && mode == ATTACH_AUTO && i == 0) {
+				log_info("%s; attaching with tc (clsact) instead", err);
 				attach_undo(ifc);
-				log_info(
-				    "the kernel has no TCX: attaching with tc (clsact) instead");
 				set->mode = ATTACH_TC;
 				rc = attach_one_tc(ifc, fds, err, errlen);
 			}
