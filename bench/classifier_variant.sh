@@ -6,7 +6,7 @@
 # with bpftool into a private bpffs under the work dir and attached with tc on va egress.
 # Rounds alternate between the objects; figures are medians. Not part of run_all.sh.
 #
-# usage: [BENCH_FLOWS=N | BENCH_STORM=1] bench/classifier_variant.sh [--smoke] OBJ...
+# usage: [BENCH_FLOWS=N | BENCH_STORM=1] [BENCH_PPS=N] bench/classifier_variant.sh [--smoke] OBJ...
 source "$(dirname "$0")/common.sh"
 OBJS=()
 ARGS=()
@@ -23,6 +23,9 @@ ROUNDS=5 INTERVAL=2
 FLOWS=${BENCH_FLOWS:-1000}
 TRAFFIC=(--flows "$FLOWS")
 [ "${BENCH_STORM:-0}" = 0 ] || TRAFFIC=(--storm) # every packet a new 5-tuple
+# Paced traffic (e.g. footprint's 150 000/s): a flow's data has left the caches by its next
+# packet, which full rate over few flows hides.
+[ -z "${BENCH_PPS:-}" ] || TRAFFIC+=(--pps "$BENCH_PPS")
 
 ns_pair 10.95.1
 mkdir -p "$BENCH_DIR/bpffs"

@@ -4,8 +4,9 @@
 #
 # The collector's database lives on a 2 MiB tmpfs mounted in the test's work directory
 # (unmounted by the EXIT trap). A node (namespace A, watching va, 1 s windows) exports to
-# it while UDP streams run; batchsend then fills the disk with big batches of another
-# node name until the collector answers "store" (SQLITE_FULL). While the disk is full:
+# it while UDP streams run; batchsend then fills the disk with batches of another node
+# name, big and then smaller, until the collector answers "store" (SQLITE_FULL) even to a
+# batch of 2 records. While the disk is full:
 # the collector process lives, /api/health says "degraded" with the store error,
 # /metrics counts ayaflow_collector_store_errors_total{reason="full"} and
 # batches{result="retry"}, the node's batches are not acknowledged (batches_acked stays,
@@ -63,22 +64,31 @@ RECS=()
 for ((i = 0; i < 2000; i++)); do
 	RECS+=(--record "src=10.200.$((i / 250)).$((i % 250 + 1)),dst=10.201.0.1,sport=$((20000 + i)),dport=443,proto=6,flags=18,ps=3,pr=2,bs=300,br=200,first=$((NOW - 900)),last=$((NOW - 100)),if=eth0,domain=filler-$i.example.com")
 done
-FULL=0
-for ((seq = 1; seq <= 400; seq++)); do
-	ACK=$(nsx "$HUB_NS" "$BATCHSEND" --node "filler-$E2E_ID" --boot fill --seq "$seq" --start "$((NOW - 1000))" \
-		--end "$NOW" --totals "$((seq * 6000)),0,0" "${RECS[@]}" "$LOCAL_URL") ||
-		fail "batchsend got no answer (seq $seq)"
-	case $ACK in
-	ok=1*) ;;
-	*reason=store*)
-		FULL=$seq
-		break
-		;;
-	*) fail "filler batch $seq: unexpected answer: $ACK" ;;
-	esac
+# A refused 2000-record batch can leave room for many small ones (a node's 1 s batch is a
+# few records: one block row and a few key rows), so the filler goes on with smaller
+# batches until one of 2 records is refused as well: then the node's batches find no room.
+FULL=0 SEQ=0 FILL_TOTAL=0 FILL_ROWS=0
+for size in 2000 200 20 2; do
+	refused=0
+	for ((k = 1; k <= 400; k++)); do
+		SEQ=$((SEQ + 1))
+		FILL_TOTAL=$((FILL_TOTAL + 3 * size))
+		ACK=$(nsx "$HUB_NS" "$BATCHSEND" --node "filler-$E2E_ID" --boot fill --seq "$SEQ" \
+			--start "$((NOW - 1000))" --end "$NOW" --totals "$FILL_TOTAL,0,0" \
+			"${RECS[@]:0:$((2 * size))}" "$LOCAL_URL") || fail "batchsend got no answer (seq $SEQ)"
+		case $ACK in
+		ok=1*) FILL_ROWS=$((FILL_ROWS + size)) ;;
+		*reason=store*)
+			refused=1
+			[ "$FULL" -gt 0 ] || FULL=$SEQ
+			break
+			;;
+		*) fail "filler batch $SEQ ($size records): unexpected answer: $ACK" ;;
+		esac
+	done
+	[ "$refused" = 1 ] || fail "the 2 MiB tmpfs never refused a batch of $size records"
 done
-[ "$FULL" -gt 0 ] || fail "the 2 MiB tmpfs never filled up"
-log "the store refused filler batch $FULL: $ACK ($(df -k "$MNT" | tail -n 1))"
+log "the store refused filler batch $FULL first, the last at $SEQ: $ACK ($(df -k "$MNT" | tail -n 1))"
 
 # --- while full: alive, degraded, counted, nothing acknowledged ---------------------------------
 cpoll_jq /api/health '.status == "degraded" and (.store_error | test("full|space"; "i"))' \
@@ -129,7 +139,7 @@ assert_eq "no (connection, window) twice in the history" 0 \
 	"$(jq '[group_by([.protocol, .src_ip, .src_port, .dst_ip, .dst_port, .window_end])[] | select(length > 1)] | length' <<<"$HIST")"
 [ "$TOTAL" -ge "$((STREAMS * UDP_COUNT))" ] || fail "node counted $TOTAL packets, fewer than sent"
 # The filler batches stored before the disk filled are all there, each exactly once.
-assert_eq "filler rows stored" "$(((FULL - 1) * 2000))" \
+assert_eq "filler rows stored" "$FILL_ROWS" \
 	"$(capi "/api/history?node=filler-$E2E_ID&limit=1" | jq .total)"
 
 # --- clean stop; the database is intact --------------------------------------------------------------

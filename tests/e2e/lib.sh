@@ -385,6 +385,25 @@ udp_round()
 	echo "$(tail -n 1 "$E2E_DIR/sink9.log" | awk '{print $2}') $(tail -n 1 "$E2E_DIR/sink6000.log" | awk '{print $2}')"
 }
 
+# assert_round_counted NS N SPORT9 SPORT_OTHER DESC: the node in NS counted udp_round's two
+# flows exactly (also the one a foreign filter dropped after the node saw it): N packets
+# sent each, N * (32 + 28) bytes, nothing received.
+assert_round_counted()
+{
+	local ns=$1 n=$2 sp9=$3 spo=$4 desc=$5 live f sp
+	poll_jq "$ns" "/api/live?limit=1000" \
+		"([.connections[] | select(.protocol == \"udp\" and .src_port == $sp9 and .dst_port == 9)][0].stats.packets_sent == $n) and ([.connections[] | select(.protocol == \"udp\" and .src_port == $spo and .dst_port == 6000)][0].stats.packets_sent == $n)" \
+		"$desc: both UDP flows counted with $n packets"
+	live=$(api "$ns" "/api/live?limit=1000")
+	for sp in "$sp9" "$spo"; do
+		f=$(jq -c "[.connections[] | select(.protocol == \"udp\" and .src_port == $sp)]" <<<"$live")
+		assert_eq "$desc: flows from :$sp" 1 "$(jq length <<<"$f")"
+		assert_eq "$desc: flow :$sp packets_sent" "$n" "$(jq '.[0].stats.packets_sent' <<<"$f")"
+		assert_eq "$desc: flow :$sp packets_received" 0 "$(jq '.[0].stats.packets_received' <<<"$f")"
+		assert_eq "$desc: flow :$sp bytes_sent" $((n * (32 + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
+	done
+}
+
 # --- ground truth --------------------------------------------------------------------
 
 # pcap_start NS DEV FILE: starts tcpdump on DEV in NS, waits until it captures; sets

@@ -63,17 +63,7 @@ assert_eq "b: foreign filter attached" 1 "$(foreign)"
 
 got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 5 7009 7000)
 assert_eq "b: received on port 9 / port 6000 (TCX node attached)" "0 5" "$got"
-poll_jq "$NS_A" "/api/live?limit=1000" \
-	'([.connections[] | select(.protocol == "udp" and .src_port == 7009 and .dst_port == 9)][0].stats.packets_sent == 5) and ([.connections[] | select(.protocol == "udp" and .src_port == 7000 and .dst_port == 6000)][0].stats.packets_sent == 5)' \
-	"both UDP flows counted with 5 packets"
-LIVE=$(api "$NS_A" "/api/live?limit=1000")
-for sp in 7009 7000; do
-	f=$(jq -c "[.connections[] | select(.protocol == \"udp\" and .src_port == $sp)]" <<<"$LIVE")
-	assert_eq "b: flows from :$sp" 1 "$(jq length <<<"$f")"
-	assert_eq "b: flow :$sp packets_sent" 5 "$(jq '.[0].stats.packets_sent' <<<"$f")"
-	assert_eq "b: flow :$sp packets_received" 0 "$(jq '.[0].stats.packets_received' <<<"$f")"
-	assert_eq "b: flow :$sp bytes_sent" $((5 * (32 + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
-done
+assert_round_counted "$NS_A" 5 7009 7000 b
 assert_eq "b: TCX programs (foreign filter added)" "ingress 1 egress 1" "$(tcx)"
 assert_eq "b: no filter of ours on ingress" 0 "$(ours ingress)"
 
@@ -172,11 +162,7 @@ node_start "$NS_A" "$PORT" node_before -i "$DEV_A" --closed-timeout 120
 assert_eq "g: TCX programs (foreign + ours)" "ingress 2 egress 2" "$(tcx)"
 got=$(udp_round "$NS_B" "$NS_A" "$IP_A" 5 7039 7030)
 assert_eq "g: received on port 9 / port 6000 (node before the foreign program)" "0 5" "$got"
-poll_jq "$NS_A" "/api/live?limit=1000" \
-	'([.connections[] | select(.protocol == "udp" and .src_port == 7039 and .dst_port == 9)][0].stats.packets_sent == 5) and ([.connections[] | select(.protocol == "udp" and .src_port == 7030)][0].stats.packets_sent == 5)' \
-	"both UDP flows counted with 5 packets"
-f=$(api "$NS_A" "/api/live?limit=1000" | jq -c '[.connections[] | select(.protocol == "udp" and .src_port == 7039)]')
-assert_eq "g: flow to the dropped port counted" 5 "$(jq '.[0].stats.packets_sent' <<<"$f")"
+assert_round_counted "$NS_A" 5 7039 7030 g
 node_stop "$NODE_PID" TERM
 assert_eq "g: node exit status after SIGTERM" 0 "$NODE_RC"
 assert_eq "g: the foreign TCX program stays" "ingress 1 egress 1" "$(tcx)"
