@@ -90,6 +90,7 @@ static json_t *api_export_json(const struct export_stats *x, bool enabled)
 static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 		      const struct export_stats *x, bool x_enabled, struct http_reply *reply)
 {
+	const struct attach_set *attach = node_attach_set(ctx);
 	struct api_sums sum = api_sum_totals(s);
 	json_t *lost = json_object();
 	json_t *events = json_object();
@@ -114,9 +115,9 @@ static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
 			 (json_int_t)sum.packets, "total_bytes", (json_int_t)sum.bytes,
 			 "active_connections", (json_int_t)s->count, "packets_per_second",
 			 s->packets_per_second, "bytes_per_second", s->bytes_per_second,
-			 "attach_mode", ctx->attach ? attach_mode_name(ctx->attach) : "none",
-			 "lost_packets", lost, "classifier_events", events, "export",
-			 api_export_json(x, x_enabled), "runtime", runtime);
+			 "attach_mode", attach ? attach_mode_name(attach) : "none", "lost_packets",
+			 lost, "classifier_events", events, "export", api_export_json(x, x_enabled),
+			 "runtime", runtime);
 	http_reply_json(reply, 200, body);
 	return;
 oom:
@@ -130,6 +131,7 @@ oom:
 static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot *s,
 			  const struct live_flow *c, struct flowfmt_conn *out)
 {
+	const struct attach_set *attach = node_attach_set(ctx);
 	const struct flow_key *k = &c->key;
 	const struct flow_value *v = &c->val;
 	struct live_orient o;
@@ -159,7 +161,7 @@ static void api_conn_view(const struct node_ctx *ctx, const struct live_snapshot
 		out->dst_hostname = n->dst_hostname;
 	}
 	out->node = ctx->node_name;
-	out->interface = ctx->attach ? attach_name_of(ctx->attach, k->ifindex) : NULL;
+	out->interface = attach ? attach_name_of(attach, k->ifindex) : NULL;
 }
 
 static void api_live(struct node_ctx *ctx, const struct live_snapshot *s,
@@ -304,6 +306,7 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 			const struct export_stats *x, const struct inspect_stats *in,
 			struct http_reply *reply)
 {
+	const struct attach_set *attach = node_attach_set(ctx);
 	struct prom_writer w;
 	char *text;
 	size_t len;
@@ -348,10 +351,10 @@ static void api_metrics(struct node_ctx *ctx, const struct live_snapshot *s,
 		prom_sample_u64(&w, "ayaflow_classifier_events_total", s->counters[i], "event",
 				api_event_names[i], NULL);
 	api_metrics_inspect(&w, s, in);
-	if (ctx->attach) {
+	if (attach) {
 		prom_family(&w, "ayaflow_attach_info", "gauge",
 			    "How the classifier is attached (mode tcx or tc); the value is 1.");
-		prom_sample_u64(&w, "ayaflow_attach_info", 1, "mode", attach_mode_name(ctx->attach),
+		prom_sample_u64(&w, "ayaflow_attach_info", 1, "mode", attach_mode_name(attach),
 				NULL);
 	}
 	prom_family(&w, "ayaflow_build_info", "gauge", "Build information; the value is 1.");

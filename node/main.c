@@ -604,6 +604,7 @@ int main(int argc, char **argv)
 	int rc, status = 1;
 	char *api_token = NULL;
 	enum attach_mode attach_mode;
+	struct attach_set *attached;
 
 	node_tune_malloc(); /* before any thread and any large allocation */
 	status = config_parse_main(node_options, node_options_count, argc, argv, &ctx->opts,
@@ -689,10 +690,12 @@ int main(int argc, char **argv)
 		log_error("bad attach mode '%s'", ctx->opts.attach);
 		goto out_http;
 	}
-	ctx->attach =
+	attached =
 	    attach_new(ifnames, nif, attach_mode, bpf_program__fd(m.skel->progs.flow_ingress),
 		       bpf_program__fd(m.skel->progs.flow_egress), err, sizeof(err));
-	if (!ctx->attach) {
+	/* The HTTP thread already serves: it sees the set once complete (node_attach_set). */
+	__atomic_store_n(&ctx->attach, attached, __ATOMIC_RELEASE);
+	if (!attached) {
 		if (errno == EPERM || errno == EACCES)
 			log_error("%s; ayaflow-node needs CAP_NET_ADMIN", err);
 		else

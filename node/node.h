@@ -1,6 +1,7 @@
 /* node.h - the one context struct of ayaflow-node and its options. main.c owns it;
  * the HTTP thread (api.c) reads only the options (immutable after start), the
- * attach set (immutable) and snapshots from the publisher. */
+ * attach set (immutable once published, through node_attach_set) and snapshots from the
+ * publisher. */
 #ifndef AYAFLOW_NODE_NODE_H
 #define AYAFLOW_NODE_NODE_H
 
@@ -44,8 +45,15 @@ struct node_ctx {
 	struct node_opts opts;
 	char node_name[256]; /* resolved: --node-name, NODE_NAME, host name */
 	uint64_t start_unix_ms;
-	struct attach_set *attach;
+	struct attach_set *attach; /* set once by main; other threads use node_attach_set */
 	struct live_publisher publisher;
 };
+
+/* The attach set for the HTTP thread: NULL until main has attached (the server starts
+ * first, so that a busy port leaves no interface touched). */
+static inline const struct attach_set *node_attach_set(const struct node_ctx *ctx)
+{
+	return __atomic_load_n(&ctx->attach, __ATOMIC_ACQUIRE);
+}
 
 #endif
