@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "flowfmt.h"
+#include "grow.h"
 #include "log.h"
 #include "params.h"
 #include "prom.h"
@@ -669,19 +670,7 @@ struct api_out {
 
 static int api_out_room(struct api_out *o, size_t n)
 {
-	size_t cap = o->cap ? o->cap : 64 * 1024;
-	char *p;
-
-	if (o->len + n <= o->cap)
-		return 0;
-	while (cap < o->len + n)
-		cap *= 2;
-	p = realloc(o->p, cap);
-	if (!p)
-		return -ENOMEM;
-	o->p = p;
-	o->cap = cap;
-	return 0;
+	return grow_reserve((void **)&o->p, &o->cap, o->len + n, 1, 64 * 1024);
 }
 
 static int api_out_raw(struct api_out *o, const char *s, size_t n)

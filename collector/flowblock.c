@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collector/flowblock.h"
+#include "grow.h"
 
 struct flowblock {
 	uint8_t *buf;
@@ -33,19 +34,7 @@ void flowblock_free(struct flowblock *b)
 
 static int fb_reserve(struct flowblock *b, size_t want)
 {
-	size_t ncap = b->cap ? b->cap : 4096;
-	uint8_t *p;
-
-	if (want <= b->cap)
-		return 0;
-	while (ncap < want)
-		ncap *= 2;
-	p = realloc(b->buf, ncap);
-	if (!p)
-		return -ENOMEM;
-	b->buf = p;
-	b->cap = ncap;
-	return 0;
+	return grow_reserve((void **)&b->buf, &b->cap, want, 1, 4096);
 }
 
 static void fb_put32(uint8_t *p, uint32_t v)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "collector/flowkeys.h"
+#include "grow.h"
 
 /* Keys a record can have: protocol, source and destination address, source and
  * destination port, domain. */
@@ -77,19 +78,7 @@ void flowkeys_free(struct flowkeys *k)
 /* Grows *buf to hold want elements of size bytes (contents kept). */
 static int fk_reserve(void **buf, size_t *cap, size_t want, size_t size)
 {
-	size_t ncap = *cap ? *cap : 64;
-	void *p;
-
-	if (want <= *cap)
-		return 0;
-	while (ncap < want)
-		ncap *= 2;
-	p = realloc(*buf, ncap * size);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = ncap;
-	return 0;
+	return grow_reserve(buf, cap, want, size, 64);
 }
 
 /* FNV-1a: the values are short and the table is rebuilt every batch. */

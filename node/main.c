@@ -20,6 +20,7 @@
 #include "cidr.h"
 #include "drain.h"
 #include "export.h"
+#include "grow.h"
 #include "inspect.h"
 #include "resolve.h"
 #include "flow.skel.h"
@@ -290,18 +291,8 @@ static const char *node_arena_add(struct node_arena *a, const char *s)
 	if (!s)
 		return NULL;
 	n = strlen(s) + 1;
-	if (a->used + n > a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 4096;
-		char *p;
-
-		while (cap < a->used + n)
-			cap *= 2;
-		p = realloc(a->buf, cap);
-		if (!p)
-			return NULL;
-		a->buf = p;
-		a->cap = cap;
-	}
+	if (grow_reserve((void **)&a->buf, &a->cap, a->used + n, 1, 4096) < 0)
+		return NULL;
 	memcpy(a->buf + a->used, s, n);
 	a->used += n;
 	return (const char *)(uintptr_t)(a->used - n + 1);
