@@ -404,6 +404,34 @@ assert_round_counted()
 	done
 }
 
+# udp_counted_once NS_SEND IP N SIZE SPORT DESC: N datagrams of SIZE bytes from SPORT to
+# a sink on port 6000 of IP in namespace A, where the node runs: the sink gets them all,
+# and the node counts them exactly once (one flow of N packets, not 2N) as its only IP
+# packets since it started (/api/health totals; ARP is not IP, ns_pair keeps IPv6 quiet).
+udp_counted_once()
+{
+	local ns_s=$1 ip=$2 n=$3 size=$4 sport=$5 desc=$6 sink f health
+	ip netns exec "$NS_A" "$TRAFFICGEN" udp-sink 6000 "$n" --timeout 60 >"$E2E_DIR/sink.log" 2>&1 &
+	sink=$!
+	track_pid $sink
+	wait_listen "$NS_A" udp 6000
+	nsx "$ns_s" "$TRAFFICGEN" udp-send "$ip" 6000 "$n" "$size" --sport "$sport" >/dev/null ||
+		fail "udp-send failed"
+	wait "$sink" || fail "udp-sink failed"
+	assert_eq "$desc: sink received" "received $n" "$(tail -n 1 "$E2E_DIR/sink.log")"
+	poll_jq "$NS_A" "/api/live?limit=1000" \
+		"[.connections[] | select(.protocol == \"udp\" and .src_port == $sport)][0].stats.packets_sent >= $n" \
+		"UDP flow to reach $n packets"
+	f=$(api "$NS_A" "/api/live?limit=1000" |
+		jq -c "[.connections[] | select(.protocol == \"udp\" and .src_port == $sport)]")
+	assert_eq "$desc: flows from :$sport" 1 "$(jq length <<<"$f")"
+	assert_eq "$desc: packets_sent (once, not twice)" "$n" "$(jq '.[0].stats.packets_sent' <<<"$f")"
+	assert_eq "$desc: bytes_sent" $((n * (size + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
+	health=$(api "$NS_A" /api/health)
+	assert_eq "$desc: total_packets" "$n" "$(jq .total_packets <<<"$health")"
+	assert_eq "$desc: total_bytes" $((n * (size + 28))) "$(jq .total_bytes <<<"$health")"
+}
+
 # --- ground truth --------------------------------------------------------------------
 
 # pcap_start NS DEV FILE: starts tcpdump on DEV in NS, waits until it captures; sets

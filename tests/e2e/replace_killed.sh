@@ -32,27 +32,7 @@ assert_eq "second node: our filters on egress" 1 "$(ours egress)"
 [ "$(prog_id egress)" != "$OLD_EG" ] || fail "egress filter still runs the killed node's program (id $OLD_EG)"
 log "ok: programs replaced (ingress $OLD_IN -> $(prog_id ingress), egress $OLD_EG -> $(prog_id egress))"
 
-ip netns exec "$NS_A" "$TRAFFICGEN" udp-sink 6000 "$N" >"$E2E_DIR/sink.log" 2>&1 &
-SINK=$!
-track_pid $SINK
-wait_listen "$NS_A" udp 6000
-nsx "$NS_B" "$TRAFFICGEN" udp-send "$IP_A" 6000 "$N" "$SIZE" --sport 7000 >/dev/null ||
-	fail "udp-send failed"
-wait "$SINK" || fail "udp-sink failed"
-assert_eq "sink received" "received $N" "$(tail -n 1 "$E2E_DIR/sink.log")"
-
-poll_jq "$NS_A" "/api/live?limit=1000" \
-	"[.connections[] | select(.protocol == \"udp\" and .src_port == 7000)][0].stats.packets_sent >= $N" \
-	"UDP flow to reach $N packets"
-LIVE=$(api "$NS_A" "/api/live?limit=1000")
-f=$(jq -c '[.connections[] | select(.protocol == "udp" and .src_port == 7000)]' <<<"$LIVE")
-assert_eq "flows from :7000" 1 "$(jq length <<<"$f")"
-assert_eq "packets_sent (not 2N)" "$N" "$(jq '.[0].stats.packets_sent' <<<"$f")"
-assert_eq "bytes_sent" $((N * (SIZE + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
-# The UDP datagrams are the only IPv4 packets on the veth (ARP is not IP).
-HEALTH=$(api "$NS_A" /api/health)
-assert_eq "total_packets" "$N" "$(jq .total_packets <<<"$HEALTH")"
-assert_eq "total_bytes" $((N * (SIZE + 28))) "$(jq .total_bytes <<<"$HEALTH")"
+udp_counted_once "$NS_B" "$IP_A" "$N" "$SIZE" 7000 "second node"
 
 node_stop "$NODE_PID" TERM
 assert_eq "second node exit status after SIGTERM" 0 "$NODE_RC"

@@ -106,27 +106,7 @@ assert_eq "e: TCX programs" "ingress 1 egress 1" "$(tcx)"
 assert_eq "e: foreign filter kept" 1 "$(foreign)"
 assert_eq "e: clsact kept" 1 "$(has_clsact)"
 
-ip netns exec "$NS_A" "$TRAFFICGEN" udp-sink 6000 "$N" --timeout 60 >"$E2E_DIR/sink.log" 2>&1 &
-SINK=$!
-track_pid $SINK
-wait_listen "$NS_A" udp 6000
-nsx "$NS_B" "$TRAFFICGEN" udp-send "$IP_A" 6000 "$N" "$SIZE" --sport 7100 >/dev/null ||
-	fail "udp-send failed"
-wait "$SINK" || fail "udp-sink failed"
-assert_eq "e: sink received" "received $N" "$(tail -n 1 "$E2E_DIR/sink.log")"
-poll_jq "$NS_A" "/api/live?limit=1000" \
-	"[.connections[] | select(.protocol == \"udp\" and .src_port == 7100)][0].stats.packets_sent >= $N" \
-	"UDP flow to reach $N packets"
-f=$(api "$NS_A" "/api/live?limit=1000" |
-	jq -c '[.connections[] | select(.protocol == "udp" and .src_port == 7100)]')
-assert_eq "e: flows from :7100" 1 "$(jq length <<<"$f")"
-assert_eq "e: packets_sent (once, not twice)" "$N" "$(jq '.[0].stats.packets_sent' <<<"$f")"
-assert_eq "e: bytes_sent" $((N * (SIZE + 28))) "$(jq '.[0].stats.bytes_sent' <<<"$f")"
-# The datagrams are the only IP packets on the veth since this node started (ARP is not IP,
-# IPv6 is kept quiet by ns_pair).
-HEALTH=$(api "$NS_A" /api/health)
-assert_eq "e: total_packets" "$N" "$(jq .total_packets <<<"$HEALTH")"
-assert_eq "e: total_bytes" $((N * (SIZE + 28))) "$(jq .total_bytes <<<"$HEALTH")"
+udp_counted_once "$NS_B" "$IP_A" "$N" "$SIZE" 7100 e
 node_stop "$NODE_PID" TERM
 assert_eq "e: node exit status after SIGTERM" 0 "$NODE_RC"
 assert_eq "e: TCX programs after SIGTERM" "ingress 0 egress 0" "$(tcx)"
