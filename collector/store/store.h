@@ -1,18 +1,22 @@
 /* store.h - the collector's history store: the whole interface between ingest/API and
  * the database. Ingest hands validated batches (lib/wire.h) to the writer; the HTTP
- * handlers read history and nodes through readers. The interface is backend-neutral
- * (no database types appear here); store_sqlite.c implements it on SQLite (WAL mode,
- * one writer, batched transactions), and a second backend would implement the same
- * functions.
+ * handlers read history and nodes through readers. The interface is backend-neutral:
+ * no database notion appears here. The backend is chosen at run time by the store URL
+ * (store_url_parse): sqlite.h's backend (the embedded default: one file, WAL, one
+ * writer) or clickhouse.h's (a ClickHouse server over HTTP, shared by any number of
+ * collectors). store.c dispatches; tests/unit/test_store.c runs one conformance suite
+ * against both.
  *
  * Threads: a struct store is owned by one writer thread, which alone calls the writer
  * functions on it. Each HTTP thread opens its own struct store_reader and is the only
- * thread using it; readers never block the writer nor each other (WAL), and each query
- * sees one committed state of the database.
+ * thread using it; readers never block the writer nor each other, and each query sees
+ * data that was committed (acknowledged) when it started.
  *
  * Errors: functions return 0 or a negative errno; constructors return NULL, set errno
  * and write a message into err. Output parameters are written only on success. After a
- * failed call, store_last_error()/store_reader_last_error() say what failed. */
+ * failed call, store_last_error()/store_reader_last_error() say what failed. -EAGAIN
+ * from any call means the store is unreachable or did not answer in time: a later call
+ * may succeed (the API answers 503). */
 #ifndef AYAFLOW_COLLECTOR_STORE_H
 #define AYAFLOW_COLLECTOR_STORE_H
 
@@ -22,9 +26,51 @@
 
 #include "wire.h"
 
-/* The schema version this code writes (PRAGMA user_version for SQLite). A database with
- * a newer version is refused; an older one is migrated on store_open. */
-#define STORE_SCHEMA_VERSION 3
+/* ---- which store: the URL ---- */
+
+enum store_kind {
+	STORE_SQLITE,
+	STORE_CLICKHOUSE,
+};
+
+#define STORE_HOST_MAX 253
+#define STORE_USER_MAX 64
+#define STORE_DB_MAX   64
+
+/* A parsed store URL. The forms:
+ *   sqlite:///var/lib/ayaflow/traffic.db   (absolute path)
+ *   sqlite://traffic.db or traffic.db      (relative path; a URL without "://" is a path)
+ *   clickhouse://[user@]host[:port]/database          (HTTP, port 8123 by default)
+ *   clickhouse+https://[user@]host[:port]/database    (HTTPS, port 8443 by default)
+ * host may be a name, an IPv4 address or [IPv6]. A password is never part of the URL
+ * (user:password@ is refused): it comes from store_config.password. */
+struct store_url {
+	enum store_kind kind;
+	char path[4096];	       /* STORE_SQLITE */
+	bool tls;		       /* STORE_CLICKHOUSE: https */
+	char user[STORE_USER_MAX + 1]; /* "" : the server's default user */
+	char host[STORE_HOST_MAX + 1]; /* without brackets */
+	uint16_t port;
+	char database[STORE_DB_MAX + 1]; /* [A-Za-z0-9_]+ */
+};
+
+/* 0 and *out, or -EINVAL with the reason in err. */
+int store_url_parse(const char *url, struct store_url *out, char *err, size_t errlen);
+/* The URL as it may be logged and shown: the canonical form of u (never a password). */
+void store_url_format(const struct store_url *u, char *buf, size_t len);
+/* "sqlite" or "clickhouse". */
+const char *store_kind_name(enum store_kind kind);
+
+/* What store_open and store_reader_open connect to. Borrowed for the call. */
+struct store_config {
+	struct store_url url;
+	const char *password; /* ClickHouse: NULL or the password; never logged */
+	/* ClickHouse: upper bound of one request (connect + answer), 0 for the default
+	 * (STORE_TIMEOUT_MS_DEFAULT); past it the call fails with -EAGAIN. */
+	unsigned timeout_ms;
+};
+
+#define STORE_TIMEOUT_MS_DEFAULT 10000
 
 #define STORE_HISTORY_LIMIT_DEFAULT 100 /* store_filter.limit == 0 */
 #define STORE_HISTORY_LIMIT_MAX	    10000
@@ -41,10 +87,13 @@
 
 struct store;
 
-/* Opens (creating if needed) the database at path and migrates its schema to
- * STORE_SCHEMA_VERSION. NULL on failure, with errno set (EPROTO: the database is of a
- * newer schema than this program knows, EIO otherwise) and the reason in err. */
-struct store *store_open(const char *path, char *err, size_t errlen);
+/* Opens the store (a SQLite file is created if needed; a ClickHouse database must exist)
+ * and migrates its schema to the version this program writes. NULL on failure, with
+ * errno set and the reason in err, which names the store (store_url_format): EPROTO:
+ * the store has a newer schema than this program knows; ENOENT: no such ClickHouse
+ * database; EACCES: the server refused the user or password; EAGAIN: the server is
+ * unreachable or did not answer in time; EIO otherwise. */
+struct store *store_open(const struct store_config *cfg, char *err, size_t errlen);
 /* Closes; accepts NULL. */
 void store_close(struct store *s);
 
@@ -69,7 +118,8 @@ int store_append(struct store *s, const struct wire_batch *const *batches, size_
 int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			 unsigned *deleted);
 
-/* The size of the database in bytes (pages in use), or a negative errno. */
+/* The bytes the history takes on disk (SQLite: pages in use; ClickHouse: the active
+ * parts of ayaflow's tables, compressed), or a negative errno. */
 int64_t store_db_bytes(struct store *s);
 
 /* The message of the last failure on s ("" if none). Owned by s; valid until the next
@@ -80,10 +130,11 @@ const char *store_last_error(const struct store *s);
 
 struct store_reader;
 
-/* Opens a read-only connection to a database that store_open has created and migrated.
- * NULL on failure, with errno set (ENOENT: no such database, EPROTO: another schema
- * version, EIO otherwise) and the reason in err. */
-struct store_reader *store_reader_open(const char *path, char *err, size_t errlen);
+/* Opens a read-only connection to a store that store_open has created and migrated.
+ * NULL on failure, with errno set as store_open's (ENOENT also: no such SQLite file;
+ * EPROTO: another schema version) and the reason in err. */
+struct store_reader *store_reader_open(const struct store_config *cfg, char *err,
+				       size_t errlen);
 /* Closes; accepts NULL. */
 void store_reader_close(struct store_reader *r);
 const char *store_reader_last_error(const struct store_reader *r);
@@ -147,12 +198,6 @@ int store_query_history(struct store_reader *r, const struct store_filter *f,
 /* Frees the rows and zeroes *h; accepts a zeroed struct. */
 void store_history_fini(struct store_history *h);
 
-/* Test hook: writes into plan the query plan of the exact statements that
- * store_query_history runs for f (the rows query, then the count query, one plan step
- * a line). 0, or a negative errno (-ENOSPC if plan is too small). */
-int store_explain_history(struct store_reader *r, const struct store_filter *f, char *plan,
-			  size_t len);
-
 /* A DNS query. Zero-initialised means: no condition, newest STORE_HISTORY_LIMIT_DEFAULT
  * rows. Every condition set must hold (AND). Strings are borrowed for the call. */
 struct store_dns_filter {
@@ -188,9 +233,6 @@ struct store_dns_result {
 int store_query_dns(struct store_reader *r, const struct store_dns_filter *f,
 		    struct store_dns_result *out);
 void store_dns_result_fini(struct store_dns_result *res);
-/* Test hook: the query plan of store_query_dns's statements, as store_explain_history. */
-int store_explain_dns(struct store_reader *r, const struct store_dns_filter *f, char *plan,
-		      size_t len);
 
 /* One domain's traffic over a time range: flow records whose domain is it (compared
  * without regard to ASCII case; shown in lower case). */
@@ -217,9 +259,6 @@ struct store_domains {
 int store_query_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
 			const char *node, unsigned limit, struct store_domains *out);
 void store_domains_fini(struct store_domains *d);
-/* Test hook: the query plan of store_query_domains's statement. */
-int store_explain_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_ms,
-			  const char *node, unsigned limit, char *plan, size_t len);
 
 /* A node as last reported: the fields of its newest batch (highest seq of its newest
  * boot), and what the store has seen of it over all boots. */
