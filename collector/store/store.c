@@ -9,11 +9,11 @@
 
 #include "backend.h"
 
-#define SQLITE_SCHEME	  "sqlite://"
-#define CH_SCHEME	  "clickhouse://"
-#define CH_HTTPS_SCHEME	  "clickhouse+https://"
-#define CH_PORT_HTTP	  8123
-#define CH_PORT_HTTPS	  8443
+#define SQLITE_SCHEME	"sqlite://"
+#define CH_SCHEME	"clickhouse://"
+#define CH_HTTPS_SCHEME "clickhouse+https://"
+#define CH_PORT_HTTP	8123
+#define CH_PORT_HTTPS	8443
 
 const char *store_kind_name(enum store_kind kind)
 {
@@ -52,7 +52,8 @@ static int url_parse_clickhouse(const char *url, const char *rest, bool tls, str
 	u->port = tls ? CH_PORT_HTTPS : CH_PORT_HTTP;
 	slash = strchr(rest, '/');
 	if (!slash)
-		return url_fail(err, errlen, url, "no database (clickhouse://[user@]host:port/database)");
+		return url_fail(err, errlen, url,
+				"no database (clickhouse://[user@]host:port/database)");
 	at = memchr(rest, '@', (size_t)(slash - rest));
 	host = rest;
 	if (at) {
@@ -60,7 +61,8 @@ static int url_parse_clickhouse(const char *url, const char *rest, bool tls, str
 			return url_fail(err, errlen, url,
 					"a password does not belong in the URL: use "
 					"--store-password-file");
-		if ((size_t)(at - rest) > STORE_USER_MAX || !url_word(rest, (size_t)(at - rest), true))
+		if ((size_t)(at - rest) > STORE_USER_MAX ||
+		    !url_word(rest, (size_t)(at - rest), true))
 			return url_fail(err, errlen, url, "bad user name");
 		memcpy(u->user, rest, (size_t)(at - rest));
 		u->user[at - rest] = '\0';
