@@ -39,13 +39,14 @@
 	" answer_target"
 #define CH_BATCH_COLUMNS                                                                           \
 	"node, boot_id, seq, window_start, window_end, agent_version, total_packets,"              \
-	" total_bytes, active_connections, lost, records, dns_records, stored_ms"
+	" total_bytes, active_connections, lost, records, dns_records, stored_ms, collector"
 
 /* Owned by the writer thread. */
 struct ch_store {
 	struct store base;
 	struct ch_conn *conn;
 	char db[STORE_DB_MAX + 1];
+	char collector[STORE_HOST_MAX + 1]; /* store_config.collector */
 	uint64_t next_id; /* of the next stored row: see clickhouse_write.c */
 	struct ch_out rows;
 	char *sql; /* a growing statement buffer */

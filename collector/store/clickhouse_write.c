@@ -289,12 +289,46 @@ struct ch_plan {
 	uint64_t *ndns;	  /* dns rows found */
 };
 
+/* What the schema cannot hold, refused before anything is written (as the SQLite
+ * backend's encoder refuses it): a window that ends before it starts, an IP version
+ * other than 4 or 6, a string without its NUL. */
+static int ch_check(struct ch_store *s, const struct wire_batch *b)
+{
+	if (b->window_start_ms >= b->window_end_ms) {
+		snprintf(s->errmsg, sizeof(s->errmsg),
+			 "batch %llu of node %s: window ends before it starts",
+			 (unsigned long long)b->seq, b->node);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < b->nrecords; i++) {
+		const struct wire_record *r = &b->records[i];
+
+		if ((r->ip_version != 4 && r->ip_version != 6) ||
+		    !memchr(r->interface, '\0', sizeof(r->interface)) ||
+		    !memchr(r->domain, '\0', sizeof(r->domain)) ||
+		    !memchr(r->src_hostname, '\0', sizeof(r->src_hostname)) ||
+		    !memchr(r->dst_hostname, '\0', sizeof(r->dst_hostname))) {
+			snprintf(
+			    s->errmsg, sizeof(s->errmsg),
+			    "batch %llu of node %s: record %zu cannot be stored (IP version %u)",
+			    (unsigned long long)b->seq, b->node, i, r->ip_version);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int ch_plan(struct ch_store *s, const struct wire_batch *const *b, size_t n,
 		   struct ch_plan *p)
 {
 	bool any = false;
 	int err;
 
+	for (size_t i = 0; i < n; i++) {
+		err = ch_check(s, b[i]);
+		if (err)
+			return err;
+	}
 	for (size_t i = 0; i < n; i++) {
 		p->fresh[i] = true;
 		for (size_t j = 0; j < i && p->fresh[i]; j++)

@@ -68,6 +68,10 @@ struct store_config {
 	/* ClickHouse: upper bound of one request (connect + answer), 0 for the default
 	 * (STORE_TIMEOUT_MS_DEFAULT); past it the call fails with -EAGAIN. */
 	unsigned timeout_ms;
+	/* The name this collector writes under, stored with each batch (ClickHouse:
+	 * batches.collector), so that collectors sharing a store tell their batches from
+	 * the others'. NULL: "". */
+	const char *collector;
 };
 
 #define STORE_TIMEOUT_MS_DEFAULT 10000
