@@ -62,7 +62,7 @@ static const char *const ch_migration_1[] = {
     "CREATE TABLE IF NOT EXISTS {db}.batches (node String, boot_id String, seq UInt64,"
     " window_start UInt64, window_end UInt64, agent_version String, total_packets UInt64,"
     " total_bytes UInt64, active_connections UInt64, lost Array(UInt64), records UInt64,"
-    " dns_records UInt64, stored_ms UInt64) ENGINE = MergeTree()" CH_BY_DAY(
+    " dns_records UInt64, stored_ms UInt64, collector String) ENGINE = MergeTree()" CH_BY_DAY(
 	"stored_ms") " ORDER BY (node, boot_id, seq)",
     "CREATE TABLE IF NOT EXISTS {db}.nodes (node String,"
     " first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),"
@@ -279,6 +279,7 @@ struct store *store_clickhouse_open(const struct store_config *cfg, char *err, s
 	}
 	s->base.ops = &ch_ops;
 	snprintf(s->db, sizeof(s->db), "%s", cfg->url.database);
+	snprintf(s->collector, sizeof(s->collector), "%s", cfg->collector ? cfg->collector : "");
 	s->conn = ch_connect(cfg, err, errlen);
 	if (!s->conn) {
 		e = errno;

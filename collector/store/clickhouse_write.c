@@ -245,7 +245,8 @@ static void ch_put_dns(struct ch_out *o, const struct wire_batch *b, uint32_t id
 		ch_put_str(o, d->answers[j].target);
 }
 
-static void ch_put_batch(struct ch_out *o, const struct wire_batch *b, uint64_t now)
+static void ch_put_batch(struct ch_out *o, const struct wire_batch *b, uint64_t now,
+			 const char *collector)
 {
 	ch_put_str(o, b->node);
 	ch_put_str(o, b->boot_id);
@@ -262,6 +263,7 @@ static void ch_put_batch(struct ch_out *o, const struct wire_batch *b, uint64_t 
 	ch_put_u64(o, b->nrecords);
 	ch_put_u64(o, b->ndns);
 	ch_put_u64(o, now);
+	ch_put_str(o, collector);
 }
 
 static int ch_insert(struct ch_store *s, const char *table, const char *columns, const char *what)
@@ -414,7 +416,7 @@ int ch_store_append(struct store *base, const struct wire_batch *const *b, size_
 	ch_out_reset(&s->rows);
 	for (size_t i = 0; i < n; i++)
 		if (p.fresh[i])
-			ch_put_batch(&s->rows, b[i], now);
+			ch_put_batch(&s->rows, b[i], now, s->collector);
 	err = ch_insert(s, "batches", CH_BATCH_COLUMNS, "marking the batches stored");
 	if (err)
 		goto out;
