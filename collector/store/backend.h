@@ -18,6 +18,8 @@ struct store_ops {
 	int (*retention_step)(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			      unsigned *deleted);
 	int64_t (*db_bytes)(struct store *s);
+	/* NULL: no other writer can share the store (store_follow finds nothing) */
+	int (*follow)(struct store *s, store_follow_fn fn, void *arg, size_t *n, bool *more);
 	const char *(*last_error)(const struct store *s);
 	/* reader */
 	void (*reader_close)(struct store_reader *r);

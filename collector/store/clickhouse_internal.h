@@ -47,7 +47,11 @@ struct ch_store {
 	struct ch_conn *conn;
 	char db[STORE_DB_MAX + 1];
 	char collector[STORE_HOST_MAX + 1]; /* store_config.collector */
-	uint64_t next_id; /* of the next stored row: see clickhouse_write.c */
+	uint64_t next_id;		    /* of the next stored row: see clickhouse_write.c */
+	/* store_follow: the hashes of the batches in its last window that were delivered,
+	 * sorted (clickhouse_follow.c) */
+	uint64_t *followed;
+	size_t nfollowed;
 	struct ch_out rows;
 	char *sql; /* a growing statement buffer */
 	size_t sqlcap;
@@ -95,6 +99,14 @@ int ch_store_retention_step(struct store *s, uint64_t older_than_ms, unsigned ma
 			    unsigned *deleted);
 int64_t ch_store_db_bytes(struct store *s);
 const char *ch_store_last_error(const struct store *s);
+int ch_store_follow(struct store *s, store_follow_fn fn, void *arg, size_t *n, bool *more);
+
+/* One row of CH_FLOW_SELECT (clickhouse_query.c) into *fl. */
+#define CH_FLOW_SELECT                                                                             \
+	"ts, window_end, node, id, proto, ip_version, src_ip, dst_ip, src_port, dst_port,"         \
+	" tcp_flags, packets_sent, packets_received, bytes_sent, bytes_received, first_seen,"      \
+	" last_seen, interface, domain, src_hostname, dst_hostname"
+void ch_get_flow(struct ch_in *in, struct store_flow *fl);
 
 /* Reader's implementations (clickhouse_query.c). */
 void ch_reader_close(struct store_reader *r);

@@ -101,12 +101,7 @@ static int ch_sql_name(struct ch_sql *q, const char *col, const char *name)
 
 /* ---- history ---- */
 
-#define CH_FLOW_SELECT                                                                             \
-	"ts, window_end, node, id, proto, ip_version, src_ip, dst_ip, src_port, dst_port,"         \
-	" tcp_flags, packets_sent, packets_received, bytes_sent, bytes_received, first_seen,"      \
-	" last_seen, interface, domain, src_hostname, dst_hostname"
-
-static void ch_get_flow(struct ch_in *in, struct store_flow *fl)
+void ch_get_flow(struct ch_in *in, struct store_flow *fl)
 {
 	struct wire_record *r = &fl->rec;
 

@@ -148,6 +148,7 @@ const struct store_ops ch_ops = {
     .retention_step = ch_store_retention_step,
     .db_bytes = ch_store_db_bytes,
     .last_error = ch_store_last_error,
+    .follow = ch_store_follow,
     .reader_close = ch_reader_close,
     .reader_last_error = ch_reader_last_error,
     .query_history = ch_query_history,

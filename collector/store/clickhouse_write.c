@@ -45,6 +45,7 @@ void ch_store_close(struct store *base)
 		return;
 	ch_conn_free(s->conn);
 	ch_out_fini(&s->rows);
+	free(s->followed);
 	free(s->sql);
 	free(s);
 }

@@ -215,6 +215,16 @@ int64_t store_db_bytes(struct store *s)
 	return s->ops->db_bytes(s);
 }
 
+int store_follow(struct store *s, store_follow_fn fn, void *arg, size_t *n, bool *more)
+{
+	if (!s->ops->follow) {
+		*n = 0;
+		*more = false;
+		return 0;
+	}
+	return s->ops->follow(s, fn, arg, n, more);
+}
+
 const char *store_last_error(const struct store *s)
 {
 	return s->ops->last_error(s);

@@ -122,6 +122,21 @@ int store_append(struct store *s, const struct wire_batch *const *batches, size_
 int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			 unsigned *deleted);
 
+/* Called by store_follow for each batch; b is borrowed for the call. */
+typedef void (*store_follow_fn)(void *arg, const struct wire_batch *b);
+
+#define STORE_FOLLOW_MAX_RECORDS 200000 /* per store_follow call, in whole batches */
+
+/* The batches that other collectors stored into a shared store since the last call
+ * (the first call: since STORE_FOLLOW_BACK_MS ago), each once, with their flow records
+ * (not their DNS records), for the live view: every collector of a shared store shows
+ * the whole cluster. At most about STORE_FOLLOW_MAX_RECORDS records a call; *n is the
+ * number of batches, and *more says there are others waiting: call again soon. A
+ * batch that waited longer than STORE_FOLLOW_BACK_MS is not delivered (the live view
+ * is about now). A store that only its own collector writes (SQLite) has none. */
+#define STORE_FOLLOW_BACK_MS 30000
+int store_follow(struct store *s, store_follow_fn fn, void *arg, size_t *n, bool *more);
+
 /* The bytes the history takes on disk (SQLite: pages in use; ClickHouse: the active
  * parts of ayaflow's tables, compressed), or a negative errno. */
 int64_t store_db_bytes(struct store *s);
@@ -137,8 +152,7 @@ struct store_reader;
 /* Opens a read-only connection to a store that store_open has created and migrated.
  * NULL on failure, with errno set as store_open's (ENOENT also: no such SQLite file;
  * EPROTO: another schema version) and the reason in err. */
-struct store_reader *store_reader_open(const struct store_config *cfg, char *err,
-				       size_t errlen);
+struct store_reader *store_reader_open(const struct store_config *cfg, char *err, size_t errlen);
 /* Closes; accepts NULL. */
 void store_reader_close(struct store_reader *r);
 const char *store_reader_last_error(const struct store_reader *r);
