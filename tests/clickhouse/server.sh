@@ -334,6 +334,9 @@ ch__stop_pid()
 	[ -n "$pid" ] || return 0
 	if ch__alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null || true
+		# A test may have left it stopped (SIGSTOP makes a hung store): a stopped process
+		# acts on SIGTERM only once continued.
+		kill -CONT "$pid" 2>/dev/null || true
 		for ((i = 0; i < CH_STOP_TIMEOUT * 10; i++)); do
 			ch__alive "$pid" || break
 			sleep 0.1

@@ -12,7 +12,8 @@
 #   - the command mode (server.sh run -- CMD) runs a second server beside the first, passes
 #     CMD's exit status through and cleans up also when it is killed by a signal;
 #   - ch_server_start fails cleanly when the server cannot start; ch_server_stop leaves no
-#     process and no directory, and may be called twice.
+#     process and no directory, also of a server left stopped (SIGSTOP), and may be called
+#     twice.
 # Needs clickhouse-server (scripts/setup.sh), not root.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -264,7 +265,12 @@ gone "$RUN2_CMD" || fail "server.sh run left CMD $RUN2_CMD running after SIGTERM
 expect_eq "first server still answering" 4 "$(ch_query "$COUNT_SQL")"
 
 # --- stop ------------------------------------------------------------------------------------
+# Stopped as a hung-store test may leave it (SIGSTOP): it still goes at once, not after the
+# 20 s that SIGTERM is given.
+kill -STOP "$SERVER_PID"
+t0=$SECONDS
 ch_server_stop
+[ $((SECONDS - t0)) -lt 10 ] || fail "ch_server_stop of a stopped server took $((SECONDS - t0)) s"
 gone "$SERVER_PID" || fail "ch_server_stop left the server $SERVER_PID running"
 [ ! -e "$SERVER_DIR" ] || fail "ch_server_stop left $SERVER_DIR"
 ch_server_stop || fail "a second ch_server_stop failed"
