@@ -1,5 +1,6 @@
 /* ch_http.c - ClickHouse's HTTP interface over libcurl (see ch_http.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,17 @@ static int ch_curl_error(struct ch_conn *c, CURLcode rc, const char *detail)
 	}
 }
 
+/* A failure of a reused connection before any answer came. */
+static bool ch_stale(struct ch_conn *c, CURLcode rc)
+{
+	long fresh = 0;
+
+	if (rc != CURLE_SEND_ERROR && rc != CURLE_RECV_ERROR && rc != CURLE_GOT_NOTHING)
+		return false;
+	return curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK &&
+	       fresh == 0 && c->anslen == 0;
+}
+
 int ch_conn_query(struct ch_conn *c, const char *sql, const void *data, size_t len,
 		  const uint8_t **out, size_t *outlen)
 {
@@ -219,6 +231,16 @@ int ch_conn_query(struct ch_conn *c, const char *sql, const void *data, size_t l
 	    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, detail) != CURLE_OK)
 		goto nomem;
 	rc = curl_easy_perform(c->curl);
+	if (ch_stale(c, rc)) {
+		/* The server closed the kept-alive connection as we reused it (its
+		 * keep_alive_timeout is a few seconds): once more on a new one. Safe for an
+		 * INSERT too: a batch written twice is found by the writer's dedup. */
+		c->anslen = 0;
+		detail[0] = '\0';
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
+		rc = curl_easy_perform(c->curl);
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
+	}
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (rc != CURLE_OK)
 		return ch_curl_error(c, rc, detail);
