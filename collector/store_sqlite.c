@@ -39,8 +39,8 @@
 
 #include <sqlite3.h>
 
-#include "collector/flowblock.h"
-#include "collector/flowkeys.h"
+#include "collector/store/flowblock.h"
+#include "collector/store/flowkeys.h"
 #include "collector/store.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -9,7 +9,8 @@ ayaflow_unit_test(test_spool ${CMAKE_SOURCE_DIR}/node/spool.c)
 ayaflow_unit_test(test_transport)
 ayaflow_unit_test(test_wire)
 ayaflow_unit_test(test_store ${CMAKE_SOURCE_DIR}/collector/store_sqlite.c
-	${CMAKE_SOURCE_DIR}/collector/flowkeys.c ${CMAKE_SOURCE_DIR}/collector/flowblock.c)
+	${CMAKE_SOURCE_DIR}/collector/store/flowkeys.c
+	${CMAKE_SOURCE_DIR}/collector/store/flowblock.c)
 target_link_libraries(test_store PRIVATE PkgConfig::SQLITE)
 ayaflow_unit_test(test_output ${CMAKE_SOURCE_DIR}/cli/output.c)
 ayaflow_unit_test(test_ws)
@@ -18,5 +19,5 @@ ayaflow_unit_test(test_tls ${CMAKE_SOURCE_DIR}/node/tls.c)
 target_compile_definitions(test_transport PRIVATE AYAFLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 ayaflow_unit_test(test_http_auth)
 ayaflow_unit_test(test_log)
-ayaflow_unit_test(test_flowkeys ${CMAKE_SOURCE_DIR}/collector/flowkeys.c
-	${CMAKE_SOURCE_DIR}/collector/flowblock.c)
+ayaflow_unit_test(test_flowkeys ${CMAKE_SOURCE_DIR}/collector/store/flowkeys.c
+	${CMAKE_SOURCE_DIR}/collector/store/flowblock.c)
