@@ -8,10 +8,8 @@ ayaflow_unit_test(test_flowfmt)
 ayaflow_unit_test(test_spool ${CMAKE_SOURCE_DIR}/node/spool.c)
 ayaflow_unit_test(test_transport)
 ayaflow_unit_test(test_wire)
-ayaflow_unit_test(test_store ${CMAKE_SOURCE_DIR}/collector/store_sqlite.c
-	${CMAKE_SOURCE_DIR}/collector/store/flowkeys.c
-	${CMAKE_SOURCE_DIR}/collector/store/flowblock.c)
-target_link_libraries(test_store PRIVATE PkgConfig::SQLITE)
+ayaflow_unit_test(test_store)
+target_link_libraries(test_store PRIVATE ayaflow_store PkgConfig::SQLITE)
 ayaflow_unit_test(test_output ${CMAKE_SOURCE_DIR}/cli/output.c)
 ayaflow_unit_test(test_ws)
 ayaflow_unit_test(test_dns ${CMAKE_SOURCE_DIR}/node/dns.c)
