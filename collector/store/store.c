@@ -1,6 +1,6 @@
 /* store.c - the store's front: parses the store URL and dispatches store.h's calls to the
  * backend the URL names (backend.h). Everything backend-neutral lives here: the URL, the
- * argument checks, the result structs' release. */
+ * store's name in front of a constructor's message, the result structs' release. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,11 +9,11 @@
 
 #include "backend.h"
 
-#define SQLITE_SCHEME	  "sqlite://"
-#define CH_SCHEME	  "clickhouse://"
-#define CH_HTTPS_SCHEME	  "clickhouse+https://"
-#define CH_PORT_HTTP	  8123
-#define CH_PORT_HTTPS	  8443
+#define SQLITE_SCHEME	"sqlite://"
+#define CH_SCHEME	"clickhouse://"
+#define CH_HTTPS_SCHEME "clickhouse+https://"
+#define CH_PORT_HTTP	8123
+#define CH_PORT_HTTPS	8443
 
 const char *store_kind_name(enum store_kind kind)
 {
@@ -64,11 +64,13 @@ static int url_parse_clickhouse(const char *url, const char *rest, bool tls, str
 	u->port = tls ? CH_PORT_HTTPS : CH_PORT_HTTP;
 	slash = strchr(rest, '/');
 	if (!slash)
-		return url_fail(err, errlen, url, "no database (clickhouse://[user@]host:port/database)");
+		return url_fail(err, errlen, url,
+				"no database (clickhouse://[user@]host:port/database)");
 	at = memchr(rest, '@', (size_t)(slash - rest));
 	host = rest;
 	if (at) {
-		if ((size_t)(at - rest) > STORE_USER_MAX || !url_word(rest, (size_t)(at - rest), true))
+		if ((size_t)(at - rest) > STORE_USER_MAX ||
+		    !url_word(rest, (size_t)(at - rest), true))
 			return url_fail(err, errlen, url, "bad user name");
 		memcpy(u->user, rest, (size_t)(at - rest));
 		u->user[at - rest] = '\0';

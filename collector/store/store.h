@@ -133,8 +133,7 @@ struct store_reader;
 /* Opens a read-only connection to a store that store_open has created and migrated.
  * NULL on failure, with errno set as store_open's (ENOENT also: no such SQLite file;
  * EPROTO: another schema version) and the reason in err. */
-struct store_reader *store_reader_open(const struct store_config *cfg, char *err,
-				       size_t errlen);
+struct store_reader *store_reader_open(const struct store_config *cfg, char *err, size_t errlen);
 /* Closes; accepts NULL. */
 void store_reader_close(struct store_reader *r);
 const char *store_reader_last_error(const struct store_reader *r);
