@@ -961,7 +961,8 @@ static void test_newer_schema_refused(void)
 	CHECK_EQ_INT(errno, EPROTO);
 	CHECK_CONTAINS(err, "schema version 4, this program reads version 3");
 	store_reader_close(r);
-	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SQLITE_SCHEMA_VERSION + 1); /* untouched */
+	/* untouched */
+	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SQLITE_SCHEMA_VERSION + 1);
 
 	/* not a database at all */
 	path_of(path, sizeof(path), "garbage.db");
@@ -1393,10 +1394,14 @@ static void test_top_domains(void)
 	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, STORE_DOMAINS_LIMIT_MAX + 1, &d), -EINVAL);
 
 	/* bounded: the domain keys of the range, by time */
-	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)), 0))
-		CHECK_CONTAINS(plan, "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
-	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)), 0))
-		CHECK_CONTAINS(plan, "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
+	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)),
+			 0))
+		CHECK_CONTAINS(plan,
+			       "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
+	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)),
+			 0))
+		CHECK_CONTAINS(plan,
+			       "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
 out:
 	store_reader_close(r);
 	store_close(s);
