@@ -10,10 +10,8 @@ add_executable(tcxattach bench/tcxattach.c)
 target_link_libraries(tcxattach PRIVATE PkgConfig::LIBBPF)
 add_executable(ingest_load bench/ingest_load.c)
 target_link_libraries(ingest_load PRIVATE ayaflow_lib)
-add_executable(fill_db bench/fill_db.c collector/store_sqlite.c collector/flowkeys.c
-	collector/flowblock.c)
-target_include_directories(fill_db PRIVATE ${CMAKE_SOURCE_DIR}/collector)
-target_link_libraries(fill_db PRIVATE ayaflow_lib PkgConfig::SQLITE)
+add_executable(fill_db bench/fill_db.c)
+target_link_libraries(fill_db PRIVATE ayaflow_store)
 add_executable(query_load bench/query_load.c)
 target_link_libraries(query_load PRIVATE PkgConfig::CURL)
 

@@ -1,6 +1,7 @@
 /* fill_db.c - fills a collector database for bench/queries.sh: a direct store_append loop
- * linked with collector/store_sqlite.c (the collector's own writer code, schema and every
- * history index), bypassing nng and protobuf so that millions of records load in minutes.
+ * linked with the collector's store (collector/store/: its own writer code, schema and
+ * every history index), bypassing nng and protobuf so that millions of records load in
+ * minutes. DBPATH is a file, or any store URL (store_url_parse).
  *
  *   fill_db DBPATH RECORDS [--nodes N] [--span-hours H] [--batch R] [--group G] [--boot B]
  *
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store.h"
+#include "collector/store/store.h"
 
 static double fd_now(void)
 {
@@ -48,8 +49,9 @@ int main(int argc, char **argv)
 	double span_h = 24;
 	const char *boot = "fill";
 	unsigned long long total, done = 0;
+	struct store_config cfg = {0};
 	struct store *s;
-	char err[256];
+	char err[512];
 	uint64_t rng = 42;
 	int a;
 
@@ -74,7 +76,11 @@ int main(int argc, char **argv)
 	}
 	if (!total || !nodes || !per || per > WIRE_MAX_RECORDS || !group || group > 256)
 		goto usage;
-	s = store_open(argv[1], err, sizeof(err));
+	if (store_url_parse(argv[1], &cfg.url, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fill_db: %s\n", err);
+		return 1;
+	}
+	s = store_open(&cfg, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "fill_db: %s\n", err);
 		return 1;

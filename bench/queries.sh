@@ -2,7 +2,7 @@
 # queries.sh - benchmark 6: query latency through HTTP on a large history.
 # bench/fill_db loads RECORDS flow records (default 10 000 000; BENCH_QUERY_RECORDS
 # overrides) straight through the collector's own store code (store_append of
-# collector/store_sqlite.c, every index in place; no nng/protobuf, to load fast),
+# collector/store/, SQLite, every index in place; no nng/protobuf, to load fast),
 # spread over 24 hours, 50 nodes. Then ayaflow-collector serves it and
 # bench/query_load measures each query (one keep-alive connection, sequential):
 #   /api/history newest 1000; by ip; by node with a one-hour time range; by domain;

@@ -1,7 +1,6 @@
 # cli/cli.cmake - ayaflowctl, the command-line client of the collector's API (included
-# from the top-level CMakeLists.txt). libcurl is linked here only: http_client.c is the
-# one module that speaks it. Installs the binary, its man page and bash completion.
-pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# from the top-level CMakeLists.txt, which finds libcurl). http_client.c is the one module
+# of ayaflowctl that speaks libcurl. Installs the binary, its man page and bash completion.
 
 add_executable(ayaflowctl cli/main.c cli/http_client.c cli/output.c)
 target_link_libraries(ayaflowctl PRIVATE ayaflow_lib PkgConfig::CURL PkgConfig::JANSSON)

@@ -18,7 +18,7 @@
 #include "log.h"
 #include "params.h"
 #include "prom.h"
-#include "store.h"
+#include "store/store.h"
 #include "version.h"
 #include "web.h"
 
@@ -68,12 +68,27 @@ static struct store_reader *api_reader(struct api *api, struct http_reply *reply
 
 	if (api->reader)
 		return api->reader;
-	api->reader = store_reader_open(api->cfg.db_path, err, sizeof(err));
+	api->reader = store_reader_open(api->cfg.store, err, sizeof(err));
 	if (!api->reader) {
 		log_error("opening the history for reading: %s", err);
 		http_reply_error(reply, 503, "history not available: %s", err);
 	}
 	return api->reader;
+}
+
+/* Answers -EAGAIN from a store call (the store is unreachable or did not answer in time)
+ * with a 503 and closes the reader, so that the next request connects again; the reader
+ * is this thread's alone and used by no one past this request. false for other errors. */
+static bool api_store_unavailable(struct api *api, int err, struct http_reply *reply)
+{
+	if (err != -EAGAIN)
+		return false;
+	log_warn("history store unavailable: %s", store_reader_last_error(api->reader));
+	http_reply_error(reply, 503, "history store unavailable: %s",
+			 store_reader_last_error(api->reader));
+	store_reader_close(api->reader);
+	api->reader = NULL;
+	return true;
 }
 
 /* {"unparsable": n, ...}: a loss ledger as JSON. */
@@ -244,6 +259,8 @@ static void api_nodes(struct api *api, struct http_reply *reply)
 	if (!r)
 		return;
 	err = store_list_nodes(r, &nodes, &n);
+	if (api_store_unavailable(api, err, reply))
+		return;
 	if (err) {
 		http_reply_error(reply, 500, "listing nodes: %s", store_reader_last_error(r));
 		return;
@@ -750,6 +767,8 @@ static void api_history(struct api *api, const struct http_request *req, struct 
 	if (!r)
 		return;
 	err = store_query_history(r, &f, &h);
+	if (api_store_unavailable(api, err, reply))
+		return;
 	if (err == -EINVAL) {
 		http_reply_error(reply, 400, "invalid query: %s", store_reader_last_error(r));
 		return;
@@ -891,6 +910,8 @@ static void api_dns(struct api *api, const struct http_request *req, struct http
 	if (!r)
 		return;
 	err = store_query_dns(r, &f, &res);
+	if (api_store_unavailable(api, err, reply))
+		return;
 	if (err == -EINVAL) {
 		http_reply_error(reply, 400, "invalid query: %s", store_reader_last_error(r));
 		return;
@@ -951,6 +972,8 @@ static void api_domains(struct api *api, const struct http_request *req, struct 
 	if (!r)
 		return;
 	err = store_query_domains(r, start, end, node, (unsigned)limit, &d);
+	if (api_store_unavailable(api, err, reply))
+		return;
 	if (err) {
 		log_error("domains query: %s", store_reader_last_error(r));
 		http_reply_error(reply, err == -EINVAL ? 400 : 500, "domains query failed: %s",

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "live.h"
+#include "store/store.h"
 
 #define API_LIVE_DEFAULT    50
 #define API_LIVE_MAX	    1000
@@ -23,7 +24,7 @@
 #define API_HISTORY_MAX	    1000 /* larger limits are clamped to this */
 
 struct api_config {
-	const char *db_path; /* borrowed, outlives the api */
+	const struct store_config *store; /* borrowed, outlives the api */
 	struct live_view *live;
 	struct ingest *ingest;
 	uint64_t start_unix_ms;

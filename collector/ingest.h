@@ -20,7 +20,7 @@
 
 #include "live.h"
 #include "transport.h"
-#include "store.h"
+#include "store/store.h"
 #include "wire.h"
 
 #define INGEST_QUEUE_MAX	 768	/* batches waiting for the writer */

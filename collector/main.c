@@ -1,8 +1,9 @@
 /* main.c - ayaflow-collector: receives the nodes' flow batches over nng, stores them in
- * SQLite (one writer thread, batched transactions, acknowledgement after commit), keeps
- * a cluster-wide live view and serves the cluster-wide REST API and /metrics.
- * Pipeline: lib/transport -> ingest.c (validate, queue, writer) -> store_sqlite.c ->
- * live.c -> api.c.
+ * the history store named by --store (SQLite by default; one writer thread, batched
+ * transactions, acknowledgement after commit), keeps a cluster-wide live view and serves
+ * the cluster-wide REST API and /metrics.
+ * Pipeline: lib/transport -> ingest.c (validate, queue, writer) -> store/store.c (a
+ * backend: store/sqlite_*.c or store/clickhouse.c) -> live.c -> api.c.
  *
  * Threads: the main thread sets everything up and then waits for SIGINT/SIGTERM; nng's
  * threads run ingest's on_request; ingest's writer thread owns the store; the HTTP
@@ -24,19 +25,22 @@
 #include "ingest.h"
 #include "live.h"
 #include "log.h"
-#include "store.h"
+#include "store/store.h"
 #include "transport.h"
 #include "version.h"
 
 #define COLLECTOR_EXIT_CONFIG	 2
 #define COLLECTOR_LIVE_MAX_CONNS 65536
 #define COLLECTOR_LIVE_MAX_NODES 4096
+#define COLLECTOR_PASSWORD_MAX	 1024
 
 struct collector_opts {
 	char *config;
 	struct config_list listen;
 	uint64_t port;
 	char *db_path;
+	char *store;
+	char *store_password_file;
 	uint64_t data_retention;
 	uint64_t connection_timeout;
 	struct config_list allowed_ips;
@@ -58,7 +62,13 @@ static const struct config_option collector_options[] = {
      "where nodes send their batches (nng URL; repeat or comma-separate for several)", NULL},
     {"port", 'p', CONFIG_UINT, OPT(port), "3000", 1, 65535, "PORT", "HTTP API port", NULL},
     {"db-path", 0, CONFIG_STRING, OPT(db_path), "traffic.db", 0, 0, "FILE",
-     "SQLite database of the flow history", NULL},
+     "SQLite file of the flow history, short for --store sqlite://FILE", NULL},
+    {"store", 0, CONFIG_STRING, OPT(store), NULL, 0, 0, "URL",
+     "where the flow history is kept, over --db-path: sqlite://FILE or "
+     "clickhouse[+https]://[user@]host[:port]/database",
+     NULL},
+    {"store-password-file", 0, CONFIG_STRING, OPT(store_password_file), NULL, 0, 0, "FILE",
+     "password of the ClickHouse user (the file's one line)", NULL},
     {"data-retention", 0, CONFIG_UINT, OPT(data_retention), "0", 0, 100ull * 365 * 86400, "SECONDS",
      "delete flow records older than this (0: keep everything)", NULL},
     {"connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400, "SECONDS",
@@ -86,6 +96,8 @@ static const struct config_option collector_options[] = {
  * may touch them from which thread. */
 struct collector {
 	struct collector_opts opts;
+	struct store_config store_cfg; /* what --store (or --db-path) names */
+	char *store_password;	       /* of --store-password-file; wiped at exit */
 	uint64_t start_unix_ms;
 	struct cidr_list *allow;
 	struct store *store; /* the writer thread's while ingest runs */
@@ -121,17 +133,17 @@ static void collector_wait_signal(const sigset_t *mask)
 	log_info("signal %d: stopping", sig);
 }
 
-/* Nodes the database knows appear in /api/stats at once after a restart. */
-static void collector_restore_nodes(struct collector *col, const char *db_path)
+/* Nodes the store knows appear in /api/stats at once after a restart. */
+static void collector_restore_nodes(struct collector *col)
 {
 	struct store_reader *r;
 	struct store_node *nodes = NULL;
 	size_t n = 0;
-	char err[256];
+	char err[512];
 
-	r = store_reader_open(db_path, err, sizeof(err));
+	r = store_reader_open(&col->store_cfg, err, sizeof(err));
 	if (!r) {
-		log_warn("database %s: %s (nodes appear with their next batch)", db_path, err);
+		log_warn("history store %s (nodes appear with their next batch)", err);
 		return;
 	}
 	if (store_list_nodes(r, &nodes, &n) == 0) {
@@ -168,26 +180,107 @@ static int collector_check_security(const struct collector_opts *o, char **token
 	return http_token_read(o->api_token_file, token, err, errlen) < 0 ? -EINVAL : 0;
 }
 
+/* Reads the password of --store-password-file: the file's one line, without its line
+ * break. 0 and *out (malloc'd; the caller wipes and frees it), or -EINVAL (-ENOMEM) with
+ * a message, which never holds the password. */
+static int collector_read_password(const char *path, char **out, char *err, size_t errlen)
+{
+	char buf[COLLECTOR_PASSWORD_MAX + 4]; /* room to tell a longer one */
+	const char *why = NULL;
+	char *copy;
+	bool failed;
+	size_t len;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "--store-password-file: %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	failed = ferror(f) != 0;
+	fclose(f);
+	buf[len] = '\0';
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (len > 0 && buf[len - 1] == '\r')
+		buf[--len] = '\0';
+	if (failed)
+		why = "read error";
+	else if (len == 0)
+		why = "empty password file";
+	else if (len > COLLECTOR_PASSWORD_MAX)
+		why = "too long for a password";
+	else if (strlen(buf) != len || strpbrk(buf, "\r\n"))
+		why = "the password must be one line";
+	if (why) {
+		explicit_bzero(buf, sizeof(buf));
+		snprintf(err, errlen, "--store-password-file: %s: %s", path, why);
+		return -EINVAL;
+	}
+	copy = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*out = copy;
+	return 0;
+}
+
+/* The store options' config checks: --store, else --db-path as sqlite://FILE, parsed
+ * into cfg->url, and --store-password-file read into *password (malloc'd, NULL without
+ * the option; cfg->password points to it). 0, or a negative errno with a message. */
+static int collector_store_config(const struct collector_opts *o, struct store_config *cfg,
+				  char **password, char *err, size_t errlen)
+{
+	char url[sizeof(cfg->url.path) + 16];
+	const char *spec = o->store;
+	int e;
+
+	if (!spec) {
+		snprintf(url, sizeof(url), "sqlite://%s", o->db_path);
+		spec = url;
+	}
+	if (store_url_parse(spec, &cfg->url, err, errlen) < 0)
+		return -EINVAL;
+	if (o->store_password_file) {
+		e = collector_read_password(o->store_password_file, password, err, errlen);
+		if (e)
+			return e;
+	}
+	cfg->password = *password;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct collector col; /* the one context of this process */
 	struct collector_opts *o = &col.opts;
-	char err[512] = "";
+	char store_name[sizeof(col.store_cfg.url.path) + 16];
+	char err[sizeof(store_name) + 256] = "";
 	sigset_t mask;
 	int rc, status = 1;
 	char *api_token = NULL;
 
-	status = config_parse_main(collector_options, COLLECTOR_NOPTIONS, argc, argv, o,
-				   "ayaflow-collector", AYAFLOW_VERSION,
-				   "Receives flow batches from ayaflow-node agents, keeps their "
-				   "history in SQLite and serves the cluster-wide API.");
+	status =
+	    config_parse_main(collector_options, COLLECTOR_NOPTIONS, argc, argv, o,
+			      "ayaflow-collector", AYAFLOW_VERSION,
+			      "Receives flow batches from ayaflow-node agents, keeps their "
+			      "history (SQLite or ClickHouse) and serves the cluster-wide API.");
 	if (status >= 0)
 		goto out_opts;
 	status = 1;
-	if (!o->db_path || !*o->db_path || o->listen.count == 0) {
+	if ((!o->store && (!o->db_path || !*o->db_path)) || o->listen.count == 0) {
 		fprintf(stderr, "ayaflow-collector: %s must not be empty\n",
 			o->listen.count == 0 ? "--listen" : "--db-path");
 		status = COLLECTOR_EXIT_CONFIG;
+		goto out_opts;
+	}
+	rc = collector_store_config(o, &col.store_cfg, &col.store_password, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ayaflow-collector: %s\n", err);
+		status = rc == -ENOMEM ? 1 : COLLECTOR_EXIT_CONFIG;
 		goto out_opts;
 	}
 	if (collector_check_security(o, &api_token, err, sizeof(err)) < 0) {
@@ -196,6 +289,10 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	log_set_level(o->quiet ? LOG_LEVEL_ERROR : o->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	if (col.store_password && col.store_cfg.url.kind != STORE_CLICKHOUSE)
+		log_warn("--store-password-file: a %s store has no password; ignored",
+			 store_kind_name(col.store_cfg.url.kind));
+	store_url_format(&col.store_cfg.url, store_name, sizeof(store_name));
 	col.start_unix_ms = collector_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -223,9 +320,12 @@ int main(int argc, char **argv)
 		goto out_allow;
 	}
 
-	col.store = store_open(o->db_path, err, sizeof(err));
+	/* A store that cannot be opened (no such file or database, unreachable, refused)
+	 * is a configuration to fix: exit 2. */
+	col.store = store_open(&col.store_cfg, err, sizeof(err));
 	if (!col.store) {
-		log_error("database %s: %s", o->db_path, err);
+		log_error("cannot open the history store %s", err);
+		status = COLLECTOR_EXIT_CONFIG;
 		goto out_allow;
 	}
 	col.live = live_view_new(COLLECTOR_LIVE_MAX_CONNS, COLLECTOR_LIVE_MAX_NODES,
@@ -234,7 +334,7 @@ int main(int argc, char **argv)
 		log_error("out of memory for the live view");
 		goto out_store;
 	}
-	collector_restore_nodes(&col, o->db_path);
+	collector_restore_nodes(&col);
 	col.ingest = ingest_new(
 	    &(struct ingest_config){.urls = o->listen.items,
 				    .nurls = o->listen.count,
@@ -249,7 +349,7 @@ int main(int argc, char **argv)
 		log_error("ingest: %s", err);
 		goto out_live;
 	}
-	col.api = api_new(&(struct api_config){.db_path = o->db_path,
+	col.api = api_new(&(struct api_config){.store = &col.store_cfg,
 					       .live = col.live,
 					       .ingest = col.ingest,
 					       .start_unix_ms = col.start_unix_ms,
@@ -276,8 +376,8 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < o->listen.count; i++)
 		log_info("ingest listening on %s", o->listen.items[i]);
-	log_info("collector: HTTP API on port %llu, database %s", (unsigned long long)o->port,
-		 o->db_path);
+	log_info("collector: HTTP API on port %llu, history store %s", (unsigned long long)o->port,
+		 store_name);
 
 	collector_wait_signal(&mask);
 	status = 0;
@@ -299,6 +399,10 @@ out_opts:
 	if (api_token) {
 		explicit_bzero(api_token, strlen(api_token));
 		free(api_token);
+	}
+	if (col.store_password) {
+		explicit_bzero(col.store_password, strlen(col.store_password));
+		free(col.store_password);
 	}
 	config_free(collector_options, COLLECTOR_NOPTIONS, o);
 	return status;

@@ -127,9 +127,9 @@ int wire_decode_batch(const uint8_t *buf, size_t len, struct wire_batch *b,
 		      enum wire_reject *reason, char *err, size_t errlen);
 
 /* One flow record alone, as a FlowRecord message: the form in which the collector's
- * history store keeps records (collector/flowblock.h), so that a stored record is read
- * back by the same validating decoder as one received. WIRE_RECORD_MAX_BYTES bounds an
- * encoded record. */
+ * history store keeps records (collector/store/flowblock.h), so that a stored record is
+ * read back by the same validating decoder as one received. WIRE_RECORD_MAX_BYTES bounds
+ * an encoded record. */
 #define WIRE_RECORD_MAX_BYTES 1400
 /* Encodes r into buf[0..cap): *len bytes. -EINVAL for a record that cannot be encoded,
  * -EMSGSIZE when cap is too small. */

@@ -3,8 +3,9 @@
  *
  * A backend's writer and reader structs begin with a struct store / struct store_reader
  * (their ops), so that store.c can dispatch on the pointer it is given and the backend
- * can cast it back to its own type. store.c has checked the arguments store.h documents
- * as the caller's duty (non-NULL pointers); the backends check the values. */
+ * can cast it back to its own type. store.c passes the arguments through as they are:
+ * what store.h makes the caller's duty (non-NULL pointers) is not checked, and the
+ * backends check the values (limits, names) and say what was wrong in last_error. */
 #ifndef AYAFLOW_COLLECTOR_STORE_BACKEND_H
 #define AYAFLOW_COLLECTOR_STORE_BACKEND_H
 

@@ -1,6 +1,6 @@
 /* store.c - the store's front: parses the store URL and dispatches store.h's calls to the
  * backend the URL names (backend.h). Everything backend-neutral lives here: the URL, the
- * argument checks, the result structs' release. */
+ * store's name in front of a constructor's message, the result structs' release. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -44,9 +44,21 @@ static bool url_word(const char *s, size_t n, bool dots)
 static int url_parse_clickhouse(const char *url, const char *rest, bool tls, struct store_url *u,
 				char *err, size_t errlen)
 {
-	const char *at, *slash, *host, *hend, *port = NULL;
+	const char *at, *colon, *slash, *host, *hend, *port = NULL;
 	size_t hlen;
 
+	/* user:password@ is refused first, and the message shows the URL without the
+	 * password, which may hold any character ('/' and '@' too): a ':' before the last
+	 * '@' (a user name has none). */
+	at = strrchr(rest, '@');
+	colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	if (colon) {
+		char shown[512];
+
+		snprintf(shown, sizeof(shown), "%.*s:***%s", (int)(colon - url), url, at);
+		return url_fail(err, errlen, shown,
+				"a password does not belong in the URL: use --store-password-file");
+	}
 	u->kind = STORE_CLICKHOUSE;
 	u->tls = tls;
 	u->port = tls ? CH_PORT_HTTPS : CH_PORT_HTTP;
@@ -57,10 +69,6 @@ static int url_parse_clickhouse(const char *url, const char *rest, bool tls, str
 	at = memchr(rest, '@', (size_t)(slash - rest));
 	host = rest;
 	if (at) {
-		if (memchr(rest, ':', (size_t)(at - rest)))
-			return url_fail(err, errlen, url,
-					"a password does not belong in the URL: use "
-					"--store-password-file");
 		if ((size_t)(at - rest) > STORE_USER_MAX ||
 		    !url_word(rest, (size_t)(at - rest), true))
 			return url_fail(err, errlen, url, "bad user name");

@@ -5,8 +5,8 @@
 # /api/stats, /api/live, /api/health and /metrics. Also: a duplicate batch is
 # acknowledged again and stored once (also after a restart); malformed batches are
 # rejected with the right reason, counted and store nothing; bad query parameters are a
-# 400 naming them; SQL in parameters is data; --allowed-ips refuses loopback; config and
-# port errors are clear. The collector is the sanitizer build: its log must be clean.
+# 400 naming them; SQL in parameters is data; --allowed-ips refuses loopback; config,
+# store and port errors are clear. The collector is the sanitizer build: its log must be clean.
 #
 # Needs no root: only 127.0.0.1 ports (17400 + pid % 1000 and up) and a temp dir.
 source "$(dirname "$0")/lib.sh"
@@ -346,9 +346,44 @@ run_fail "flag out of range" bad_port -p 70000
 assert_eq "flag out of range: exit status" 2 "$RC"
 assert_says "flag out of range" "70000"
 
+# The store options: a URL that cannot be parsed, a password in the URL (refused, and not
+# repeated in the message), a missing password file and a store that cannot be opened are
+# configuration errors: exit 2, naming what is wrong.
+SECOND=(-p "$HTTP_PORT2" --listen "tcp://127.0.0.1:$INGEST_PORT2")
+run_fail "unknown store scheme" store_scheme "${SECOND[@]}" --store bogus://x
+assert_eq "unknown store scheme: exit status" 2 "$RC"
+assert_says "unknown store scheme" "bogus://x"
+PW=pw$$x
+run_fail "password in the store URL" store_password "${SECOND[@]}" \
+	--store "clickhouse://u:$PW@127.0.0.1/ayaflow"
+assert_eq "password in the store URL: exit status" 2 "$RC"
+assert_says "password in the store URL" "a password does not belong in the URL"
+assert_says "password in the store URL: the URL without the password" \
+	"clickhouse://u:***@127.0.0.1/ayaflow"
+! grep -qF -- "$PW" <<<"$OUT" || fail "the password is in the message: $OUT"
+run_fail "missing password file" store_pwfile "${SECOND[@]}" --db-path "$E2E_DIR/second.db" \
+	--store-password-file /nonexistent
+assert_eq "missing password file: exit status" 2 "$RC"
+assert_says "missing password file" "--store-password-file: /nonexistent"
+: >"$E2E_DIR/empty-password"
+run_fail "empty password file" store_pwempty "${SECOND[@]}" --db-path "$E2E_DIR/second.db" \
+	--store-password-file "$E2E_DIR/empty-password"
+assert_eq "empty password file: exit status" 2 "$RC"
+assert_says "empty password file" "empty password file"
+run_fail "store cannot be opened" store_open "${SECOND[@]}" --db-path "$E2E_DIR/nodir/x.db"
+assert_eq "store cannot be opened: exit status" 2 "$RC"
+assert_says "store cannot be opened" "sqlite://$E2E_DIR/nodir/x.db"
+printf 'port: %s\nstore: "bogus://y"\n' "$HTTP_PORT2" >"$E2E_DIR/store.yaml"
+run_fail "YAML store key" yaml_store -c "$E2E_DIR/store.yaml" --listen "tcp://127.0.0.1:$INGEST_PORT2"
+assert_eq "YAML store key: exit status" 2 "$RC"
+assert_says "YAML store key" "bogus://y"
+
+# --store sqlite://FILE: the same store as --db-path FILE.
 col_start allowlist "$HTTP_PORT2" --listen "tcp://127.0.0.1:$INGEST_PORT2" \
-	--db-path "$E2E_DIR/second.db" --allowed-ips 10.99.0.0/16
+	--store "sqlite://$E2E_DIR/second.db" --allowed-ips 10.99.0.0/16
 COL2=$COL_PID
+grep -qF "history store sqlite://$E2E_DIR/second.db" "$E2E_DIR/allowlist.log" ||
+	fail "the collector does not log its store: $(cat "$E2E_DIR/allowlist.log")"
 for p in /api/health /api/history /metrics /api/nope; do
 	code=$(curl -sS -m 5 -o "$E2E_DIR/body" -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT2$p")
 	assert_eq "--allowed-ips 10.99.0.0/16: $p from 127.0.0.1" 403 "$code"

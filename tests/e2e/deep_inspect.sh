@@ -311,7 +311,7 @@ assert_eq "/api/history?domain=example.com: rows (exact: no flow is example.com 
 # --- collector: /api/domains ---------------------------------------------------------------
 # Expected: the history rows grouped by domain (bytes = sum of length, packets = sum of
 # packet_count, flows = records), most bytes first, ties by the reversed name ("." + domain,
-# reversed: collector/store.h; nope.example.com and fail.example.com tie).
+# reversed: collector/store/store.h; nope.example.com and fail.example.com tie).
 WANT_DOMAINS=$(jq -c '[.[] | select(.domain != null)] | group_by(.domain)
 	| map({domain: .[0].domain, bytes: (map(.length) | add), packets: (map(.packet_count) | add), flows: length})
 	| sort_by(-.bytes, ("." + .domain | explode | reverse | implode))' <<<"$HIST")

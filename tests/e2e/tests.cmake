@@ -11,7 +11,7 @@ target_link_libraries(batchsend PRIVATE ayaflow_lib)
 add_executable(wsclient e2e/wsclient.c)
 target_link_libraries(wsclient PRIVATE ayaflow_lib)
 # The API clients of load (libcurl's multi interface: many clients, one process).
-# PkgConfig::CURL comes from cli/cli.cmake, included before tests/.
+# PkgConfig::CURL comes from the top-level CMakeLists.txt.
 if(NOT TARGET PkgConfig::CURL)
 	pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 endif()

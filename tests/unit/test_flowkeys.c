@@ -1,12 +1,13 @@
-/* test_flowkeys.c - the store's per-batch index keys (collector/flowkeys.c) and record
- * blocks (collector/flowblock.c): which keys a batch gets and their exact entries, and
- * records read back by position, byte for byte, from a block; malformed blocks refused. */
+/* test_flowkeys.c - the store's per-batch index keys (collector/store/flowkeys.c) and
+ * record blocks (collector/store/flowblock.c): which keys a batch gets and their exact
+ * entries, and records read back by position, byte for byte, from a block; malformed
+ * blocks refused. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 
-#include "collector/flowblock.h"
-#include "collector/flowkeys.h"
+#include "collector/store/flowblock.h"
+#include "collector/store/flowkeys.h"
 #include "tests/unit/check.h"
 
 static void addr(uint8_t out[16], const char *text)

@@ -17,7 +17,8 @@
 
 #include <sqlite3.h>
 
-#include "collector/store.h"
+#include "collector/store/sqlite.h"
+#include "collector/store/store.h"
 #include "tests/unit/check.h"
 
 static char tmpdir[64];
@@ -94,14 +95,24 @@ static int append1(struct store *s, const struct wire_batch *b, bool *dup)
 	return store_append(s, v, 1, dup);
 }
 
+/* The store_config of the SQLite file at path. */
+static const struct store_config *sqlite_cfg(struct store_config *cfg, const char *path)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->url.kind = STORE_SQLITE;
+	snprintf(cfg->url.path, sizeof(cfg->url.path), "%s", path);
+	return cfg;
+}
+
 static struct store *open_store(const char *name)
 {
+	struct store_config cfg;
 	char path[128];
 	char err[256];
 	struct store *s;
 
 	path_of(path, sizeof(path), name);
-	s = store_open(path, err, sizeof(err));
+	s = store_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	if (!CHECK(s != NULL))
 		fprintf(stderr, "    %s\n", err);
 	return s;
@@ -109,12 +120,13 @@ static struct store *open_store(const char *name)
 
 static struct store_reader *open_reader(const char *name)
 {
+	struct store_config cfg;
 	char path[128];
 	char err[256];
 	struct store_reader *r;
 
 	path_of(path, sizeof(path), name);
-	r = store_reader_open(path, err, sizeof(err));
+	r = store_reader_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	if (!CHECK(r != NULL))
 		fprintf(stderr, "    %s\n", err);
 	return r;
@@ -597,7 +609,7 @@ static void expect_plan(struct store_reader *r, const struct store_filter *f, co
 	char line[256];
 	const char *p;
 
-	if (!CHECK_EQ_INT(store_explain_history(r, f, plan, sizeof(plan)), 0)) {
+	if (!CHECK_EQ_INT(store_sqlite_explain_history(r, f, plan, sizeof(plan)), 0)) {
 		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
 		return;
 	}
@@ -682,7 +694,7 @@ static void test_query_plans_use_indexes(void)
 	f = (struct store_filter){0};
 	expect_plan(r, &f, "none", "SCAN flow_blocks USING INDEX flow_blocks_ts", BY_ID);
 	/* too small a buffer is an error, not a truncated plan */
-	CHECK_EQ_INT(store_explain_history(r, &t, plan, 8), -ENOSPC);
+	CHECK_EQ_INT(store_sqlite_explain_history(r, &t, plan, 8), -ENOSPC);
 	store_reader_close(r);
 }
 
@@ -905,7 +917,7 @@ static void test_reopen_keeps_data(void)
 	/* closed cleanly: the WAL was checkpointed into the file and removed */
 	path_of(path, sizeof(path), "reopen.db-wal");
 	CHECK(stat(path, &sb) != 0 && errno == ENOENT);
-	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SCHEMA_VERSION);
+	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SQLITE_SCHEMA_VERSION);
 
 	s = open_store("reopen.db"); /* the migration would fail if run again */
 	r = open_reader("reopen.db");
@@ -919,7 +931,7 @@ static void test_reopen_keeps_data(void)
 	}
 	store_reader_close(r);
 	store_close(s);
-	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SCHEMA_VERSION);
+	CHECK_EQ_INT(header_user_version("reopen.db"), STORE_SQLITE_SCHEMA_VERSION);
 	batch_free(&b1);
 	batch_free(&b2);
 }
@@ -927,28 +939,30 @@ static void test_reopen_keeps_data(void)
 static void test_newer_schema_refused(void)
 {
 	struct store *s = open_store("newer.db");
+	struct store_config cfg;
 	struct store_reader *r;
 	char path[128];
 	char err[256];
 	int fd;
 
 	store_close(s);
-	set_header_user_version("newer.db", STORE_SCHEMA_VERSION + 1);
+	set_header_user_version("newer.db", STORE_SQLITE_SCHEMA_VERSION + 1);
 	path_of(path, sizeof(path), "newer.db");
 	err[0] = '\0';
 	errno = 0;
-	s = store_open(path, err, sizeof(err));
+	s = store_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	CHECK(s == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
 	CHECK_CONTAINS(err, "newer.db: schema version 4 is newer than this program's (3)");
 	store_close(s);
 	errno = 0;
-	r = store_reader_open(path, err, sizeof(err));
+	r = store_reader_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	CHECK(r == NULL);
 	CHECK_EQ_INT(errno, EPROTO);
 	CHECK_CONTAINS(err, "schema version 4, this program reads version 3");
 	store_reader_close(r);
-	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SCHEMA_VERSION + 1); /* untouched */
+	/* untouched */
+	CHECK_EQ_INT(header_user_version("newer.db"), STORE_SQLITE_SCHEMA_VERSION + 1);
 
 	/* not a database at all */
 	path_of(path, sizeof(path), "garbage.db");
@@ -961,7 +975,7 @@ static void test_newer_schema_refused(void)
 		close(fd);
 	}
 	errno = 0;
-	s = store_open(path, err, sizeof(err));
+	s = store_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	CHECK(s == NULL);
 	CHECK_EQ_INT(errno, EIO);
 	CHECK_CONTAINS(err, "not a database");
@@ -970,7 +984,7 @@ static void test_newer_schema_refused(void)
 	/* a reader cannot create a database */
 	path_of(path, sizeof(path), "absent.db");
 	errno = 0;
-	r = store_reader_open(path, err, sizeof(err));
+	r = store_reader_open(sqlite_cfg(&cfg, path), err, sizeof(err));
 	CHECK(r == NULL);
 	CHECK_EQ_INT(errno, ENOENT);
 	CHECK(access(path, F_OK) != 0);
@@ -1160,7 +1174,7 @@ static void expect_dns_plan(struct store_reader *r, const struct store_dns_filte
 {
 	char plan[4096];
 
-	if (!CHECK_EQ_INT(store_explain_dns(r, f, plan, sizeof(plan)), 0)) {
+	if (!CHECK_EQ_INT(store_sqlite_explain_dns(r, f, plan, sizeof(plan)), 0)) {
 		fprintf(stderr, "    %s: %s\n", label, store_reader_last_error(r));
 		return;
 	}
@@ -1380,10 +1394,14 @@ static void test_top_domains(void)
 	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, STORE_DOMAINS_LIMIT_MAX + 1, &d), -EINVAL);
 
 	/* bounded: the domain keys of the range, by time */
-	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)), 0))
-		CHECK_CONTAINS(plan, "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
-	if (CHECK_EQ_INT(store_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)), 0))
-		CHECK_CONTAINS(plan, "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
+	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, NULL, 10, plan, sizeof(plan)),
+			 0))
+		CHECK_CONTAINS(plan,
+			       "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
+	if (CHECK_EQ_INT(store_sqlite_explain_domains(r, 1000, 5000, "n1", 10, plan, sizeof(plan)),
+			 0))
+		CHECK_CONTAINS(plan,
+			       "SEARCH k USING INDEX flow_keys_kind_ts (kind=? AND ts>? AND ts<?)");
 out:
 	store_reader_close(r);
 	store_close(s);

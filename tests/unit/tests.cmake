@@ -8,9 +8,8 @@ ayaflow_unit_test(test_flowfmt)
 ayaflow_unit_test(test_spool ${CMAKE_SOURCE_DIR}/node/spool.c)
 ayaflow_unit_test(test_transport)
 ayaflow_unit_test(test_wire)
-ayaflow_unit_test(test_store ${CMAKE_SOURCE_DIR}/collector/store_sqlite.c
-	${CMAKE_SOURCE_DIR}/collector/flowkeys.c ${CMAKE_SOURCE_DIR}/collector/flowblock.c)
-target_link_libraries(test_store PRIVATE PkgConfig::SQLITE)
+ayaflow_unit_test(test_store)
+target_link_libraries(test_store PRIVATE ayaflow_store PkgConfig::SQLITE)
 ayaflow_unit_test(test_output ${CMAKE_SOURCE_DIR}/cli/output.c)
 ayaflow_unit_test(test_ws)
 ayaflow_unit_test(test_dns ${CMAKE_SOURCE_DIR}/node/dns.c)
@@ -18,5 +17,11 @@ ayaflow_unit_test(test_tls ${CMAKE_SOURCE_DIR}/node/tls.c)
 target_compile_definitions(test_transport PRIVATE AYAFLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 ayaflow_unit_test(test_http_auth)
 ayaflow_unit_test(test_log)
-ayaflow_unit_test(test_flowkeys ${CMAKE_SOURCE_DIR}/collector/flowkeys.c
-	${CMAKE_SOURCE_DIR}/collector/flowblock.c)
+ayaflow_unit_test(test_flowkeys ${CMAKE_SOURCE_DIR}/collector/store/flowkeys.c
+	${CMAKE_SOURCE_DIR}/collector/store/flowblock.c)
+# The ClickHouse backend's own tests, against a private server started for the run.
+add_executable(test_store_clickhouse unit/test_store_clickhouse.c)
+target_link_libraries(test_store_clickhouse PRIVATE ayaflow_store ayaflow_lib PkgConfig::CURL)
+add_test(NAME unit.test_store_clickhouse
+	COMMAND bash ${CMAKE_SOURCE_DIR}/tests/clickhouse/server.sh run -- $<TARGET_FILE:test_store_clickhouse>)
+set_tests_properties(unit.test_store_clickhouse PROPERTIES TIMEOUT 300 LABELS clickhouse)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector/flowkeys.h"
+#include "flowkeys.h"
 #include "grow.h"
 
 /* Keys a record can have: protocol, source and destination address, source and

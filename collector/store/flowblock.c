@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collector/flowblock.h"
+#include "flowblock.h"
 #include "grow.h"
 
 struct flowblock {

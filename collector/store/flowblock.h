@@ -1,5 +1,5 @@
 /* flowblock.h - the history store's form of one batch's flow records: one BLOB a batch
- * (a row of flow_blocks in store_sqlite.c) instead of one table row a record. A record
+ * (a row of flow_blocks of the SQLite store) instead of one table row a record. A record
  * is read by its position without decoding the others; together with the batch's keys
  * (flowkeys.h) that is all a query needs.
  *

@@ -1,9 +1,9 @@
 /* flowkeys.h - the history store's inverted index of one batch: which records of a batch
- * carry which address, port, protocol and domain. The store (store_sqlite.c) writes one
- * key row per distinct key of each batch instead of one entry per record in each of
- * eight indexes: at hundreds of thousands of records/s a per-record index entry is what
- * a single writer cannot afford (BENCHMARKS.md, 5), while a batch of one node holds few
- * distinct keys.
+ * carry which address, port, protocol and domain. The SQLite store (sqlite_write.c)
+ * writes one key row per distinct key of each batch instead of one entry per record in
+ * each of eight indexes: at hundreds of thousands of records/s a per-record index entry
+ * is what a single writer cannot afford (BENCHMARKS.md, 5), while a batch of one node
+ * holds few distinct keys.
  *
  * A key is (kind, value). To keep high-cardinality columns (addresses, ephemeral ports)
  * to a few keys a batch, their value is a prefix: an address without its last byte, a
