@@ -183,14 +183,26 @@ static json_t *api_ingest_json(const struct ingest_stats *st)
 		json_object_set_new(reasons, wire_reject_name((enum wire_reject)i),
 				    json_integer((json_int_t)st->by_reason[i]));
 	return json_pack(
-	    "{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "batches_received",
+	    "{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "batches_received",
 	    (json_int_t)st->received, "batches_stored", (json_int_t)st->stored, "batches_duplicate",
 	    (json_int_t)st->duplicate, "batches_rejected", (json_int_t)st->rejected,
 	    "batches_retry", (json_int_t)st->retry, "rejected_by_reason", reasons, "records_stored",
 	    (json_int_t)st->records_stored, "dns_records_stored",
 	    (json_int_t)st->dns_records_stored, "queue_depth", (json_int_t)st->queue_depth,
 	    "queue_capacity", (json_int_t)INGEST_QUEUE_MAX, "queue_full",
-	    (json_int_t)st->queue_full, "retention_deleted", (json_int_t)st->retention_deleted);
+	    (json_int_t)st->queue_full, "retention_deleted", (json_int_t)st->retention_deleted,
+	    "batches_followed", (json_int_t)st->followed);
+}
+
+/* {"backend": "clickhouse", "url": "clickhouse://host:8123/db"}: which store answers
+ * (never its password). */
+static json_t *api_store_json(const struct api *api)
+{
+	char url[sizeof(api->cfg.store->url.path) + 16];
+
+	store_url_format(&api->cfg.store->url, url, sizeof(url));
+	return json_pack("{s:s, s:s}", "backend", store_kind_name(api->cfg.store->url.kind), "url",
+			 url);
 }
 
 static void api_stats(struct api *api, struct http_reply *reply)
@@ -236,6 +248,10 @@ static void api_stats(struct api *api, struct http_reply *reply)
 		      (json_int_t)lc.conns_over, "nodes_over", (json_int_t)lc.nodes_over, "runtime",
 		      config_to_json(api->cfg.options, api->cfg.noptions, api->cfg.opts));
 	nodes = NULL; /* stolen by json_pack, also on failure */
+	if (body && json_object_set_new(body, "store", api_store_json(api)) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	if (http_reply_json(reply, 200, body) < 0)
 		goto oom;
 	free(c.nodes);
@@ -1118,8 +1134,17 @@ static void api_metrics(struct api *api, struct http_reply *reply)
 			"+Inf", NULL);
 	prom_sample_f64(&w, "ayaflow_collector_commit_seconds_sum", st.commit_seconds_sum, NULL);
 	prom_sample_u64(&w, "ayaflow_collector_commit_seconds_count", st.commit_count, NULL);
+	prom_family(&w, "ayaflow_collector_store_info", "gauge",
+		    "The history store's backend (sqlite or clickhouse); always 1.");
+	prom_sample_u64(&w, "ayaflow_collector_store_info", 1, "backend",
+			store_kind_name(api->cfg.store->url.kind), NULL);
+	prom_family(
+	    &w, "ayaflow_collector_followed_batches_total", "counter",
+	    "Batches other collectors stored into the shared store, added to the live view.");
+	prom_sample_u64(&w, "ayaflow_collector_followed_batches_total", st.followed, NULL);
 	prom_family(&w, "ayaflow_collector_database_bytes", "gauge",
-		    "Size of the history database (pages in use).");
+		    "Bytes the history takes on disk (SQLite: pages in use; ClickHouse: active "
+		    "parts).");
 	prom_sample_u64(&w, "ayaflow_collector_database_bytes",
 			st.db_bytes > 0 ? (uint64_t)st.db_bytes : 0, NULL);
 	prom_family(&w, "ayaflow_collector_retention_deleted_total", "counter",

@@ -51,6 +51,12 @@ struct ingest {
 	struct ingest_stats stats;
 	struct log_limit reject_log; /* rejected batches */
 	struct log_limit store_log;  /* failed commits (a full disk fails every one) */
+	struct log_limit follow_log; /* failed store_follow calls */
+	/* Why the store is failing (stats.store_failing is either), writer thread only:
+	 * the latest append failed; the latest upkeep (size, following) failed, which
+	 * tells an unreachable store even when no batch comes. */
+	bool append_failing;
+	bool upkeep_failing;
 };
 
 static uint64_t ingest_clock_ms(clockid_t id)
@@ -226,6 +232,7 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 		ing->stats.store_errors++;
 		if (err == -ENOSPC)
 			ing->stats.store_errors_full++;
+		ing->append_failing = true;
 		ing->stats.store_failing = true;
 		snprintf(ing->stats.store_error, sizeof(ing->stats.store_error), "%s (%s)",
 			 strerror(-err), store_last_error(ing->store));
@@ -261,7 +268,8 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 	ing->stats.duplicate += dups;
 	ing->stats.records_stored += records;
 	ing->stats.dns_records_stored += dns;
-	ing->stats.store_failing = false;
+	ing->append_failing = false;
+	ing->stats.store_failing = ing->upkeep_failing;
 	ingest_count_commit(ing, secs);
 	pthread_mutex_unlock(&ing->slock);
 
@@ -272,12 +280,56 @@ static void ingest_commit(struct ingest *ing, struct ingest_item *items, size_t 
 	}
 }
 
-/* Writer thread: one retention step and the database size. Returns true while the
- * retention has more to delete right away. */
+/* Writer thread: the outcome of the upkeep's store calls (err 0: all went well). */
+static void ingest_upkeep_result(struct ingest *ing, int err)
+{
+	pthread_mutex_lock(&ing->slock);
+	ing->upkeep_failing = err != 0;
+	if (err)
+		snprintf(ing->stats.store_error, sizeof(ing->stats.store_error), "%s (%s)",
+			 strerror(-err), store_last_error(ing->store));
+	ing->stats.store_failing = ing->append_failing || ing->upkeep_failing;
+	pthread_mutex_unlock(&ing->slock);
+}
+
+/* Writer thread, from store_follow: another collector's batch. */
+static void ingest_follow_add(void *arg, const struct wire_batch *b)
+{
+	struct ingest *ing = arg;
+
+	live_view_add(ing->live, b, ingest_clock_ms(CLOCK_REALTIME));
+}
+
+/* Writer thread: the batches other collectors stored since the last call into the live
+ * view. Returns true when more are waiting; *err the outcome. */
+static bool ingest_follow(struct ingest *ing, int *errp)
+{
+	bool more = false;
+	uint64_t held;
+	size_t n = 0;
+	int err;
+
+	err = store_follow(ing->store, ingest_follow_add, ing, &n, &more);
+	pthread_mutex_lock(&ing->slock);
+	if (err)
+		ing->stats.follow_errors++;
+	else
+		ing->stats.followed += n;
+	pthread_mutex_unlock(&ing->slock);
+	if (err && log_limit_pass(&ing->follow_log, &held))
+		log_warn("live view: reading the other collectors' batches: %s (%s)%s",
+			 strerror(-err), store_last_error(ing->store), held ? " (and more)" : "");
+	*errp = err;
+	return !err && more;
+}
+
+/* Writer thread: one retention step, the database size and the other collectors'
+ * batches. Returns true while retention or following has more to do right away. */
 static bool ingest_maintain(struct ingest *ing)
 {
 	unsigned deleted = 0;
 	int64_t bytes;
+	bool more;
 	int err;
 
 	if (ing->retention_ms) {
@@ -297,7 +349,9 @@ static bool ingest_maintain(struct ingest *ing)
 	if (bytes >= 0)
 		ing->stats.db_bytes = bytes;
 	pthread_mutex_unlock(&ing->slock);
-	return deleted == INGEST_RETENTION_ROWS;
+	more = ingest_follow(ing, &err);
+	ingest_upkeep_result(ing, bytes < 0 ? (int)bytes : err);
+	return more || deleted == INGEST_RETENTION_ROWS;
 }
 
 static void *ingest_writer_main(void *arg)
@@ -357,6 +411,7 @@ struct ingest *ingest_new(const struct ingest_config *cfg, char *err, size_t err
 	if (ing) {
 		ing->reject_log = (struct log_limit)LOG_LIMIT_INIT(INGEST_LOG_EVERY_MS);
 		ing->store_log = (struct log_limit)LOG_LIMIT_INIT(INGEST_LOG_EVERY_MS);
+		ing->follow_log = (struct log_limit)LOG_LIMIT_INIT(INGEST_LOG_EVERY_MS);
 	}
 	if (!ing)
 		goto oom;

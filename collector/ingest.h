@@ -6,7 +6,9 @@
  * and only after that returned 0 acknowledges each (duplicate flag set for batches
  * stored before) and adds the new ones to the live view; on a store error it answers
  * every batch of the group with WIRE_REJECT_STORE. Between appends, or once a second
- * when idle, it runs one small retention step.
+ * when idle, it runs one small retention step, and adds to the live view the batches
+ * other collectors stored into a shared store (store_follow), so that the live view of
+ * every collector of a ClickHouse store is the whole cluster's.
  *
  * Threads: on_request runs on nng threads and never touches the store; the writer
  * thread alone calls store_* on the store; the statistics are read by any thread
@@ -42,14 +44,17 @@ struct ingest_stats {
 	uint64_t queue_full;   /* of retry: the queue was full */
 	uint64_t store_errors; /* store_append calls that failed */
 	uint64_t store_errors_full; /* of store_errors: the disk was full (SQLITE_FULL) */
-	bool store_failing;	    /* the latest store_append failed (until one succeeds) */
-	char store_error[160];	    /* what the latest failing store_append said */
+	bool store_failing;    /* the latest store_append, or the latest upkeep (size, following
+				* the other collectors), failed: until it succeeds again */
+	char store_error[160]; /* what the latest failing store call said */
 	uint64_t by_reason[WIRE_REJECT_MAX]; /* every answer with ok=0, by reason */
 	uint64_t records_stored;
 	uint64_t dns_records_stored;
 	uint64_t queue_depth;	    /* batches queued now */
 	uint64_t queue_records;	    /* records queued now (flow and DNS records) */
 	uint64_t retention_deleted; /* rows deleted by retention */
+	uint64_t followed;	    /* batches of other collectors added to the live view */
+	uint64_t follow_errors;	    /* store_follow calls that failed */
 	int64_t db_bytes;	    /* latest store_db_bytes, -1 before the first */
 	uint64_t commit_buckets[INGEST_COMMIT_BUCKETS + 1]; /* per bucket (not cumulative) */
 	uint64_t commit_count;

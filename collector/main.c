@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cidr.h"
@@ -98,6 +99,7 @@ struct collector {
 	struct collector_opts opts;
 	struct store_config store_cfg; /* what --store (or --db-path) names */
 	char *store_password;	       /* of --store-password-file; wiped at exit */
+	char name[STORE_HOST_MAX + 1]; /* host:port, stored with each batch (store_config) */
 	uint64_t start_unix_ms;
 	struct cidr_list *allow;
 	struct store *store; /* the writer thread's while ingest runs */
@@ -253,6 +255,16 @@ static int collector_store_config(const struct collector_opts *o, struct store_c
 	return 0;
 }
 
+/* "host:port": unique among collectors sharing a store (one HTTP port per host). */
+static void collector_name(const struct collector_opts *o, char *buf, size_t len)
+{
+	char host[STORE_HOST_MAX - 8] = "";
+
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "collector");
+	snprintf(buf, len, "%s:%llu", host, (unsigned long long)o->port);
+}
+
 int main(int argc, char **argv)
 {
 	static struct collector col; /* the one context of this process */
@@ -293,6 +305,8 @@ int main(int argc, char **argv)
 		log_warn("--store-password-file: a %s store has no password; ignored",
 			 store_kind_name(col.store_cfg.url.kind));
 	store_url_format(&col.store_cfg.url, store_name, sizeof(store_name));
+	collector_name(o, col.name, sizeof(col.name));
+	col.store_cfg.collector = col.name;
 	col.start_unix_ms = collector_now_ms();
 	signal(SIGPIPE, SIG_IGN);
 

@@ -238,7 +238,8 @@ int ch_store_follow(struct store *base, store_follow_fn fn, void *arg, size_t *n
 			fn(arg, &marks[i].b);
 			(*n)++;
 		}
-		qsort(window, nwindow, sizeof(*window), ch_u64_cmp);
+		if (nwindow)
+			qsort(window, nwindow, sizeof(*window), ch_u64_cmp);
 		free(s->followed);
 		s->followed = window;
 		s->nfollowed = nwindow;
