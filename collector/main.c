@@ -71,7 +71,9 @@ static const struct config_option collector_options[] = {
     {"store-password-file", 0, CONFIG_STRING, OPT(store_password_file), NULL, 0, 0, "FILE",
      "password of the ClickHouse user (the file's one line)", NULL},
     {"data-retention", 0, CONFIG_UINT, OPT(data_retention), "0", 0, 100ull * 365 * 86400, "SECONDS",
-     "delete flow records older than this (0: keep everything)", NULL},
+     "delete flow records older than this (SQLite: in small steps; ClickHouse: whole days) "
+     "(0: keep everything)",
+     NULL},
     {"connection-timeout", 0, CONFIG_UINT, OPT(connection_timeout), "60", 1, 86400, "SECONDS",
      "connections idle this long leave the cluster live view", NULL},
     {"allowed-ips", 0, CONFIG_LIST, OPT(allowed_ips), NULL, 0, 0, "CIDRS",
