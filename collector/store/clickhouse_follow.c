@@ -2,12 +2,12 @@
  * collectors stored, for this collector's live view, so that every collector of a shared
  * store answers /api/live, /api/stats and /api/stream for the whole cluster.
  *
- * Each call reads the batch marks of the last STORE_FOLLOW_BACK_MS by the other
- * collectors (a mark's stored_ms is its writer's clock, and it becomes visible only when
- * the writer's INSERT ends, so a window rather than a cursor), delivers those not
- * delivered by the last call, and remembers the window's delivered ones for the next.
- * Their flow records are read by (node, window start) and batch identity, the key of
- * flows. */
+ * Each call reads from batch_log (sorted by stored_ms) the batches the other collectors
+ * stored in the last STORE_FOLLOW_BACK_MS (stored_ms is its writer's clock, and a batch
+ * becomes visible only when the writer's INSERT ends, so a window rather than a cursor),
+ * delivers those not delivered by the last call, and remembers the window's delivered
+ * ones for the next. Their batch rows are read by batches' key, their flow records by
+ * (node, window start) and batch identity, flows' key. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@ struct ch_mark {
 	struct wire_batch b; /* records filled later */
 	uint64_t hash;
 	size_t filled; /* records read */
+	bool found;    /* its batches row was read */
 };
 
 static uint64_t ch_follow_hash(const char *node, const char *boot, uint64_t seq)
@@ -60,9 +61,10 @@ static int ch_follow_fail(struct ch_store *s, int err, const char *what)
 	return err;
 }
 
-/* Reads the marks of the window; *window gets every mark's hash, *marks the new ones. */
-static int ch_follow_marks(struct ch_store *s, uint64_t since, struct ch_mark **marks,
-			   size_t *nmarks, uint64_t **window, size_t *nwindow, bool *more)
+/* Reads the keys of the window's batches from batch_log (its key is stored_ms: a range
+ * read); *window gets every delivered key's hash, *marks the new ones to deliver. */
+static int ch_follow_keys(struct ch_store *s, uint64_t since, struct ch_mark **marks,
+			  size_t *nmarks, uint64_t **window, size_t *nwindow, bool *more)
 {
 	size_t mcap = 0, wcap = 0, records = 0;
 	const uint8_t *ans;
@@ -73,9 +75,8 @@ static int ch_follow_marks(struct ch_store *s, uint64_t since, struct ch_mark **
 
 	ch_sql_start(&q, &s->sql, &s->sqlcap);
 	ch_sql_add(&q,
-		   "SELECT node, boot_id, seq, window_start, window_end, agent_version,"
-		   " total_packets, total_bytes, active_connections, lost, records FROM %s.batches"
-		   " WHERE stored_ms >= %llu AND collector != ",
+		   "SELECT node, boot_id, seq, records FROM %s.batch_log WHERE stored_ms >= %llu"
+		   " AND collector != ",
 		   s->db, (unsigned long long)since);
 	ch_sql_str(&q, s->collector);
 	ch_sql_add(&q, " ORDER BY stored_ms FORMAT RowBinary");
@@ -87,7 +88,91 @@ static int ch_follow_marks(struct ch_store *s, uint64_t since, struct ch_mark **
 	ch_in_init(&in, ans, len);
 	while (in.left && !in.failed) {
 		struct wire_batch b;
-		uint64_t nlost, h;
+		uint64_t h;
+
+		memset(&b, 0, sizeof(b));
+		ch_get_str(&in, b.node, sizeof(b.node));
+		ch_get_str(&in, b.boot_id, sizeof(b.boot_id));
+		b.seq = ch_get_u64(&in);
+		b.nrecords = ch_get_u64(&in);
+		if (in.failed)
+			break;
+		h = ch_follow_hash(b.node, b.boot_id, b.seq);
+		if (!ch_followed(s, h)) {
+			if (*nmarks >= CH_FOLLOW_MAX_BATCHES || b.nrecords > WIRE_MAX_RECORDS ||
+			    (*nmarks && records + b.nrecords > STORE_FOLLOW_MAX_RECORDS)) {
+				*more = true; /* for the next call: not in the window's set */
+				continue;
+			}
+			if (grow_reserve((void **)marks, &mcap, *nmarks + 1, sizeof(**marks), 64) <
+			    0)
+				return ch_follow_fail(s, -ENOMEM, "following");
+			memset(&(*marks)[*nmarks], 0, sizeof(**marks));
+			(*marks)[*nmarks].b = b;
+			(*marks)[*nmarks].hash = h;
+			(*nmarks)++;
+			records += b.nrecords;
+		}
+		if (grow_reserve((void **)window, &wcap, *nwindow + 1, sizeof(**window), 256) < 0)
+			return ch_follow_fail(s, -ENOMEM, "following");
+		(*window)[(*nwindow)++] = h;
+	}
+	if (in.failed) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "following: malformed answer");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* (node, boot_id, seq) of each mark, comma-separated. */
+static void ch_follow_key_list(struct ch_sql *q, const struct ch_mark *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ch_sql_add(q, "%s(", i ? ", " : "");
+		ch_sql_str(q, m[i].b.node);
+		ch_sql_add(q, ", ");
+		ch_sql_str(q, m[i].b.boot_id);
+		ch_sql_add(q, ", %llu)", (unsigned long long)m[i].b.seq);
+	}
+}
+
+static struct ch_mark *ch_follow_find(struct ch_mark *m, size_t n, const char *node,
+				      const char *boot, uint64_t seq)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].b.seq == seq && !strcmp(m[i].b.node, node) &&
+		    !strcmp(m[i].b.boot_id, boot))
+			return &m[i];
+	return NULL;
+}
+
+/* Reads the marks' batch rows (window, the node's counters and ledger). */
+static int ch_follow_batches(struct ch_store *s, struct ch_mark *m, size_t n)
+{
+	const uint8_t *ans;
+	struct ch_sql q;
+	struct ch_in in;
+	size_t len;
+	int err;
+
+	ch_sql_start(&q, &s->sql, &s->sqlcap);
+	ch_sql_add(&q,
+		   "SELECT node, boot_id, seq, window_start, window_end, agent_version,"
+		   " total_packets, total_bytes, active_connections, lost FROM %s.batches"
+		   " WHERE (node, boot_id, seq) IN (",
+		   s->db);
+	ch_follow_key_list(&q, m, n);
+	ch_sql_add(&q, ") FORMAT RowBinary");
+	if (q.failed)
+		return ch_follow_fail(s, -ENOMEM, "following");
+	err = ch_conn_query(s->conn, s->sql, NULL, 0, &ans, &len);
+	if (err)
+		return ch_follow_fail(s, err, "reading the other collectors' batches");
+	ch_in_init(&in, ans, len);
+	while (in.left && !in.failed) {
+		struct wire_batch b;
+		struct ch_mark *x;
+		uint64_t nlost;
 
 		memset(&b, 0, sizeof(b));
 		ch_get_str(&in, b.node, sizeof(b.node));
@@ -106,31 +191,12 @@ static int ch_follow_marks(struct ch_store *s, uint64_t since, struct ch_mark **
 			if (i < WIRE_LOSS_MAX)
 				b.lost[i] = c;
 		}
-		b.nrecords = ch_get_u64(&in);
-		if (in.failed)
-			break;
-		h = ch_follow_hash(b.node, b.boot_id, b.seq);
-		if (ch_followed(s, h)) {
-			if (grow_reserve((void **)window, &wcap, *nwindow + 1, sizeof(**window),
-					 256) < 0)
-				return ch_follow_fail(s, -ENOMEM, "following");
-			(*window)[(*nwindow)++] = h;
-			continue;
+		x = in.failed ? NULL : ch_follow_find(m, n, b.node, b.boot_id, b.seq);
+		if (x) {
+			b.nrecords = x->b.nrecords;
+			x->b = b;
+			x->found = true;
 		}
-		if (*nmarks >= CH_FOLLOW_MAX_BATCHES || b.nrecords > WIRE_MAX_RECORDS ||
-		    (*nmarks && records + b.nrecords > STORE_FOLLOW_MAX_RECORDS)) {
-			*more = true; /* left for the next call: not in the window's set */
-			continue;
-		}
-		if (grow_reserve((void **)marks, &mcap, *nmarks + 1, sizeof(**marks), 64) < 0 ||
-		    grow_reserve((void **)window, &wcap, *nwindow + 1, sizeof(**window), 256) < 0)
-			return ch_follow_fail(s, -ENOMEM, "following");
-		(*window)[(*nwindow)++] = h;
-		(*marks)[*nmarks].b = b;
-		(*marks)[*nmarks].hash = h;
-		(*marks)[*nmarks].filled = 0;
-		(*nmarks)++;
-		records += b.nrecords;
 	}
 	if (in.failed) {
 		snprintf(s->errmsg, sizeof(s->errmsg), "following: malformed answer");
@@ -164,13 +230,7 @@ static int ch_follow_records(struct ch_store *s, struct ch_mark *m, size_t n)
 		ch_sql_add(&q, ", %llu)", (unsigned long long)m[i].b.window_start_ms);
 	}
 	ch_sql_add(&q, ") AND (node, boot_id, seq) IN (");
-	for (size_t i = 0; i < n; i++) {
-		ch_sql_add(&q, "%s(", i ? ", " : "");
-		ch_sql_str(&q, m[i].b.node);
-		ch_sql_add(&q, ", ");
-		ch_sql_str(&q, m[i].b.boot_id);
-		ch_sql_add(&q, ", %llu)", (unsigned long long)m[i].b.seq);
-	}
+	ch_follow_key_list(&q, m, n);
 	ch_sql_add(&q, ") FORMAT RowBinary");
 	if (q.failed)
 		return ch_follow_fail(s, -ENOMEM, "following");
@@ -181,6 +241,7 @@ static int ch_follow_records(struct ch_store *s, struct ch_mark *m, size_t n)
 	while (in.left && !in.failed) {
 		char boot[WIRE_BOOT_ID_MAX + 1];
 		struct store_flow fl;
+		struct ch_mark *x;
 		uint64_t seq;
 		uint32_t idx;
 
@@ -190,17 +251,10 @@ static int ch_follow_records(struct ch_store *s, struct ch_mark *m, size_t n)
 		ch_get_flow(&in, &fl);
 		if (in.failed)
 			break;
-		for (size_t i = 0; i < n; i++) {
-			struct ch_mark *x = &m[i];
-
-			if (x->b.seq != seq || strcmp(x->b.node, fl.node) ||
-			    strcmp(x->b.boot_id, boot))
-				continue;
-			if (idx < x->b.nrecords) {
-				x->b.records[idx] = fl.rec;
-				x->filled++;
-			}
-			break;
+		x = ch_follow_find(m, n, fl.node, boot, seq);
+		if (x && idx < x->b.nrecords) {
+			x->b.records[idx] = fl.rec;
+			x->filled++;
 		}
 	}
 	if (in.failed) {
@@ -224,8 +278,10 @@ int ch_store_follow(struct store *base, store_follow_fn fn, void *arg, size_t *n
 	*more = false;
 	clock_gettime(CLOCK_REALTIME, &now);
 	now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-	err = ch_follow_marks(s, now_ms > STORE_FOLLOW_BACK_MS ? now_ms - STORE_FOLLOW_BACK_MS : 0,
-			      &marks, &nmarks, &window, &nwindow, more);
+	err = ch_follow_keys(s, now_ms > STORE_FOLLOW_BACK_MS ? now_ms - STORE_FOLLOW_BACK_MS : 0,
+			     &marks, &nmarks, &window, &nwindow, more);
+	if (!err && nmarks)
+		err = ch_follow_batches(s, marks, nmarks);
 	if (!err && nmarks)
 		err = ch_follow_records(s, marks, nmarks);
 	if (!err) {
@@ -235,6 +291,8 @@ int ch_store_follow(struct store *base, store_follow_fn fn, void *arg, size_t *n
 			 * unless retention dropped them since: then only the counters. */
 			marks[i].b.nrecords =
 			    marks[i].filled == marks[i].b.nrecords ? marks[i].b.nrecords : 0;
+			if (!marks[i].found)
+				continue; /* dropped by retention since: nothing to show */
 			fn(arg, &marks[i].b);
 			(*n)++;
 		}

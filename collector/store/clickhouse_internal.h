@@ -12,6 +12,8 @@
  *                by every collector; partitioned by the day it was stored
  *   nodes        per node, the aggregate states of its batches (AggregatingMergeTree fed
  *                by a materialized view): newest report, first/last seen, counts
+ *   batch_log    the batches' keys by the time they were stored (a materialized view of
+ *                batches): what store_follow reads
  *   ayaflow_schema  the versions applied
  * Every time is Unix ms (UInt64); every table with records is partitioned by the day of
  * ts (intDiv(ts, 86400000)), which retention drops whole. */

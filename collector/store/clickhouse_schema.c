@@ -134,6 +134,12 @@ static const char *const ch_migration_1[] = {
     " argMaxState(total_bytes, " CH_NEWEST ") AS total_bytes,"
     " argMaxState(active_connections, " CH_NEWEST ") AS active_connections,"
     " argMaxState(lost, " CH_NEWEST ") AS lost FROM {db}.batches GROUP BY node",
+    /* the batches in the order they were stored, for store_follow's "what is new" */
+    "CREATE TABLE IF NOT EXISTS {db}.batch_log (stored_ms UInt64, collector String,"
+    " node String, boot_id String, seq UInt64, records UInt64) ENGINE = MergeTree()" CH_BY_DAY(
+	"stored_ms") " ORDER BY stored_ms",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.batch_log_mv TO {db}.batch_log AS SELECT"
+    " stored_ms, collector, node, boot_id, seq, records FROM {db}.batches",
     NULL,
 };
 

@@ -512,6 +512,8 @@ int ch_store_retention_step(struct store *base, uint64_t older_than_ms, unsigned
 		err = ch_drop_days(s, tables[i], older_than_ms, i == 1 || i == 2 ? &copies : &rows);
 	if (!err)
 		err = ch_drop_days(s, "batches", dedup_before, &rows);
+	if (!err)
+		err = ch_drop_days(s, "batch_log", dedup_before, &copies);
 	if (err)
 		return err;
 	*deleted = rows > UINT32_MAX ? UINT32_MAX : (unsigned)rows;

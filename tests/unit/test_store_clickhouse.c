@@ -262,15 +262,17 @@ static void test_public_schema(void)
 		     "'dst_hostname String','time DateTime']\n");
 	CHECK(sql("SELECT groupArray(name) FROM (SELECT name FROM system.tables WHERE database ="
 		  " 'ayaflow_test_schema' ORDER BY name)"));
-	CHECK_EQ_STR(answer,
-		     "['ayaflow_schema','batches','dns','flows','flows_addr',"
-		     "'flows_addr_mv','flows_domain','flows_domain_mv','nodes','nodes_mv']\n");
+	CHECK_EQ_STR(
+	    answer,
+	    "['ayaflow_schema','batch_log','batch_log_mv','batches','dns','flows','flows_addr',"
+	    "'flows_addr_mv','flows_domain','flows_domain_mv','nodes','nodes_mv']\n");
 	CHECK(sql("SELECT groupArray(concat(name, ':', sorting_key, ':', partition_key)) FROM"
 		  " (SELECT name, sorting_key, partition_key FROM system.tables WHERE database ="
 		  " 'ayaflow_test_schema' AND engine = 'MergeTree' ORDER BY name)"));
 	CHECK_EQ_STR(
 	    answer,
-	    "['ayaflow_schema:version:','batches:node, boot_id, seq:intDiv(stored_ms, "
+	    "['ayaflow_schema:version:','batch_log:stored_ms:intDiv(stored_ms, 86400000)',"
+	    "'batches:node, boot_id, seq:intDiv(stored_ms, "
 	    "86400000)','dns:node, ts:intDiv(ts, 86400000)','flows:node, ts:intDiv(ts, "
 	    "86400000)','flows_addr:addr, ts:intDiv(ts, 86400000)','flows_domain:domain_rev, "
 	    "ts:intDiv(ts, 86400000)']\n");
@@ -332,6 +334,85 @@ out:
 	store_close(a.s);
 	store_close(b.s);
 	db_drop("ayaflow_test_two");
+}
+
+/* ---- following the other collectors (the live view) ---- */
+
+struct followed {
+	size_t n;
+	char what[512]; /* "node/seq:records:total_packets " per batch */
+};
+
+static void follow_cb(void *arg, const struct wire_batch *b)
+{
+	struct followed *f = arg;
+	size_t len = strlen(f->what);
+	uint64_t ps = 0;
+
+	for (size_t i = 0; i < b->nrecords; i++)
+		ps += b->records[i].src_port;
+	snprintf(f->what + len, sizeof(f->what) - len, "%s/%llu:%zu:%llu:%llu ", b->node,
+		 (unsigned long long)b->seq, b->nrecords, (unsigned long long)b->total_packets,
+		 (unsigned long long)ps);
+	f->n++;
+}
+
+static struct store *open_named(const char *db, const char *name)
+{
+	struct store_config cfg;
+	char err[512];
+	struct store *s;
+
+	config_for(&cfg, db);
+	cfg.collector = name;
+	s = store_open(&cfg, err, sizeof(err));
+	if (!CHECK(s != NULL))
+		fprintf(stderr, "    %s\n", err);
+	return s;
+}
+
+static void test_follow(void)
+{
+	struct store *a, *b;
+	struct followed fa = {0}, fb = {0};
+	struct wire_batch x, y;
+	uint64_t now = (uint64_t)time(NULL) * 1000;
+	size_t n = 99;
+	bool dup, more = true;
+
+	db_fresh("ayaflow_test_follow");
+	a = open_named("ayaflow_test_follow", "host-a:3000");
+	b = open_named("ayaflow_test_follow", "host-b:3000");
+	if (!a || !b)
+		goto out;
+	batch_init(&x, "node-a", "boot-1", 1, now - 10000, 3);
+	x.total_packets = 77;
+	batch_init(&y, "node-b", "boot-9", 4, now - 5000, 2);
+	CHECK_EQ_INT(append1(a, &x, &dup), 0);
+	CHECK_EQ_INT(append1(b, &y, &dup), 0);
+	/* b sees a's batch, with its records and counters; not its own */
+	CHECK_EQ_INT(store_follow(b, follow_cb, &fb, &n, &more), 0);
+	CHECK_EQ_INT(n, 1);
+	CHECK(!more);
+	CHECK_EQ_STR(fb.what, "node-a/1:3:77:120003 ");
+	/* each once */
+	CHECK_EQ_INT(store_follow(b, follow_cb, &fb, &n, &more), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(fb.n, 1);
+	CHECK_EQ_INT(store_follow(a, follow_cb, &fa, &n, &more), 0);
+	CHECK_EQ_STR(fa.what, "node-b/4:2:0:80001 ");
+	/* a batch stored before the window is not news */
+	CHECK(sql("INSERT INTO ayaflow_test_follow.batches (node, boot_id, seq, window_start,"
+		  " window_end, records, stored_ms, collector) VALUES ('node-c', 'b', 1, 1, 2, 0,"
+		  " 1000, 'host-c:3000')"));
+	CHECK_EQ_INT(store_follow(b, follow_cb, &fb, &n, &more), 0);
+	CHECK_EQ_INT(n, 0);
+	free(x.records);
+	free(y.records);
+out:
+	store_close(a);
+	store_close(b);
+	db_drop("ayaflow_test_follow");
 }
 
 /* A writer killed between its flows INSERT and the batch's mark leaves rows without the
@@ -521,6 +602,7 @@ int main(void)
 	test_newer_schema_refused();
 	test_public_schema();
 	test_two_writers();
+	test_follow();
 	test_half_written_batch();
 	test_retention_days();
 	test_hung_server();
