@@ -5,8 +5,10 @@ deployment promises (issue "Deployment"): asserted on the parsed YAML and JSON.
   manifests_test.py SOURCE_DIR BUILD_DIR
 
 Kubernetes: the objects `kubectl apply -k k8s/` installs, assembled from
-k8s/kustomization.yaml (resources + configMapGenerator); when kubectl is installed its
-`kubectl kustomize` output is compared with them. Compose, Prometheus, Grafana, the
+k8s/base/kustomization.yaml (resources + configMapGenerator), and those of the overlay
+k8s/overlays/clickhouse (the base with its patches, its resources and its generators);
+when kubectl is installed its `kubectl kustomize` output is compared with them and the
+overlay's checks are run on it as well. Compose, Prometheus, Grafana, the
 Dockerfiles (their build steps are run against BUILD_DIR's `cmake --install`, and the
 runtime packages are checked against the libraries the programs link) and the systemd
 unit templates. Prints one line per check; exits 1 on the first failed group.
@@ -24,6 +26,8 @@ import yaml
 SRC = os.path.abspath(sys.argv[1])
 BUILD = os.path.abspath(sys.argv[2])
 K8S = os.path.join(SRC, "k8s")
+BASE = os.path.join(K8S, "base")
+OVERLAY = os.path.join(K8S, "overlays", "clickhouse")
 DEPLOY = os.path.join(K8S, "deploy")
 FAILED = []
 
@@ -62,24 +66,94 @@ def labels_match(selector, labels):
 
 # --- Kubernetes -----------------------------------------------------------------------
 
-def kustomize_objects():
-    kust = load_yaml(os.path.join(K8S, "kustomization.yaml"))
-    objs = []
-    for res in kust["resources"]:
-        objs += load_all(os.path.join(K8S, res))
-    configs = {}
+def merge_patch(obj, patch):
+    """A strategic merge patch as far as the overlays use it: maps merged key by key,
+    anything else replaced."""
+    for k, v in patch.items():
+        if isinstance(v, dict) and isinstance(obj.get(k), dict):
+            merge_patch(obj[k], v)
+        else:
+            obj[k] = v
+
+
+def kustomize_objects(root):
+    """The objects of the kustomization in ROOT (resources: files and directories;
+    inline patches: merge or $patch: delete; configMapGenerator, behavior create or
+    replace), its namespace, and the parsed configuration files by (ConfigMap, key)."""
+    kust = load_yaml(os.path.join(root, "kustomization.yaml"))
+    ns, objs, configs = kust.get("namespace"), [], {}
+    for res in kust.get("resources", []):
+        path = os.path.join(root, res)
+        if os.path.isdir(path):
+            sub_ns, sub_objs, sub_configs = kustomize_objects(path)
+            ns = ns or sub_ns
+            objs += sub_objs
+            configs.update(sub_configs)
+        else:
+            objs += load_all(path)
+    for p in kust.get("patches", []):
+        patch = yaml.safe_load(p["patch"])
+        ident = (patch["kind"], patch["metadata"]["name"])
+        targets = [o for o in objs if (o["kind"], o["metadata"]["name"]) == ident]
+        assert len(targets) == 1, f"{root}: patch of {ident}: {len(targets)} targets"
+        if patch.get("$patch") == "delete":
+            objs.remove(targets[0])
+        else:
+            merge_patch(targets[0], patch)
     for gen in kust.get("configMapGenerator", []):
         data = {}
+        old = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == gen["name"]]
+        assert len(old) == (1 if gen.get("behavior") == "replace" else 0), \
+            f"{root}: ConfigMap {gen['name']}: behavior {gen.get('behavior', 'create')}"
+        for o in old:
+            objs.remove(o)
+            configs = {k: v for k, v in configs.items() if k[0] != gen["name"]}
         for spec in gen["files"]:
             key, _, path = spec.partition("=")
             if not path:
                 key, path = os.path.basename(spec), spec
-            with open(os.path.join(K8S, path), encoding="utf-8") as f:
+            with open(os.path.join(root, path), encoding="utf-8") as f:
                 data[key] = f.read()
             configs[(gen["name"], key)] = yaml.safe_load(data[key])
         objs.append({"apiVersion": "v1", "kind": "ConfigMap",
                      "metadata": {"name": gen["name"]}, "data": data})
-    return kust, objs, configs
+    return ns, objs, configs
+
+
+def kubectl_kustomize(root):
+    """kubectl kustomize ROOT's objects; None (noted) without kubectl, or failed."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        print(f"note: kubectl not installed; kubectl kustomize {os.path.relpath(root, SRC)} not run")
+        return None
+    out = subprocess.run([kubectl, "kustomize", root], capture_output=True, text=True, check=False)
+    if not check(out.returncode == 0, f"kubectl kustomize {os.path.relpath(root, SRC)} succeeds"):
+        print(out.stderr)
+        return None
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+
+
+def built_names(built):
+    return sorted((o["kind"], HASH_SUFFIX.sub("", o["metadata"]["name"]) if o["kind"] == "ConfigMap"
+                   else o["metadata"]["name"]) for o in built)
+
+
+def check_built(built, objs, ns, what):
+    """kubectl kustomize's objects are ours, in namespace ns, ConfigMap references
+    rewritten to the generated names."""
+    check(built_names(built) == sorted((o["kind"], o["metadata"]["name"]) for o in objs),
+          f"{what}: kubectl kustomize builds exactly these objects")
+    check(all(o["metadata"].get("namespace") == ns for o in built if o["kind"] != "Namespace"),
+          f"{what}: every object lands in namespace {ns}")
+    cms = {o["metadata"]["name"] for o in built if o["kind"] == "ConfigMap"}
+    for o in built:
+        if o["kind"] in ("DaemonSet", "StatefulSet", "Deployment"):
+            refs = [v["configMap"]["name"] for v in o["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+            check(refs and all(r in cms for r in refs),
+                  f"{what}: {o['kind']}: ConfigMap reference rewritten to the generated name")
 
 
 def one(objs, kind, name=None):
@@ -94,8 +168,11 @@ def probe_ok(probe, port):
 
 
 def check_kubernetes():
-    kust, objs, configs = kustomize_objects()
-    ns = kust.get("namespace")
+    ns, objs, configs = kustomize_objects(BASE)
+    wrap_ns, wrap_objs, _ = kustomize_objects(K8S)
+    check(wrap_ns == ns and sorted((o["kind"], o["metadata"]["name"]) for o in wrap_objs)
+          == sorted((o["kind"], o["metadata"]["name"]) for o in objs),
+          "k8s/kustomization.yaml installs k8s/base/ as it is")
     check(ns == "ayaflow", "kustomization sets namespace ayaflow")
     check(any(o["kind"] == "Namespace" and o["metadata"]["name"] == ns for o in objs),
           "a Namespace object for it")
@@ -220,28 +297,12 @@ def check_kubernetes():
     check(all(any(p.get("port") in (7400, 3000) for p in r.get("ports", [])) for r in np["spec"]["ingress"]),
           "NetworkPolicy: no rule opens other ports")
 
-    # kubectl kustomize, where kubectl is installed: same objects, references rewritten.
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        print("note: kubectl not installed; kustomize output not compared")
-        return
-    out = subprocess.run([kubectl, "kustomize", K8S], capture_output=True, text=True, check=False)
-    if not check(out.returncode == 0, "kubectl kustomize k8s/ succeeds"):
-        print(out.stderr)
-        return
-    built = [d for d in yaml.safe_load_all(out.stdout) if d]
-    strip = re.compile(r"-[a-z0-9]{10}$")
-    names = sorted((o["kind"], strip.sub("", o["metadata"]["name"]) if o["kind"] == "ConfigMap"
-                    else o["metadata"]["name"]) for o in built)
-    check(names == sorted((o["kind"], o["metadata"]["name"]) for o in objs),
-          "kubectl kustomize builds exactly these objects")
-    check(all(o["metadata"].get("namespace") == ns for o in built if o["kind"] != "Namespace"),
-          "every object lands in namespace ayaflow")
-    cms = {o["metadata"]["name"] for o in built if o["kind"] == "ConfigMap"}
-    for o in built:
-        if o["kind"] in ("DaemonSet", "StatefulSet"):
-            refs = [v["configMap"]["name"] for v in o["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
-            check(all(r in cms for r in refs), f"{o['kind']}: ConfigMap reference rewritten to the generated name")
+    # kubectl kustomize, where kubectl is installed: same objects, references rewritten;
+    # k8s/ and k8s/base/ build the same.
+    built = kubectl_kustomize(K8S)
+    if built is not None:
+        check_built(built, objs, ns, "k8s/")
+        check(built == kubectl_kustomize(BASE), "kubectl kustomize: k8s/ and k8s/base/ build the same")
 
 
 # --- compose, Prometheus, Grafana ---------------------------------------------------

@@ -4,7 +4,7 @@
 #
 # promtool checks the shipped prometheus.yml, alerts.yml and prometheus-kubernetes.yml.
 # Then, in a pair of namespaces of its own joined by a veth pair: a collector started with
-# the shipped k8s/config/collector.yaml and a node with k8s/config/node.yaml (flags
+# the shipped k8s/base/config/collector.yaml and a node with k8s/base/config/node.yaml (flags
 # override the database, the interface and the collector address), ping traffic across
 # the veth, and Prometheus started with the test variant of the shipped prometheus.yml:
 # the same jobs and alert rules, targets mapped to loopback, scrape every second. The
@@ -44,7 +44,7 @@ ns_pair "$(ns_name a)" "$(ns_name b)" 10.78.1
 NS=$NS_A
 
 # Collector with the Kubernetes configuration (listen 0.0.0.0:7400, HTTP 3000).
-ip netns exec "$NS" "$AYAFLOW_COLLECTOR" --config "$SRC/k8s/config/collector.yaml" \
+ip netns exec "$NS" "$AYAFLOW_COLLECTOR" --config "$SRC/k8s/base/config/collector.yaml" \
 	--db-path "$E2E_DIR/traffic.db" >"$E2E_DIR/collector.log" 2>&1 &
 COLLECTOR_PID=$!
 track_pid "$COLLECTOR_PID"
@@ -52,7 +52,7 @@ wait_for "collector /api/health" \
 	"ip netns exec $NS curl -sf -m 2 http://127.0.0.1:3000/api/health | jq -e '.status == \"ok\"'"
 
 # Node with the Kubernetes configuration (port 3001); a window of 1 s for quick batches.
-NODE_PORT_FLAG=0 node_start "$NS" 3001 node --config "$SRC/k8s/config/node.yaml" \
+NODE_PORT_FLAG=0 node_start "$NS" 3001 node --config "$SRC/k8s/base/config/node.yaml" \
 	-i "$DEV_A" --node-name deploy-node --collector tcp://127.0.0.1:7400 --aggregation-window 1
 
 nsx "$NS" ping -q -i 0.2 -c 1000 "$IP_B" >/dev/null 2>&1 &
