@@ -305,6 +305,185 @@ def check_kubernetes():
         check(built == kubectl_kustomize(BASE), "kubectl kustomize: k8s/ and k8s/base/ build the same")
 
 
+# --- the overlay with the history in ClickHouse (k8s/overlays/clickhouse) -------------
+
+STORE_URL = re.compile(r"clickhouse(\+https)?://(?:([A-Za-z0-9_.-]+)@)?([A-Za-z0-9.-]+)(?::([0-9]+))?/([A-Za-z0-9_]+)")
+
+
+def built_configs(built):
+    """The parsed configuration files of kubectl kustomize's ConfigMaps, by (name, key)."""
+    return {(HASH_SUFFIX.sub("", o["metadata"]["name"]), k): yaml.safe_load(v)
+            for o in built if o["kind"] == "ConfigMap" for k, v in o.get("data", {}).items()}
+
+
+def workload_containers(objs):
+    for o in objs:
+        if o["kind"] in ("DaemonSet", "StatefulSet", "Deployment"):
+            for c in o["spec"]["template"]["spec"].get("containers", []):
+                yield o, c
+
+
+def check_overlay_objects(objs, configs, ns, what, sqlite_pod_labels):
+    kinds = [o["kind"] for o in objs]
+    check("StatefulSet" not in kinds and "PersistentVolumeClaim" not in kinds,
+          f"{what}: no StatefulSet, no PersistentVolumeClaim")
+    dep = one(objs, "Deployment", "ayaflow-collector")
+    pod = dep["spec"]["template"]
+    spec = pod["spec"]
+    labels = pod["metadata"]["labels"]
+    c = one([{"kind": "c", "metadata": {"name": x["name"]}, **x} for x in spec["containers"]],
+            "c", "ayaflow-collector")
+    check(dep["spec"].get("replicas") == 2, f"{what}: the collector a Deployment of 2 replicas")
+    check(labels_match(dep["spec"]["selector"]["matchLabels"], labels),
+          f"{what}: Deployment selector matches its pod labels")
+    vols = {v["name"]: v for v in spec.get("volumes", [])}
+    check(all(set(v) - {"name"} <= {"configMap", "secret"} for v in vols.values()),
+          f"{what}: collector volumes are the ConfigMap and the Secret only (no claim, no hostPath)")
+
+    cfg = configs[("ayaflow-collector-config", "collector.yaml")]
+    store = str(cfg.get("store", ""))
+    m = STORE_URL.fullmatch(store)
+    check(m is not None, f"{what}: collector config: store is a clickhouse:// URL without a password ({store})")
+    check(m is not None and m.group(3).endswith(".svc"),
+          f"{what}: the store's host is a Service name (name.namespace.svc)")
+    check("db_path" not in cfg, f"{what}: collector config: no db_path")
+    check(cfg.get("listen") in (["tcp://0.0.0.0:7400"], "tcp://0.0.0.0:7400") and cfg.get("port", 3000) == 3000,
+          f"{what}: collector config: listen tcp://0.0.0.0:7400, port 3000")
+
+    # The password: a file of a mounted Secret, nowhere in the configuration, the
+    # arguments or the environment, and no Secret in the repository.
+    pwfile = cfg.get("store_password_file") or ""
+    from_secret = []
+    for mnt in c.get("volumeMounts", []):
+        sec = vols.get(mnt["name"], {}).get("secret")
+        if not sec or not pwfile.startswith(mnt["mountPath"].rstrip("/") + "/"):
+            continue
+        rel = pwfile[len(mnt["mountPath"].rstrip("/")) + 1:]
+        items = sec.get("items")
+        if items is None or any(i["path"] == rel for i in items):
+            from_secret.append((sec.get("secretName"), mnt.get("readOnly") is True))
+    check(len(from_secret) == 1 and from_secret[0][0] and from_secret[0][1],
+          f"{what}: store_password_file ({pwfile}) is a file of a Secret mounted read-only ({from_secret})")
+    check(not any(k != "store_password_file" and re.search("pass|secret", k, re.I) for k in cfg),
+          f"{what}: collector config: no password key but store_password_file")
+    literal = []
+    for o, ct in workload_containers(objs):
+        literal += [a for a in ct.get("args", []) + ct.get("command", [])
+                    if re.search("pass|secret", a, re.I) and not a.startswith("--store-password-file")]
+        literal += [e["name"] for e in ct.get("env", []) if "value" in e and re.search("pass|secret", e["name"], re.I)]
+        literal += [e.get("prefix", "") for e in ct.get("envFrom", [])]
+    check(not literal, f"{what}: no password in an argument or the environment ({literal})")
+    check("Secret" not in kinds, f"{what}: no Secret in the manifests (the operator creates it)")
+
+    psc, sc = spec.get("securityContext", {}), c.get("securityContext", {})
+    check((sc.get("runAsNonRoot") or psc.get("runAsNonRoot")) is True
+          and (sc.get("runAsUser", psc.get("runAsUser")) or 0) > 0, f"{what}: collector runs as a non-root user")
+    check(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+          and sc.get("capabilities", {}).get("drop") == ["ALL"],
+          f"{what}: collector: read-only root, no privilege escalation, every capability dropped")
+    check((sc.get("seccompProfile") or psc.get("seccompProfile", {})).get("type") == "RuntimeDefault",
+          f"{what}: collector: seccomp RuntimeDefault")
+    res = c.get("resources", {})
+    check(all(k in res.get(r, {}) for r in ("requests", "limits") for k in ("memory", "cpu")),
+          f"{what}: collector: memory and cpu requests and limits")
+    # httpGet probes pass on any 200: /api/health is 200 "degraded" while the store is
+    # down, so a ClickHouse outage takes no replica out of the Service.
+    check(all(probe_ok(c.get(p), 3000) for p in ("startupProbe", "readinessProbe", "livenessProbe")),
+          f"{what}: collector: startup, readiness and liveness probes (httpGet /api/health)")
+    ann = pod["metadata"].get("annotations", {})
+    check(ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == "3000",
+          f"{what}: collector: scrape annotations")
+    cports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    check(cports == {"ingest": 7400, "api": 3000}, f"{what}: collector: container ports ingest 7400, api 3000")
+    cfgvol = [v for v in vols.values() if "configMap" in v]
+    check(len(cfgvol) == 1 and HASH_SUFFIX.sub("", cfgvol[0]["configMap"]["name"]) == "ayaflow-collector-config",
+          f"{what}: collector: configuration from ConfigMap ayaflow-collector-config")
+    cfgmount = [x for x in c["volumeMounts"] if x["name"] == cfgvol[0]["name"]][0]["mountPath"]
+    check(c.get("args", [])[:2] == ["--config", cfgmount + "/collector.yaml"],
+          f"{what}: collector: --config names the mounted collector.yaml")
+
+    services = [o for o in objs if o["kind"] == "Service"]
+    check(all(x["spec"].get("clusterIP") != "None" for x in services), f"{what}: no headless Service")
+    svc = one(objs, "Service", "ayaflow-collector")
+    check(labels_match(svc["spec"]["selector"], labels), f"{what}: Service ayaflow-collector selects the Deployment's pods")
+    check(not labels_match(svc["spec"]["selector"], sqlite_pod_labels),
+          f"{what}: ... and not the pods of the base's SQLite StatefulSet")
+    sports = {x["port"]: x.get("targetPort") for x in svc["spec"]["ports"]}
+    check(sports == {7400: "ingest", 3000: "api"}, f"{what}: Service: ingest 7400 and API 3000")
+    pdb = one(objs, "PodDisruptionBudget")
+    check(labels_match(pdb["spec"]["selector"]["matchLabels"], labels) and pdb["spec"].get("maxUnavailable") == 1,
+          f"{what}: a PodDisruptionBudget: one replica at a time")
+
+    node_cfg = configs[("ayaflow-node-config", "node.yaml")]
+    urls = node_cfg.get("collector", [])
+    urls = urls if isinstance(urls, list) else [urls]
+    check(urls == [f"tcp://{svc['metadata']['name']}.{ns}.svc:{7400}"],
+          f"{what}: node config: the collector is the Service ({urls})")
+    check(one(objs, "DaemonSet")["spec"]["template"]["spec"].get("dnsPolicy") == "ClusterFirstWithHostNet",
+          f"{what}: node: resolves the Service name (ClusterFirstWithHostNet)")
+    return m, pwfile
+
+
+def check_overlay():
+    ns, objs, configs = kustomize_objects(OVERLAY)
+    _, base_objs, base_configs = kustomize_objects(BASE)
+    sqlite_labels = one(base_objs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    check(ns == "ayaflow", "overlay: namespace ayaflow")
+    check(configs[("ayaflow-node-config", "node.yaml")] == base_configs[("ayaflow-node-config", "node.yaml")],
+          "overlay: the nodes' configuration is the base's")
+    m, pwfile = check_overlay_objects(objs, configs, ns, "overlay", sqlite_labels)
+    port = int(m.group(4) or (8443 if m.group(1) else 8123)) if m else 8123
+
+    # NetworkPolicies: the base's ingress example covers these pods too; the overlay's
+    # egress example lets them reach ClickHouse.
+    labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    ingress = load_all(os.path.join(K8S, "networkpolicy.example.yaml"))[0]
+    check(labels_match(ingress["spec"]["podSelector"]["matchLabels"], labels),
+          "overlay: k8s/networkpolicy.example.yaml selects the collectors")
+    eg = load_all(os.path.join(OVERLAY, "networkpolicy.example.yaml"))
+    check(len(eg) == 1 and eg[0]["kind"] == "NetworkPolicy" and eg[0]["spec"]["policyTypes"] == ["Egress"],
+          "overlay networkpolicy.example.yaml: one egress NetworkPolicy")
+    eg = eg[0]
+    check(labels_match(eg["spec"]["podSelector"]["matchLabels"], labels), "overlay NetworkPolicy selects the collectors")
+    allowed = {(p.get("protocol", "TCP"), p["port"]) for r in eg["spec"]["egress"] for p in r.get("ports", [])}
+    check(("TCP", port) in allowed and ("UDP", 53) in allowed,
+          f"overlay NetworkPolicy: collector -> ClickHouse on TCP {port}, DNS ({sorted(allowed)})")
+    check(all(r.get("to") and r.get("ports") for r in eg["spec"]["egress"]),
+          "overlay NetworkPolicy: every rule names its peers and ports")
+
+    # The collector takes the overlay's configuration: it gets as far as opening the
+    # store (here a closed port on loopback) once the password file exists.
+    binary = os.path.join(BUILD, "ayaflow-collector")
+    if os.path.exists(binary):
+        tmp = tempfile.mkdtemp(prefix="ayf-deploy-overlay.")
+        try:
+            pw = os.path.join(tmp, "password")
+            with open(pw, "w", encoding="utf-8") as f:
+                f.write("not-a-real-one\n")
+            r = subprocess.run([binary, "--config", os.path.join(OVERLAY, "collector.yaml"),
+                                "--store-password-file", pw,
+                                "--store", "clickhouse://ayaflow@127.0.0.1:9/ayaflow"],
+                               capture_output=True, text=True, timeout=60, check=False)
+            if not check(r.returncode == 2 and "cannot open the history store "
+                         "clickhouse://ayaflow@127.0.0.1:9/ayaflow: server unreachable" in r.stderr,
+                         "overlay: ayaflow-collector takes collector.yaml (and stops at the unreachable store)"):
+                print(r.returncode, r.stderr)
+            r = subprocess.run([binary, "--config", os.path.join(OVERLAY, "collector.yaml")],
+                               capture_output=True, text=True, timeout=60, check=False)
+            if not check(r.returncode == 2 and f"--store-password-file: {pwfile}: No such file" in r.stderr,
+                         "overlay: without the Secret's file the collector stops naming it (exit 2)"):
+                print(r.returncode, r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"note: {binary} not built; the collector not run on the overlay's configuration")
+
+    built = kubectl_kustomize(OVERLAY)
+    if built is not None:
+        check_built(built, objs, ns, "overlay")
+        check_overlay_objects(built, built_configs(built), ns, "overlay (kubectl kustomize)", sqlite_labels)
+
+
 # --- compose, Prometheus, Grafana ---------------------------------------------------
 
 def check_monitoring():
@@ -478,7 +657,7 @@ def check_systemd():
 
 
 def main():
-    for group in (check_kubernetes, check_monitoring, check_images, check_systemd):
+    for group in (check_kubernetes, check_overlay, check_monitoring, check_images, check_systemd):
         print(f"--- {group.__name__}")
         try:
             group()
