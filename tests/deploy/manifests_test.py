@@ -642,6 +642,7 @@ def check_images():
                                     f"(missing: {sorted(need - pkgs) or 'none'})")
             if name == "Dockerfile.collector":
                 check(run["user"] and not run["user"].startswith("0"), f"{name}: runs as a non-root user")
+                check("ca-certificates" in pkgs, f"{name}: ca-certificates (clickhouse+https:// verifies the server)")
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
