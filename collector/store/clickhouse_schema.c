@@ -33,115 +33,78 @@
 
 /* Migration i brings the schema from version i to i + 1; "{db}" is the database.
  * Append only: a released migration is never edited. */
+/* One line a column or clause, which clang-format would rewrap. */
+/* clang-format off */
 static const char *const ch_migration_1[] = {
-    "CREATE TABLE IF NOT EXISTS {db}.flows (" CH_FLOW_COLUMN_DEFS
-    ") ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts)",
-    "CREATE TABLE IF NOT EXISTS {db}.flows_addr (addr FixedString(16), side "
-    "UInt8, " CH_FLOW_COLUMN_DEFS ") ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (addr, ts)",
-    /* side: 1 the address is src, 2 dst, 3 both (a record to itself is there once) */
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_addr_mv TO {db}.flows_addr AS SELECT addr,"
-    " if(src_ip = dst_ip, 3, if(addr = src_ip, 1, 2)) AS side, " CH_FLOW_COLUMNS
-    " FROM {db}.flows ARRAY JOIN if(src_ip = dst_ip, [src_ip], [src_ip, dst_ip]) AS addr",
-    "CREATE TABLE IF NOT EXISTS {db}.flows_domain (domain_rev String, " CH_FLOW_COLUMN_DEFS
-    ") ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (domain_rev, ts)",
-    /* domain_rev: "." + domain, reversed, ASCII lower case ("a.Example.com" ->
-     * "moc.elpmaxe.a."): a domain and its subdomains are one key range */
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_domain_mv TO {db}.flows_domain AS SELECT"
-    " reverse(concat('.', lower(domain))) AS domain_rev, " CH_FLOW_COLUMNS
-    " FROM {db}.flows WHERE domain != ''",
-    "CREATE TABLE IF NOT EXISTS {db}.dns (ts UInt64, node String, boot_id String, seq UInt64,"
-    " idx UInt32, id UInt64, name String,"
-    " name_rev String MATERIALIZED reverse(concat('.', lower(name))), qtype UInt16,"
-    " rcode UInt8, answered UInt8, latency_us UInt32, ip_version UInt8,"
-    " client_ip FixedString(16), server_ip FixedString(16), client_port UInt16,"
-    " server_port UInt16, answer_type Array(UInt16), answer_ttl Array(UInt32),"
-    " answer_addr Array(FixedString(16)), answer_target Array(String),"
-    " time DateTime ALIAS toDateTime(intDiv(ts, 1000))) ENGINE = MergeTree()" CH_BY_DAY(
-	"ts") " ORDER BY (node, ts)",
-    /* lost: the loss ledger indexed by reason (enum wire_loss, values only added) */
-    "CREATE TABLE IF NOT EXISTS {db}.batches (node String, boot_id String, seq UInt64,"
-    " window_start UInt64, window_end UInt64, agent_version String, total_packets UInt64,"
-    " total_bytes UInt64, active_connections UInt64, lost Array(UInt64), records UInt64,"
-    " dns_records UInt64, stored_ms UInt64, collector String) ENGINE = MergeTree()" CH_BY_DAY(
-	"stored_ms") " ORDER BY (node, boot_id, seq)",
-    "CREATE TABLE IF NOT EXISTS {db}.nodes (node String,"
-    " first_seen AggregateFunction(min, UInt64), last_seen AggregateFunction(max, UInt64),"
-    " batches AggregateFunction(count), records AggregateFunction(sum, UInt64),"
-    " boot_id " CH_ARGMAX("String") ", agent_version " CH_ARGMAX(
-	"String") ","
-		  " last_seq " CH_ARGMAX("UInt64") ", total_packets " CH_ARGMAX(
-		      "UInt64") ","
-				" total_bytes " CH_ARGMAX(
-				    "UInt64") ", "
-					      "active_connections " CH_ARGMAX(
-						  "UInt64") ","
-							    " lost"
-							    " " CH_ARGMAX("Array("
-									  "UInt64)") ")"
-										     " "
-										     "E"
-										     "N"
-										     "G"
-										     "I"
-										     "N"
-										     "E"
-										     " "
-										     "="
-										     " "
-										     "A"
-										     "g"
-										     "g"
-										     "r"
-										     "e"
-										     "g"
-										     "a"
-										     "t"
-										     "i"
-										     "n"
-										     "g"
-										     "M"
-										     "e"
-										     "r"
-										     "g"
-										     "e"
-										     "T"
-										     "r"
-										     "e"
-										     "e"
-										     "("
-										     ")"
-										     " "
-										     "O"
-										     "R"
-										     "D"
-										     "E"
-										     "R"
-										     " "
-										     "B"
-										     "Y"
-										     " "
-										     "n"
-										     "o"
-										     "d"
-										     "e",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.nodes_mv TO {db}.nodes AS SELECT node,"
-    " minState(window_start) AS first_seen, maxState(window_end) AS last_seen,"
-    " countState() AS batches, sumState(records) AS records,"
-    " argMaxState(boot_id, " CH_NEWEST ") AS boot_id,"
-    " argMaxState(agent_version, " CH_NEWEST ") AS agent_version,"
-    " argMaxState(seq, " CH_NEWEST ") AS last_seq,"
-    " argMaxState(total_packets, " CH_NEWEST ") AS total_packets,"
-    " argMaxState(total_bytes, " CH_NEWEST ") AS total_bytes,"
-    " argMaxState(active_connections, " CH_NEWEST ") AS active_connections,"
-    " argMaxState(lost, " CH_NEWEST ") AS lost FROM {db}.batches GROUP BY node",
-    /* the batches in the order they were stored, for store_follow's "what is new" */
-    "CREATE TABLE IF NOT EXISTS {db}.batch_log (stored_ms UInt64, collector String,"
-    " node String, boot_id String, seq UInt64, records UInt64) ENGINE = MergeTree()" CH_BY_DAY(
-	"stored_ms") " ORDER BY stored_ms",
-    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.batch_log_mv TO {db}.batch_log AS SELECT"
-    " stored_ms, collector, node, boot_id, seq, records FROM {db}.batches",
-    NULL,
+	"CREATE TABLE IF NOT EXISTS {db}.flows (" CH_FLOW_COLUMN_DEFS ")"
+	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts)",
+	"CREATE TABLE IF NOT EXISTS {db}.flows_addr ("
+		"addr FixedString(16), side UInt8, " CH_FLOW_COLUMN_DEFS ")"
+	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (addr, ts)",
+	/* side: 1 the address is src, 2 dst, 3 both (a record to itself is there once) */
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_addr_mv TO {db}.flows_addr AS"
+	" SELECT addr, if(src_ip = dst_ip, 3, if(addr = src_ip, 1, 2)) AS side, "
+		CH_FLOW_COLUMNS
+	" FROM {db}.flows ARRAY JOIN if(src_ip = dst_ip, [src_ip], [src_ip, dst_ip]) AS addr",
+	"CREATE TABLE IF NOT EXISTS {db}.flows_domain ("
+		"domain_rev String, " CH_FLOW_COLUMN_DEFS ")"
+	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (domain_rev, ts)",
+	/* domain_rev: "." + domain, reversed, ASCII lower case ("a.Example.com" ->
+	 * "moc.elpmaxe.a."): a domain and its subdomains are one key range */
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_domain_mv TO {db}.flows_domain AS"
+	" SELECT reverse(concat('.', lower(domain))) AS domain_rev, " CH_FLOW_COLUMNS
+	" FROM {db}.flows WHERE domain != ''",
+	"CREATE TABLE IF NOT EXISTS {db}.dns ("
+		"ts UInt64, node String, boot_id String, seq UInt64, idx UInt32, id UInt64,"
+		" name String, name_rev String MATERIALIZED reverse(concat('.', lower(name))),"
+		" qtype UInt16, rcode UInt8, answered UInt8, latency_us UInt32, ip_version UInt8,"
+		" client_ip FixedString(16), server_ip FixedString(16),"
+		" client_port UInt16, server_port UInt16,"
+		" answer_type Array(UInt16), answer_ttl Array(UInt32),"
+		" answer_addr Array(FixedString(16)), answer_target Array(String),"
+		" time DateTime ALIAS toDateTime(intDiv(ts, 1000)))"
+	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts)",
+	/* lost: the loss ledger indexed by reason (enum wire_loss, values only added) */
+	"CREATE TABLE IF NOT EXISTS {db}.batches ("
+		"node String, boot_id String, seq UInt64, window_start UInt64, window_end UInt64,"
+		" agent_version String, total_packets UInt64, total_bytes UInt64,"
+		" active_connections UInt64, lost Array(UInt64), records UInt64, dns_records UInt64,"
+		" stored_ms UInt64, collector String)"
+	" ENGINE = MergeTree()" CH_BY_DAY("stored_ms") " ORDER BY (node, boot_id, seq)",
+	"CREATE TABLE IF NOT EXISTS {db}.nodes ("
+		"node String,"
+		" first_seen AggregateFunction(min, UInt64),"
+		" last_seen AggregateFunction(max, UInt64),"
+		" batches AggregateFunction(count),"
+		" records AggregateFunction(sum, UInt64),"
+		" boot_id " CH_ARGMAX("String") ","
+		" agent_version " CH_ARGMAX("String") ","
+		" last_seq " CH_ARGMAX("UInt64") ","
+		" total_packets " CH_ARGMAX("UInt64") ","
+		" total_bytes " CH_ARGMAX("UInt64") ","
+		" active_connections " CH_ARGMAX("UInt64") ","
+		" lost " CH_ARGMAX("Array(UInt64)") ")"
+	" ENGINE = AggregatingMergeTree() ORDER BY node",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.nodes_mv TO {db}.nodes AS SELECT node,"
+	" minState(window_start) AS first_seen, maxState(window_end) AS last_seen,"
+	" countState() AS batches, sumState(records) AS records,"
+	" argMaxState(boot_id, " CH_NEWEST ") AS boot_id,"
+	" argMaxState(agent_version, " CH_NEWEST ") AS agent_version,"
+	" argMaxState(seq, " CH_NEWEST ") AS last_seq,"
+	" argMaxState(total_packets, " CH_NEWEST ") AS total_packets,"
+	" argMaxState(total_bytes, " CH_NEWEST ") AS total_bytes,"
+	" argMaxState(active_connections, " CH_NEWEST ") AS active_connections,"
+	" argMaxState(lost, " CH_NEWEST ") AS lost FROM {db}.batches GROUP BY node",
+	/* the batches in the order they were stored, for store_follow's "what is new" */
+	"CREATE TABLE IF NOT EXISTS {db}.batch_log ("
+		"stored_ms UInt64, collector String, node String, boot_id String, seq UInt64,"
+		" records UInt64)"
+	" ENGINE = MergeTree()" CH_BY_DAY("stored_ms") " ORDER BY stored_ms",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.batch_log_mv TO {db}.batch_log AS"
+	" SELECT stored_ms, collector, node, boot_id, seq, records FROM {db}.batches",
+	NULL,
 };
+/* clang-format on */
 
 static const char *const *const ch_migrations[] = {ch_migration_1};
 
