@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -313,6 +314,7 @@ static void dns_answer(struct wire_dns *d, uint16_t type, uint32_t ttl, const ch
 {
 	struct wire_dns_answer *a = &d->answers[d->nanswers++];
 
+	d->answered = 1; /* lib/wire: answers only come with a response */
 	memset(a, 0, sizeof(*a));
 	a->type = type;
 	a->ttl = ttl;
@@ -320,6 +322,16 @@ static void dns_answer(struct wire_dns *d, uint16_t type, uint32_t ttl, const ch
 		snprintf(a->target, sizeof(a->target), "%s", value);
 	else
 		addr(a->addr, value);
+}
+
+/* A name of WIRE_NAME_MAX + 1 bytes: longer than any stored name. */
+static const char *too_long_name(void)
+{
+	static char name[WIRE_NAME_MAX + 2];
+
+	memset(name, 'a', WIRE_NAME_MAX + 1);
+	name[WIRE_NAME_MAX + 1] = '\0';
+	return name;
 }
 
 /* ---- reading back ---- */
@@ -769,6 +781,15 @@ static void test_history_filters_alone_and_combined(void)
 	f = (struct store_filter){
 	    .has_start = true, .start_ms = 3000, .has_end = true, .end_ms = 2000};
 	expect_rows(r, &f, "start after end", "", 0);
+	f = (struct store_filter){
+	    .has_start = true, .start_ms = 0, .has_end = true, .end_ms = UINT64_MAX};
+	expect_rows(r, &f, "the whole range of times", "8,7,6,5,4,3,2,1", 8);
+	f = (struct store_filter){.has_start = true, .start_ms = UINT64_MAX};
+	expect_rows(r, &f, "start at the end of time", "", 0);
+	f = (struct store_filter){.has_start = true, .start_ms = (uint64_t)INT64_MAX + 1};
+	expect_rows(r, &f, "start past INT64_MAX", "", 0);
+	f = (struct store_filter){.has_end = true, .end_ms = (uint64_t)INT64_MAX + 1};
+	expect_rows(r, &f, "end past INT64_MAX", "8,7,6,5,4,3,2,1", 8);
 
 	/* node */
 	f = (struct store_filter){.node = "n2"};
@@ -779,6 +800,8 @@ static void test_history_filters_alone_and_combined(void)
 	expect_rows(r, &f, "node names are exact", "", 0);
 	f = (struct store_filter){.node = "n"};
 	expect_rows(r, &f, "node prefix is not a node", "", 0);
+	f = (struct store_filter){.node = ""};
+	expect_rows(r, &f, "node \"\" is no node", "", 0);
 
 	/* addresses */
 	f = (struct store_filter){.has_ip = true};
@@ -951,6 +974,8 @@ static void test_history_filters_alone_and_combined(void)
 	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
 	f = (struct store_filter){.domain = "."};
 	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
+	f = (struct store_filter){.domain = too_long_name()};
+	CHECK_EQ_INT(store_query_history(r, &f, &h), -EINVAL);
 	CHECK(h.rows == NULL && h.n == 0);
 	/* and the reader goes on */
 	f = (struct store_filter){.limit = 2};
@@ -1043,6 +1068,103 @@ out:
 	store_close(s);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	CHECK(clock_gettime(CLOCK_REALTIME, &ts) == 0);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Records of the last seconds, minutes, hours, days and weeks, and one of a node whose
+ * clock is ahead: the newest first, each page and total as over old times (a backend
+ * may look at the recent past first; the answer is the same). */
+static void test_newest_first_near_now(void)
+{
+	static const int64_t ago_ms[] = {
+	    40 * (int64_t)DAY_MS, 3 * (int64_t)DAY_MS, 5 * 3600000, 20 * 60000, 20000, -600000,
+	};
+	struct store *s = open_store("recent");
+	struct store_reader *r = open_reader("recent");
+	uint64_t now = now_ms();
+	struct store_filter f;
+	struct store_dns_filter df;
+	struct wire_batch b;
+	struct wire_dns d;
+	bool dup;
+
+	if (!s || !r)
+		goto out;
+	/* tags 1..6 from the oldest; 3 is another node's; 2, 4 and 6 have a domain */
+	for (int i = 0; i < 6; i++) {
+		uint64_t ts = (uint64_t)((int64_t)now - ago_ms[i]);
+
+		batch_init(&b, i == 2 ? "other" : "near", "boot", (uint64_t)i + 1, ts, ts + 1000,
+			   1);
+		rec_set(&b.records[0], (uint64_t)i + 1, "10.0.0.1", 1000, "10.0.0.2", 443, 6,
+			i % 2 ? "near.example.com" : "");
+		dns_set(&d, (uint16_t)(i + 1), ts + 10, "near.example.com", 1, "10.0.0.1",
+			"10.0.0.53");
+		b.dns = &d;
+		b.ndns = 1;
+		CHECK_EQ_INT(append1(s, &b, &dup), 0);
+		CHECK(!dup);
+		batch_free(&b);
+	}
+
+	f = (struct store_filter){0};
+	expect_rows(r, &f, "recent: all", "6,5,4,3,2,1", 6);
+	f = (struct store_filter){.limit = 1};
+	expect_rows(r, &f, "recent: the newest", "6", 6);
+	f = (struct store_filter){.limit = 2, .offset = 1};
+	expect_rows(r, &f, "recent: page 2 of 2", "5,4", 6);
+	f = (struct store_filter){.limit = 2, .offset = 3};
+	expect_rows(r, &f, "recent: page 4 of 2", "3,2", 6);
+	f = (struct store_filter){.limit = 3, .offset = 4};
+	expect_rows(r, &f, "recent: the oldest", "2,1", 6);
+	f = (struct store_filter){.has_end = true, .end_ms = now};
+	expect_rows(r, &f, "recent: before now", "5,4,3,2,1", 5);
+	f = (struct store_filter){.has_end = true, .end_ms = now, .limit = 1};
+	expect_rows(r, &f, "recent: the newest before now", "5", 5);
+	f = (struct store_filter){
+	    .has_end = true, .end_ms = now - 3600000, .limit = 1, .offset = 1};
+	expect_rows(r, &f, "recent: before an hour ago, the second", "2", 3);
+	f = (struct store_filter){.has_start = true, .start_ms = now - 7200000};
+	expect_rows(r, &f, "recent: the last two hours", "6,5,4", 3);
+	f = (struct store_filter){
+	    .has_start = true, .start_ms = now - 7200000, .limit = 1, .offset = 1};
+	expect_rows(r, &f, "recent: the last two hours, the second", "5", 3);
+	f = (struct store_filter){.has_start = true,
+				  .start_ms = now - 4 * DAY_MS,
+				  .has_end = true,
+				  .end_ms = now - 600000};
+	expect_rows(r, &f, "recent: 4 days to 10 minutes ago", "4,3,2", 3);
+	f = (struct store_filter){.node = "near", .limit = 2, .offset = 1};
+	expect_rows(r, &f, "recent: by node, a page", "5,4", 5);
+	f = (struct store_filter){.has_ip = true, .limit = 2, .offset = 2};
+	addr(f.ip, "10.0.0.2");
+	expect_rows(r, &f, "recent: by address, a page", "4,3", 6);
+	f = (struct store_filter){.domain = ".example.com", .limit = 1, .offset = 1};
+	expect_rows(r, &f, "recent: by domain, a page", "4", 3);
+
+	df = (struct store_dns_filter){0};
+	expect_dns(r, &df, "recent DNS: all", "6,5,4,3,2,1", 6);
+	df = (struct store_dns_filter){.limit = 2, .offset = 1};
+	expect_dns(r, &df, "recent DNS: a page", "5,4", 6);
+	df = (struct store_dns_filter){.has_end = true, .end_ms = now, .limit = 1};
+	expect_dns(r, &df, "recent DNS: the newest before now", "5", 5);
+	df = (struct store_dns_filter){.node = "near", .limit = 1, .offset = 4};
+	expect_dns(r, &df, "recent DNS: by node, the oldest", "1", 5);
+
+	expect_domains(r, now - 50 * DAY_MS, now + DAY_MS, NULL, 10, "recent: domains",
+		       "near.example.com=900/15/3");
+	expect_domains(r, now - DAY_MS, now, "near", 10, "recent: domains of a day",
+		       "near.example.com=300/5/1");
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
 /* ---- totals ---- */
 
 /* Totals are exact up to STORE_COUNT_CAP (or offset + limit + 1), "at least" beyond. */
@@ -1081,6 +1203,29 @@ static void test_totals_capped(void)
 		CHECK(h.total_capped);
 		store_history_fini(&h);
 	}
+	f = (struct store_filter){0}; /* the default page */
+	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.n, STORE_HISTORY_LIMIT_DEFAULT);
+		CHECK_EQ_U64(h.total, STORE_COUNT_CAP);
+		CHECK(h.total_capped);
+		store_history_fini(&h);
+	}
+	f = (struct store_filter){.limit = STORE_HISTORY_LIMIT_MAX, .offset = 1000};
+	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) { /* the largest page */
+		CHECK_EQ_U64(h.n, STORE_HISTORY_LIMIT_MAX);
+		CHECK_EQ_U64(h.total, 1000 + STORE_HISTORY_LIMIT_MAX + 1);
+		CHECK(h.total_capped);
+		if (h.n == STORE_HISTORY_LIMIT_MAX) {
+			/* the second batch's records, then the first's (both tagged 1000 +
+			 * index), each newest first */
+			CHECK_EQ_U64(h.rows[0].rec.packets_sent, 1000 + 4999);
+			CHECK_EQ_U64(h.rows[4999].rec.packets_sent, 1000);
+			CHECK_EQ_U64(h.rows[5000].rec.packets_sent, 1000 + 5999);
+			CHECK_EQ_U64(h.rows[STORE_HISTORY_LIMIT_MAX - 1].rec.packets_sent,
+				     1000 + 1000);
+		}
+		store_history_fini(&h);
+	}
 	f = (struct store_filter){.limit = 100, .offset = 11990}; /* bound 12 091: exact */
 	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
 		CHECK_EQ_U64(h.n, 10);
@@ -1109,12 +1254,33 @@ static void test_totals_capped(void)
 		store_history_fini(&h);
 	}
 
+	df = (struct store_dns_filter){0}; /* the default page */
+	if (CHECK_EQ_INT(store_query_dns(r, &df, &res), 0)) {
+		CHECK_EQ_U64(res.n, STORE_HISTORY_LIMIT_DEFAULT);
+		CHECK_EQ_U64(res.total, STORE_COUNT_CAP);
+		CHECK(res.total_capped);
+		store_dns_result_fini(&res);
+	}
 	df = (struct store_dns_filter){.limit = 10};
 	if (CHECK_EQ_INT(store_query_dns(r, &df, &res), 0)) {
 		CHECK_EQ_U64(res.n, 10);
 		CHECK_EQ_U64(res.total, STORE_COUNT_CAP);
 		CHECK(res.total_capped);
 		CHECK_EQ_U64(res.rows[0].dns.ts_ms, 1000 + ndns - 1);
+		store_dns_result_fini(&res);
+	}
+	/* exactly the bound: "at least", as beyond it */
+	df = (struct store_dns_filter){.has_start = true, .start_ms = 1050, .limit = 10};
+	if (CHECK_EQ_INT(store_query_dns(r, &df, &res), 0)) {
+		CHECK_EQ_U64(res.total, STORE_COUNT_CAP);
+		CHECK(res.total_capped);
+		store_dns_result_fini(&res);
+	}
+	/* one less: exact */
+	df = (struct store_dns_filter){.has_start = true, .start_ms = 1051, .limit = 10};
+	if (CHECK_EQ_INT(store_query_dns(r, &df, &res), 0)) {
+		CHECK_EQ_U64(res.total, STORE_COUNT_CAP - 1);
+		CHECK(!res.total_capped);
 		store_dns_result_fini(&res);
 	}
 	df = (struct store_dns_filter){.limit = 100, .offset = ndns - 10};
@@ -1149,11 +1315,11 @@ static void test_quotes_backslashes_and_sql_are_data(void)
 	    "_",
 	    "\\",
 	    "\\'",
-	    "o\\'hara",	      /* a quote escaped by a backslash that was dropped */
-	    "o''hara",	      /* a quote doubled */
-	    "back\\\\slash",  /* a backslash escaped that was kept */
-	    "o'hara%",	      /* LIKE */
-	    "%hara",	      /* LIKE */
+	    "o\\'hara",	     /* a quote escaped by a backslash that was dropped */
+	    "o''hara",	     /* a quote doubled */
+	    "back\\\\slash", /* a backslash escaped that was kept */
+	    "o'hara%",	     /* LIKE */
+	    "%hara",	     /* LIKE */
 	    "it''s.example.com",
 	    "it\\'s.example.com",
 	    ".example.com' OR '1'='1",
@@ -1248,8 +1414,8 @@ static void test_quotes_backslashes_and_sql_are_data(void)
 	expect_rows(r, &f, "domain with a double quote", "3", 1);
 	f = (struct store_filter){.domain = ".example.com"};
 	expect_rows(r, &f, "suffix over them", "4,2,1", 3);
-	f = (struct store_filter){.node = "o'hara", .domain = ".example.com", .has_port = true,
-				  .port = 2};
+	f = (struct store_filter){
+	    .node = "o'hara", .domain = ".example.com", .has_port = true, .port = 2};
 	expect_rows(r, &f, "node+domain+port", "2", 1);
 	df = (struct store_dns_filter){.node = "back\\slash"};
 	expect_dns(r, &df, "DNS node with a backslash", "2", 1);
@@ -1285,6 +1451,61 @@ static void test_quotes_backslashes_and_sql_are_data(void)
 	expect_node_names(r, "nodes intact", "back\\slash,o'hara,x'; DROP TABLE flows; --");
 	for (int i = 0; i < 3; i++)
 		batch_free(&b[i]);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* A record to itself is found once by its address and port; names compare without
+ * regard to ASCII case only ("Ü" is not "ü"), and are shown lower case in ASCII only.
+ * (The names are spelt with \u00fc for "ü" and \u00dc for "Ü".) */
+static void test_self_connection_once_and_ascii_case_only(void)
+{
+	struct store *s = open_store("edges");
+	struct store_reader *r = open_reader("edges");
+	struct store_dns_filter df;
+	struct store_filter f;
+	struct wire_batch b;
+	struct wire_dns d;
+	bool dup;
+
+	if (!s || !r)
+		goto out;
+	batch_init(&b, "n", "boot", 1, 1000, 2000, 3);
+	rec_set(&b.records[0], 1, "10.0.0.9", 5000, "10.0.0.9", 5000, 6, "B\u00fccher.Example.com");
+	rec_set(&b.records[1], 2, "10.0.0.1", 1, "10.0.0.9", 80, 6, "b\u00fccher.example.com");
+	rec_set(&b.records[2], 3, "10.0.0.1", 2, "10.0.0.2", 80, 6, "B\u00dcCHER.example.com");
+	dns_set(&d, 1, 1500, "B\u00fccher.example.com", 1, "10.0.0.9", "10.0.0.53");
+	b.dns = &d;
+	b.ndns = 1;
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	batch_free(&b);
+
+	f = (struct store_filter){.has_ip = true};
+	addr(f.ip, "10.0.0.9");
+	expect_rows(r, &f, "to itself: by address, once", "2,1", 2);
+	f = (struct store_filter){.has_src_ip = true, .has_dst_ip = true};
+	addr(f.src_ip, "10.0.0.9");
+	addr(f.dst_ip, "10.0.0.9");
+	expect_rows(r, &f, "to itself: by both addresses", "1", 1);
+	f = (struct store_filter){.has_port = true, .port = 5000};
+	expect_rows(r, &f, "to itself: by port, once", "1", 1);
+	f = (struct store_filter){.has_ip = true, .has_port = true, .port = 5000};
+	addr(f.ip, "10.0.0.9");
+	expect_rows(r, &f, "to itself: by address and port, once", "1", 1);
+
+	f = (struct store_filter){.domain = "b\u00fcCHER.example.COM"};
+	expect_rows(r, &f, "ASCII case folded", "2,1", 2);
+	f = (struct store_filter){.domain = "B\u00dcCHER.EXAMPLE.COM"};
+	expect_rows(r, &f, "non-ASCII case kept", "3", 1);
+	f = (struct store_filter){.domain = ".example.com"};
+	expect_rows(r, &f, "all below example.com", "3,2,1", 3);
+	expect_domains(r, 0, 10000, NULL, 10, "shown lower case in ASCII",
+		       "b\u00fccher.example.com=600/5/2 b\u00dccher.example.com=300/4/1");
+	df = (struct store_dns_filter){.name = "b\u00fcCHER.Example.com"};
+	expect_dns(r, &df, "DNS: ASCII case folded", "1", 1);
+	df = (struct store_dns_filter){.name = "B\u00dcCHER.example.com"};
+	expect_dns(r, &df, "DNS: non-ASCII case kept", "", 0);
 out:
 	store_reader_close(r);
 	store_close(s);
@@ -1452,7 +1673,97 @@ static void test_dns_records_every_filter(void)
 	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
 	f = (struct store_dns_filter){.name = ""};
 	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
+	f = (struct store_dns_filter){.name = too_long_name()};
+	CHECK_EQ_INT(store_query_dns(r, &f, &res), -EINVAL);
 	CHECK(res.rows == NULL && res.n == 0);
+	f = (struct store_dns_filter){.has_start = true, .start_ms = UINT64_MAX};
+	expect_dns(r, &f, "start at the end of time", "", 0);
+	f = (struct store_dns_filter){.has_end = true, .end_ms = UINT64_MAX};
+	expect_dns(r, &f, "end at the end of time", "4,3,2,1", 4);
+out:
+	store_reader_close(r);
+	store_close(s);
+}
+
+/* Names of the longest length lib/wire lets through, stored and found whole. */
+static void test_longest_names_stored_and_found(void)
+{
+	struct store *s = open_store("longest");
+	struct store_reader *r = open_reader("longest");
+	char node[WIRE_NAME_MAX + 1], domain[WIRE_NAME_MAX + 1], suffix[WIRE_NAME_MAX + 2];
+	char want[WIRE_NAME_MAX + 32];
+	struct store_dns_filter df;
+	struct store_dns_result res;
+	struct store_node *nodes = NULL;
+	struct store_filter f;
+	struct store_history h;
+	struct wire_batch b;
+	struct wire_dns d;
+	size_t n = 0;
+	bool dup;
+
+	if (!s || !r)
+		goto out;
+	memset(node, 'n', WIRE_NAME_MAX);
+	node[WIRE_NAME_MAX] = '\0';
+	/* "xx...x.example.com", WIRE_NAME_MAX bytes */
+	memset(domain, 'x', WIRE_NAME_MAX);
+	memcpy(domain + WIRE_NAME_MAX - strlen(".example.com"), ".example.com",
+	       strlen(".example.com") + 1);
+	snprintf(suffix, sizeof(suffix), ".%s", domain);
+	batch_init(&b, node, "", 1, 1000, 2000, 1);
+	memset(b.boot_id, 'b', WIRE_BOOT_ID_MAX);
+	b.boot_id[WIRE_BOOT_ID_MAX] = '\0';
+	memset(b.agent_version, 'v', WIRE_VERSION_MAX);
+	b.agent_version[WIRE_VERSION_MAX] = '\0';
+	rec_set(&b.records[0], 1, "10.0.0.1", 1, "10.0.0.2", 443, 6, domain);
+	memset(b.records[0].interface, 'i', sizeof(b.records[0].interface) - 1);
+	b.records[0].interface[sizeof(b.records[0].interface) - 1] = '\0';
+	snprintf(b.records[0].src_hostname, sizeof(b.records[0].src_hostname), "%s", domain);
+	snprintf(b.records[0].dst_hostname, sizeof(b.records[0].dst_hostname), "%s", domain);
+	dns_set(&d, 1, 1500, domain, 5, "10.0.0.1", "10.0.0.53");
+	dns_answer(&d, 5, 60, domain);
+	b.dns = &d;
+	b.ndns = 1;
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+
+	f = (struct store_filter){0};
+	if (CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		if (CHECK_EQ_INT(h.n, 1)) {
+			CHECK_EQ_STR(h.rows[0].node, node);
+			CHECK_EQ_STR(h.rows[0].rec.domain, domain);
+			CHECK_EQ_STR(h.rows[0].rec.interface, b.records[0].interface);
+			CHECK_EQ_STR(h.rows[0].rec.src_hostname, domain);
+			CHECK_EQ_STR(h.rows[0].rec.dst_hostname, domain);
+		}
+		store_history_fini(&h);
+	}
+	f = (struct store_filter){.node = node};
+	expect_rows(r, &f, "longest node", "1", 1);
+	f = (struct store_filter){.domain = domain};
+	expect_rows(r, &f, "longest domain", "1", 1);
+	f = (struct store_filter){.domain = suffix};
+	expect_rows(r, &f, "longest domain as a suffix", "1", 1);
+	f = (struct store_filter){.domain = ".example.com"};
+	expect_rows(r, &f, "below example.com", "1", 1);
+	df = (struct store_dns_filter){.name = suffix, .node = node};
+	if (CHECK_EQ_INT(store_query_dns(r, &df, &res), 0)) {
+		if (CHECK_EQ_INT(res.n, 1)) {
+			CHECK_EQ_STR(res.rows[0].node, node);
+			same_dns(&res.rows[0].dns, &d);
+		}
+		store_dns_result_fini(&res);
+	}
+	snprintf(want, sizeof(want), "%s=300/2/1", domain);
+	expect_domains(r, 0, 10000, node, 10, "longest domain, of the longest node", want);
+	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
+	if (CHECK_EQ_INT(n, 1)) {
+		CHECK_EQ_STR(nodes[0].name, node);
+		CHECK_EQ_STR(nodes[0].boot_id, b.boot_id);
+		CHECK_EQ_STR(nodes[0].agent_version, b.agent_version);
+	}
+	store_nodes_free(nodes);
+	batch_free(&b);
 out:
 	store_reader_close(r);
 	store_close(s);
@@ -1518,10 +1829,15 @@ static void test_top_domains_order_ties_node_range_limit(void)
 		       "example.com=5000/11/1 a.example.com=300/21/1");
 	expect_domains(r, 0, 10000, "n2", 10, "node",
 		       "b.example.org=2000/61/1 z.example.com=100/81/1 c.example.net=100/71/1");
-	expect_domains(r, 2000, 10000, "n1", 10, "node+range", "b.example.org=2000/51/1 "
-							      "example.com=1000/41/1");
+	expect_domains(r, 2000, 10000, "n1", 10, "node+range",
+		       "b.example.org=2000/51/1 example.com=1000/41/1");
 	expect_domains(r, 0, 10000, "n3", 10, "unknown node", "");
 	expect_domains(r, 4000, 9000, NULL, 10, "empty range", "");
+	expect_domains(r, 3000, 3000, NULL, 10, "start = end", "");
+	expect_domains(r, UINT64_MAX, UINT64_MAX, NULL, 10, "at the end of time", "");
+	expect_domains(r, 0, UINT64_MAX, NULL, 10, "the whole range of times",
+		       "example.com=6000/52/2 b.example.org=4000/112/2 a.example.com=300/21/1 "
+		       "z.example.com=100/81/1 c.example.net=100/71/1");
 	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, 0, &d), -EINVAL);
 	CHECK(store_reader_last_error(r)[0] != '\0');
 	CHECK_EQ_INT(store_query_domains(r, 0, 1, NULL, STORE_DOMAINS_LIMIT_MAX + 1, &d), -EINVAL);
@@ -2008,8 +2324,11 @@ int main(void)
 	test_failed_append_stores_nothing();
 	test_history_filters_alone_and_combined();
 	test_newest_first_whatever_the_order_stored();
+	test_newest_first_near_now();
 	test_totals_capped();
 	test_quotes_backslashes_and_sql_are_data();
+	test_longest_names_stored_and_found();
+	test_self_connection_once_and_ascii_case_only();
 	test_dns_records_every_filter();
 	test_top_domains_order_ties_node_range_limit();
 	test_nodes_every_field_from_the_newest_batch();

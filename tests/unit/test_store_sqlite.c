@@ -361,9 +361,10 @@ static void test_query_plans_use_indexes(void)
 		    BY_ID);
 	f = t;
 	f.node = "n1";
-	expect_plan(r, &f, "node",
-		    "SEARCH flow_blocks USING INDEX flow_blocks_node_ts (node_id=? AND ts>? AND ts<?)",
-		    BY_ID);
+	expect_plan(
+	    r, &f, "node",
+	    "SEARCH flow_blocks USING INDEX flow_blocks_node_ts (node_id=? AND ts>? AND ts<?)",
+	    BY_ID);
 	f = t;
 	f.has_ip = true;
 	expect_plan(r, &f, "ip", KEYS_RANGE, BY_ID);
@@ -1036,8 +1037,10 @@ out:
 
 /* Migration 2 exactly as released (collector/store_sqlite.c, schema version 2). */
 static const char v2_schema[] =
+    /* reverse-DNS host names of flows */
     "ALTER TABLE flows ADD COLUMN src_hostname TEXT;"
     "ALTER TABLE flows ADD COLUMN dst_hostname TEXT;"
+    /* DNS records */
     "CREATE TABLE dns ("
     " id INTEGER PRIMARY KEY,"
     " ts INTEGER NOT NULL,"
@@ -1091,26 +1094,87 @@ static void make_v2_db(const char *name)
 		" src_port, dst_port, tcp_flags, packets_sent, packets_received, bytes_sent,"
 		" bytes_received, first_seen, last_seen, interface, domain, domain_rev,"
 		" src_hostname, dst_hostname) VALUES"
-		" (1, 1000, 2000, 1, 6, 4, " V2_IP("01") ", " V2_IP("02") ", 40000, 443, 18, 11,"
-		" 1, 100, 200, 900, 1900, 'eth0', 'example.com', CAST('moc.elpmaxe.' AS BLOB),"
-		" 'a.lan', 'b.lan'),"
-		" (2, 1000, 2000, 1, 17, 4, " V2_IP("01") ", " V2_IP("03") ", 40001, 53, 0, 12,"
-		" 1, 100, 200, 900, 1900, 'eth0', NULL, NULL, NULL, NULL),"
-		" (3, 1000, 2000, 2, 6, 4, " V2_IP("05") ", " V2_IP("02") ", 40002, 80, 2, 13,"
-		" 1, 100, 200, 900, 1900, 'ens3', NULL, NULL, NULL, 'b.lan'),"
-		" (4, 2000, 3000, 1, 6, 4, " V2_IP("01") ", " V2_IP("02") ", 40003, 443, 16, 14,"
-		" 1, 100, 200, 1900, 2900, 'eth0', NULL, NULL, 'a.lan', NULL),"
-		" (5, 2000, 3000, 1, 6, 4, " V2_IP("01") ", " V2_IP("04") ", 40004, 22, 16, 15,"
-		" 1, 100, 200, 1900, 2900, 'eth0', NULL, NULL, NULL, NULL),"
-		" (7, 2000, 3000, 1, 6, 4, " V2_IP("06") ", " V2_IP("02") ", 40005, 443, 16, 17,"
-		" 1, 100, 200, 1900, 2900, 'eth0', NULL, NULL, NULL, NULL);"
-		"INSERT INTO dns VALUES"
-		" (1, 1500, 1, 'www.example.com', CAST('moc.elpmaxe.www.' AS BLOB), 1, 0, 1, 900,"
-		" 4, " V2_IP("01") ", x'00000000000000000000ffff0a000035', 1, 53,"
-		" '5 60 edge.example.net' || char(10) || '1 300 93.184.216.34'),"
-		" (2, 2500, 2, 'nx.example.org', CAST('gro.elpmaxe.xn.' AS BLOB), 28, 3, 1, 2000,"
-		" 4, " V2_IP("05") ", x'00000000000000000000ffff0a000035', 2, 53, '');"
-		"PRAGMA user_version = 2; COMMIT;",
+		" (1, 1000, 2000, 1, 6, 4, " V2_IP("01") ", " V2_IP(
+		    "02") ", 40000, 443, 18, 11,"
+			  " 1, 100, 200, 900, 1900, 'eth0', 'example.com', CAST('moc.elpmaxe.' AS "
+			  "BLOB),"
+			  " 'a.lan', 'b.lan'),"
+			  " (2, 1000, 2000, 1, 17, 4, " V2_IP("01") ", " V2_IP(
+			      "03") ", 40001, 53, 0, 12,"
+				    " 1, 100, 200, 900, 1900, 'eth0', NULL, NULL, NULL, NULL),"
+				    " (3, 1000, 2000, 2, 6, 4, " V2_IP("05") ", " V2_IP(
+					"02") ", 40002, 80, 2, 13,"
+					      " 1, 100, 200, 900, 1900, 'ens3', NULL, NULL, NULL, "
+					      "'b.lan'),"
+					      " (4, 2000, 3000, 1, 6, 4, " V2_IP("01") ", " V2_IP(
+						  "02") ", 40003, 443, 16, 14,"
+							" 1, 100, 200, 1900, 2900, 'eth0', NULL, "
+							"NULL, 'a.lan', NULL),"
+							" (5, 2000, 3000, 1, 6, 4, " V2_IP(
+							    "01") ", " V2_IP("04") ", 40004, 22, "
+										   "16, 15,"
+										   " 1, 100, 200, "
+										   "1900, 2900, "
+										   "'eth0', NULL, "
+										   "NULL, NULL, "
+										   "NULL),"
+										   " (7, 2000, "
+										   "3000, 1, 6, "
+										   "4, " V2_IP("06") ", " V2_IP(
+										       "02") ", "
+											     "40005"
+											     ", "
+											     "443, "
+											     "16, "
+											     "17,"
+											     " 1, "
+											     "100, "
+											     "200, "
+											     "1900,"
+											     " 2900"
+											     ", "
+											     "'eth0"
+											     "', "
+											     "NULL,"
+											     " NULL"
+											     ", "
+											     "NULL,"
+											     " NULL"
+											     ");"
+											     "INSER"
+											     "T "
+											     "INTO "
+											     "dns "
+											     "VALUE"
+											     "S"
+											     " (1, "
+											     "1500,"
+											     " 1, "
+											     "'www."
+											     "examp"
+											     "le."
+											     "com',"
+											     " CAST"
+											     "('"
+											     "moc."
+											     "elpma"
+											     "xe."
+											     "www.'"
+											     " AS "
+											     "BLOB)"
+											     ", 1, "
+											     "0, "
+											     "1, "
+											     "900,"
+											     " 4,"
+											     " " V2_IP(
+												 "0"
+												 "1") ", x'00000000000000000000ffff0a000035', 1, 53,"
+												      " '5 60 edge.example.net' || char(10) || '1 300 93.184.216.34'),"
+												      " (2, 2500, 2, 'nx.example.org', CAST('gro.elpmaxe.xn.' AS BLOB), 28, 3, 1, 2000,"
+												      " 4, " V2_IP(
+													  "05") ", x'00000000000000000000ffff0a000035', 2, 53, '');"
+														"PRAGMA user_version = 2; COMMIT;",
 		NULL, NULL, NULL),
 	    SQLITE_OK);
 out:
