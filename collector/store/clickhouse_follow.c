@@ -238,7 +238,10 @@ int ch_store_follow(struct store *base, store_follow_fn fn, void *arg, size_t *n
 			fn(arg, &marks[i].b);
 			(*n)++;
 		}
-		qsort(window, nwindow, sizeof(*window), ch_u64_cmp);
+		/* An empty window has no array (NULL), which qsort must not be given
+		 * even for no elements. */
+		if (nwindow)
+			qsort(window, nwindow, sizeof(*window), ch_u64_cmp);
 		free(s->followed);
 		s->followed = window;
 		s->nfollowed = nwindow;
