@@ -2031,6 +2031,45 @@ static void test_reader_needs_a_store_a_writer_made(void)
 	store_close(s);
 }
 
+/* ---- following other writers ---- */
+
+static void follow_count(void *arg, const struct wire_batch *b)
+{
+	(void)b;
+	(*(unsigned *)arg)++;
+}
+
+/* store_follow delivers what other collectors stored: a store written by this writer
+ * alone has nothing to deliver, however often it is asked. */
+static void test_follow_finds_no_batch_of_its_own(void)
+{
+	struct store *s = open_store("follow");
+	struct wire_batch b;
+	unsigned calls = 0;
+	size_t n = 99;
+	bool more = true;
+	bool dup;
+
+	if (!s)
+		return;
+	CHECK_EQ_STR(store_last_error(s), "");
+	CHECK_EQ_INT(store_follow(s, follow_count, &calls, &n, &more), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK(!more);
+	batch_init(&b, "n", "boot", 1, now_ms() - 5000, now_ms(), 3);
+	CHECK_EQ_INT(append1(s, &b, &dup), 0);
+	for (int i = 0; i < 2; i++) {
+		n = 99;
+		more = true;
+		CHECK_EQ_INT(store_follow(s, follow_count, &calls, &n, &more), 0);
+		CHECK_EQ_INT(n, 0);
+		CHECK(!more);
+	}
+	CHECK_EQ_INT(calls, 0);
+	batch_free(&b);
+	store_close(s);
+}
+
 /* ---- readers beside the writer ---- */
 
 /* A reader opened before the writer stores sees each append once it has returned. */
@@ -2334,6 +2373,7 @@ int main(void)
 	test_nodes_every_field_from_the_newest_batch();
 	test_reopen_keeps_data_and_dedup();
 	test_reader_needs_a_store_a_writer_made();
+	test_follow_finds_no_batch_of_its_own();
 	test_reader_sees_each_append_once_returned();
 	test_readers_beside_a_busy_writer_see_whole_batches();
 	test_retention_by_days_keeps_dedup_and_node_counts();
