@@ -1856,7 +1856,7 @@ static void test_nodes_every_field_from_the_newest_batch(void)
 	struct store *s = open_store("nodes");
 	struct store_reader *r = open_reader("nodes");
 	struct store_node *nodes = (struct store_node *)1;
-	struct wire_batch b[5];
+	struct wire_batch b[6];
 	struct wire_dns d;
 	size_t n = 99;
 	bool dup;
@@ -1884,16 +1884,21 @@ static void test_nodes_every_field_from_the_newest_batch(void)
 	b[4].total_packets = 0;
 	b[4].total_bytes = 0;
 	b[4].active_connections = 0;
-	for (int i = 0; i < 5; i++) {
+	/* d-node: nothing but the batch (a node that saw no traffic) */
+	batch_init(&b[5], "d-node", "boot-d", 7, 7000, 8000, 0);
+	for (int i = 0; i < 6; i++) {
 		CHECK_EQ_INT(append1(s, &b[i], &dup), 0);
 		CHECK(!dup);
 	}
+	CHECK_EQ_INT(append1(s, &b[5], &dup), 0);
+	CHECK(dup); /* an empty batch is deduplicated too */
 
 	nodes = NULL;
 	n = 0;
 	CHECK_EQ_INT(store_list_nodes(r, &nodes, &n), 0);
-	if (CHECK_EQ_INT(n, 3)) {
+	if (CHECK_EQ_INT(n, 4)) {
 		const struct store_node *a = &nodes[0], *bn = &nodes[1], *c = &nodes[2];
+		const struct store_node *dn = &nodes[3];
 
 		CHECK_EQ_STR(a->name, "a-node");
 		CHECK_EQ_STR(a->boot_id, "boot-a");
@@ -1936,9 +1941,22 @@ static void test_nodes_every_field_from_the_newest_batch(void)
 			CHECK_EQ_U64(c->lost[i], 10 + (uint64_t)i);
 		CHECK_EQ_U64(c->batches, 2);
 		CHECK_EQ_U64(c->records, 3);
+
+		CHECK_EQ_STR(dn->name, "d-node");
+		CHECK_EQ_STR(dn->boot_id, "boot-d");
+		CHECK_EQ_U64(dn->last_seq, 7);
+		CHECK_EQ_U64(dn->first_seen_ms, 7000);
+		CHECK_EQ_U64(dn->last_seen_ms, 8000);
+		CHECK_EQ_U64(dn->total_packets, 1007);
+		CHECK_EQ_U64(dn->total_bytes, 2007);
+		CHECK_EQ_U64(dn->active_connections, 10);
+		for (int i = 0; i < WIRE_LOSS_MAX; i++)
+			CHECK_EQ_U64(dn->lost[i], 70 + (uint64_t)i);
+		CHECK_EQ_U64(dn->batches, 1);
+		CHECK_EQ_U64(dn->records, 0);
 	}
 	store_nodes_free(nodes);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		batch_free(&b[i]);
 out:
 	store_reader_close(r);
