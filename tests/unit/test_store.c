@@ -9,11 +9,13 @@
  * Checked: exact round trips of IPv4 and IPv6 records and of every node field; dedup by
  * (node, boot, seq), within a call, across boots, and a late batch of an old boot that
  * does not roll its node back; a failed append that stores and dedups nothing; every
- * history filter alone and combined, limit, offset, paging and totals (capped); newest
- * first whatever the order of storing; domain filters exact and by suffix, without
- * regard to case; quotes, backslashes and SQL in every string filter and in stored
- * strings; DNS records (every filter, exact rows); the top domains (order, ties, node,
- * range, limit); reopening; a reader needing a writer's store; readers beside a writer;
+ * history filter alone and combined, limit, offset, paging and totals (capped, at and
+ * below the bound); newest first whatever the order of storing, over old times and
+ * near now; domain filters exact and by suffix, without regard to ASCII case; quotes,
+ * backslashes and SQL in every string filter and in stored strings; names of the
+ * longest length; DNS records (every filter, exact rows); the top domains (order, ties,
+ * node, range, limit); every node field; reopening; a reader needing a writer's store;
+ * store_follow finding nothing of the store's own writer; readers beside a writer;
  * retention on day boundaries (where ClickHouse, which drops whole days, and SQLite,
  * which deletes every ts < cutoff, must agree), with the dedup entries and the nodes'
  * counts kept.
