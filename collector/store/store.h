@@ -10,7 +10,10 @@
  * Threads: a struct store is owned by one writer thread, which alone calls the writer
  * functions on it. Each HTTP thread opens its own struct store_reader and is the only
  * thread using it; readers never block the writer nor each other, and each query sees
- * data that was committed (acknowledged) when it started.
+ * data that was committed (acknowledged) when it started, a batch's flow records all or
+ * none (SQLite: one snapshot of everything. ClickHouse, which reads a query's rows and
+ * its total with two statements: the total may also count batches committed after the
+ * rows were read).
  *
  * Errors: functions return 0 or a negative errno; constructors return NULL, set errno
  * and write a message into err. Output parameters are written only on success. After a
@@ -108,17 +111,30 @@ void store_close(struct store *s);
  * error nothing of this call is stored, duplicate[] is untouched, and a negative errno
  * is returned (-ENOMEM, -EBUSY: locked by someone else, -ENOSPC: disk full, -EINVAL:
  * a value the schema rejects, -EIO: anything else): the caller nacks every batch.
- * The batches are borrowed for the duration of the call. */
+ * (ClickHouse, which has no transactions: an error after part of the call was written
+ * may leave records of its batches visible to readers, but no batch is marked stored,
+ * counted for its node or deduplicated; the batch sent again completes them, never
+ * writing them twice: clickhouse_write.c.) The batches are borrowed for the duration of
+ * the call, and are what lib/wire's decoder accepts: other values are the caller's
+ * error, which a backend need not detect. */
 int store_append(struct store *s, const struct wire_batch *const *batches, size_t n,
 		 bool *duplicate);
 
-/* One small retention step, cheap enough to run between appends: deletes up to max_rows
- * rows in total, first blocks of flow records (a batch's records are one row and go
- * together) with ts < older_than_ms (oldest first), then the index keys of those times,
- * then DNS records with ts < older_than_ms (oldest first), then dedup entries stored
- * before both older_than_ms and now - STORE_DEDUP_WINDOW_MS, and gives freed pages back
- * to the file system. *deleted is the number of rows deleted: call again while it equals
- * max_rows. */
+/* One small retention step, cheap enough to run between appends: deletes flow records
+ * and DNS records with ts < older_than_ms, oldest first, and dedup entries stored
+ * before both older_than_ms and now - STORE_DEDUP_WINDOW_MS; nodes keep what they
+ * counted (struct store_node). *deleted is the number of rows deleted, as the backend
+ * counts rows: call again while it is max_rows or more. max_rows 0 deletes nothing.
+ *   SQLite deletes exactly that, up to max_rows rows a step: first blocks of flow
+ *   records (a batch's records are one row and go together), then the index keys of
+ *   those times, then DNS records, then dedup entries; and gives freed pages back to
+ *   the file system.
+ *   ClickHouse deletes whole days (UTC days of ts; of the store time for dedup
+ *   entries), all that are due at once, whatever max_rows: a day goes once all of it
+ *   is before the cutoff, so records up to a day older than older_than_ms remain.
+ *   *deleted counts flow and DNS records and dedup entries, and may exceed max_rows.
+ * The two agree where no record lies between the start of the cutoff's day and the
+ * cutoff (tests/unit/test_store.c). */
 int store_retention_step(struct store *s, uint64_t older_than_ms, unsigned max_rows,
 			 unsigned *deleted);
 
@@ -182,7 +198,8 @@ struct store_filter {
 	uint8_t proto; /* IP protocol number */
 	/* NULL: any. "example.com": that name exactly. ".example.com": a suffix, matching
 	 * "example.com" itself and every name ending in ".example.com" (not
-	 * "badexample.com"). Compared without regard to ASCII case. "" and "." are
+	 * "badexample.com"). Compared without regard to ASCII case (only: "Ü" is not
+	 * "ü"). "", "." and a name (after the dot) longer than WIRE_NAME_MAX are
 	 * -EINVAL. */
 	const char *domain;
 	unsigned limit; /* 0: STORE_HISTORY_LIMIT_DEFAULT; over STORE_HISTORY_LIMIT_MAX: -EINVAL */
@@ -198,8 +215,9 @@ struct store_flow {
 	struct wire_record rec; /* as received; rec.domain and the host names "" when unknown */
 };
 
-/* Totals are exact up to STORE_COUNT_CAP matching rows (or offset + limit + 1 when that is
- * more); beyond, total is that bound and total_capped is set: "at least total". */
+/* Totals are counted up to a bound: STORE_COUNT_CAP matching rows, or offset + limit + 1
+ * when that is more. Below the bound total is exact; at it (as many rows as the bound,
+ * or more) total is the bound and total_capped is set: "at least total". */
 #define STORE_COUNT_CAP 10000
 
 struct store_history {
@@ -253,7 +271,7 @@ int store_query_dns(struct store_reader *r, const struct store_dns_filter *f,
 void store_dns_result_fini(struct store_dns_result *res);
 
 /* One domain's traffic over a time range: flow records whose domain is it (compared
- * without regard to ASCII case; shown in lower case). */
+ * without regard to ASCII case; shown with ASCII letters in lower case). */
 struct store_domain {
 	char domain[WIRE_NAME_MAX + 1];
 	uint64_t bytes;	  /* bytes_sent + bytes_received */
@@ -267,7 +285,8 @@ struct store_domains {
 	struct store_domain *rows;
 	size_t n;
 	/* true: the range held more than STORE_DOMAINS_SCAN_MAX (batch, domain) pairs, and
-	 * only the newest that many were summed. */
+	 * only the newest that many were summed (SQLite; ClickHouse sums the whole range
+	 * and never sets it). */
 	bool truncated;
 };
 
@@ -292,7 +311,9 @@ struct store_node {
 	uint64_t active_connections;
 	uint64_t lost[WIRE_LOSS_MAX]; /* the loss ledger of the newest batch */
 	uint64_t batches;	      /* batches stored, all boots */
-	uint64_t records;	      /* flow records stored, all boots (before retention) */
+	uint64_t records;	      /* flow records stored, all boots */
+	/* Retention changes none of these: first_seen_ms, batches and records count what
+	 * was ever stored, also when its records are gone. */
 };
 
 /* Every node ever seen, ordered by name: *nodes (malloc'd, free with store_nodes_free)

@@ -8,8 +8,18 @@ ayaflow_unit_test(test_flowfmt)
 ayaflow_unit_test(test_spool ${CMAKE_SOURCE_DIR}/node/spool.c)
 ayaflow_unit_test(test_transport)
 ayaflow_unit_test(test_wire)
+# The store's conformance suite: one binary, the backend chosen at run time. On SQLite
+# here (AYAFLOW_TEST_CLICKHOUSE unset even if the caller has it), on ClickHouse below.
 ayaflow_unit_test(test_store)
-target_link_libraries(test_store PRIVATE ayaflow_store PkgConfig::SQLITE)
+target_link_libraries(test_store PRIVATE ayaflow_store PkgConfig::CURL)
+set_tests_properties(unit.test_store PROPERTIES
+	ENVIRONMENT_MODIFICATION AYAFLOW_TEST_CLICKHOUSE=unset:)
+add_test(NAME unit.test_store.clickhouse
+	COMMAND bash ${CMAKE_SOURCE_DIR}/tests/clickhouse/server.sh run -- $<TARGET_FILE:test_store>)
+set_tests_properties(unit.test_store.clickhouse PROPERTIES TIMEOUT 300 LABELS clickhouse)
+# What only the SQLite backend does.
+ayaflow_unit_test(test_store_sqlite)
+target_link_libraries(test_store_sqlite PRIVATE ayaflow_store PkgConfig::SQLITE)
 ayaflow_unit_test(test_output ${CMAKE_SOURCE_DIR}/cli/output.c)
 ayaflow_unit_test(test_ws)
 ayaflow_unit_test(test_dns ${CMAKE_SOURCE_DIR}/node/dns.c)
