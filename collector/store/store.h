@@ -298,7 +298,10 @@ int store_query_domains(struct store_reader *r, uint64_t start_ms, uint64_t end_
 void store_domains_fini(struct store_domains *d);
 
 /* A node as last reported: the fields of its newest batch (highest seq of its newest
- * boot), and what the store has seen of it over all boots. */
+ * boot), and what the store has seen of it over all boots. The newest batch is the one
+ * with the latest window end, seq breaking ties; SQLite orders by seq within a boot,
+ * ClickHouse (whose aggregate state has no notion of boots) by window end there too:
+ * the two differ only after a node's clock stepped back within one boot. */
 struct store_node {
 	char name[WIRE_NAME_MAX + 1];
 	char boot_id[WIRE_BOOT_ID_MAX + 1];
