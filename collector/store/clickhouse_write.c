@@ -141,36 +141,39 @@ static int ch_find_stored(struct ch_store *s, const struct wire_batch *const *b,
 static int ch_find_rows(struct ch_store *s, const char *table, const struct wire_batch *const *b,
 			size_t n, const bool *want, uint64_t *counts)
 {
-	uint64_t lo = UINT64_MAX, hi = 0;
+	bool flows = !strcmp(table, "flows");
 	struct ch_sql q;
 	const uint8_t *ans;
 	bool first = true;
 	size_t len;
 	int err;
 
+	/* One key range of (node, ts) per batch, so that the key finds the few granules
+	 * of each, however far apart the batches' times are (a node's resent batches
+	 * beside another's new ones): a batch's flows share its window start; its DNS
+	 * records lie between their earliest and latest times. */
 	ch_sql_start(&q, &s->sql, &s->sqlcap);
-	ch_sql_add(&q, "SELECT node, boot_id, seq, count() FROM %s.%s WHERE node IN (", s->db,
-		   table);
+	ch_sql_add(&q, "SELECT node, boot_id, seq, count() FROM %s.%s WHERE (", s->db, table);
 	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = b[i]->window_start_ms, hi = lo;
+
 		if (!want[i])
 			continue;
-		ch_sql_add(&q, "%s", first ? "" : ", ");
+		for (size_t j = 0; !flows && j < b[i]->ndns; j++) {
+			if (j == 0 || b[i]->dns[j].ts_ms < lo)
+				lo = b[i]->dns[j].ts_ms;
+			if (j == 0 || b[i]->dns[j].ts_ms > hi)
+				hi = b[i]->dns[j].ts_ms;
+		}
+		ch_sql_add(&q, "%s(node = ", first ? "" : " OR ");
 		ch_sql_str(&q, b[i]->node);
+		ch_sql_add(&q, " AND ts >= %llu AND ts <= %llu)", (unsigned long long)lo,
+			   (unsigned long long)hi);
 		first = false;
-		if (!strcmp(table, "flows")) {
-			lo = b[i]->window_start_ms < lo ? b[i]->window_start_ms : lo;
-			hi = b[i]->window_start_ms > hi ? b[i]->window_start_ms : hi;
-		}
-		for (size_t j = 0; j < b[i]->ndns && strcmp(table, "flows"); j++) {
-			lo = b[i]->dns[j].ts_ms < lo ? b[i]->dns[j].ts_ms : lo;
-			hi = b[i]->dns[j].ts_ms > hi ? b[i]->dns[j].ts_ms : hi;
-		}
 	}
 	if (first)
 		return 0;
-	/* The time bounds let the (node, ts) key find the few granules to read. */
-	ch_sql_add(&q, ") AND ts >= %llu AND ts <= %llu AND (node, boot_id, seq) IN (",
-		   (unsigned long long)lo, (unsigned long long)hi);
+	ch_sql_add(&q, ") AND (node, boot_id, seq) IN (");
 	ch_sql_batch_keys(&q, b, n, want);
 	ch_sql_add(&q, ") GROUP BY node, boot_id, seq FORMAT RowBinary");
 	if (q.failed)
