@@ -532,7 +532,8 @@ struct transport_client {
 		uint64_t closed_ms;
 	} judged[CLIENT_JUDGE_MAX]; /* the connections client_judge() closed last, a ring */
 	size_t judged_next;
-	/* Held through each client_judge(), closing included (see there). */
+	/* Held through each client_judge(), closing included, and around each nng_ctx_send()
+	 * (see client_judge). */
 	pthread_mutex_t judge_lock;
 };
 
@@ -656,10 +657,12 @@ static void client_note_reply(struct transport_client *c, uint32_t id)
  * together, and by the later ones' reckoning a healthy connection left idle meanwhile
  * (every context was stuck on the stopped one) would look just as silent.
  *
- * Serialized by judge_lock, closing included, and done before the request's on_reply, so
- * that requests timing out together are resent only once the connection is out of nng's
- * choice: nng 1.5 leaks the message of a send it hands to a connection in the middle of
- * closing (its issue #1713, fixed in 1.6). */
+ * Under judge_lock, closing included, which transport_client_send() also takes around
+ * nng_ctx_send(), and before the request's on_reply: no request is handed to nng while a
+ * connection is being closed, and those timing out together are resent once it is out of
+ * nng's choice. nng 1.5 leaks the message of a send it hands to a connection in the
+ * middle of closing (its issue #1713, fixed in 1.6); other sends could still meet one
+ * that nng itself closes (the peer's drop), as before. */
 static void client_judge(struct transport_client *c, uint64_t since_ms, uint64_t sent_ms)
 {
 	struct transport_pipes *ps = &c->pipes;
@@ -1060,9 +1063,12 @@ int transport_client_send(struct transport_client *c, uint64_t token, const uint
 	slot->receiving = false;
 	slot->deadline_ms = transport_now_ms() + c->timeout_ms;
 	nng_aio_set_msg(slot->aio, msg);
-	/* The send waits for a connection for up to the whole timeout. */
+	/* The send waits for a connection for up to the whole timeout. Not while a judgement
+	 * closes connections (client_judge). */
 	nng_aio_set_timeout(slot->aio, (nng_duration)c->timeout_ms);
+	pthread_mutex_lock(&c->judge_lock);
 	nng_ctx_send(slot->ctx, slot->aio);
+	pthread_mutex_unlock(&c->judge_lock);
 	return 0;
 }
 

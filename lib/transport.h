@@ -80,9 +80,10 @@ typedef void (*transport_reply_fn)(void *cb_ctx, uint64_t token, int err, const 
  * and a server that stops replying but keeps its connection (a stopped process, a store
  * that hangs) stays ready, so it would keep getting its share of the requests and the
  * resends. Hence, when a request times out after waiting at least timeout_ms / 2 for its
- * reply on a connection, every connection that was up when it was handed over and has
- * delivered no reply since is closed: its other requests fail at once with -ECONNRESET
- * (and are resent by the caller to the others). When another connection did deliver a
+ * reply on a connection, every connection that was up when it was sent and has delivered
+ * no reply since is closed (unless one closed this way since accounts for the request):
+ * its other requests fail at once with -ECONNRESET (and the caller resends them, to the
+ * others). When another connection did deliver a
  * reply meanwhile, each closed one's URL is also held off: not redialed for timeout_ms,
  * doubling with each hold that follows without a reply in between, up to
  * TRANSPORT_HOLD_MAX_MS (or timeout_ms if longer); a hold ends early when no connection

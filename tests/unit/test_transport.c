@@ -1020,7 +1020,7 @@ out_dir:
 
 #define FO_TOKENS   100
 #define FO_INFLIGHT 4
-#define FO_TIMEOUT  1000  /* ms: also the first hold of an abandoned server */
+#define FO_TIMEOUT  2000  /* ms: also the first hold of an abandoned server */
 #define FO_BOUND_MS 10000 /* the run must finish within this */
 #define FO_MAX_REQS 1024
 
@@ -1228,7 +1228,8 @@ static bool fo_silent_has_peer(void *arg)
 /* Two servers; B takes requests and never answers (its connection stays up). Every request
  * is acknowledged exactly once, by A, within the bound, and after the first timeout B is
  * given at most FO_INFLIGHT more requests: the client closed B's connection and held its
- * URL off (one of each in the counters). Once the hold has passed, B is dialed again. */
+ * URL off (one of each in the counters). Once the hold has passed, B is dialed again, and
+ * the same happens once more. */
 static void test_unanswering_server_abandoned_for_the_other(void)
 {
 	char url_a[64], url_b[64];
@@ -1285,9 +1286,38 @@ static void test_unanswering_server_abandoned_for_the_other(void)
 	transport_client_get_stats(r.client, &st);
 	CHECK_EQ_U64(st.connections_closed, 1);
 	CHECK_EQ_U64(st.holds, 1);
-	/* The hold ends: B is connected again (and would be judged again). */
+	/* The hold ends: B is connected again. A second round: B, still silent, gets at most
+	 * FO_INFLIGHT requests (they are stuck until the first times out), then is closed and
+	 * held off again; A answers everything once more. */
 	CHECK(eventually(fo_silent_has_peer, sb));
 	CHECK(transport_client_connected(r.client));
+	pthread_mutex_lock(&r.lock);
+	memset(r.acked, 0, sizeof(r.acked));
+	r.acked_total = 0;
+	r.timed_out = false;
+	b_total = silent_count(&b);
+	pthread_mutex_unlock(&r.lock);
+	ms = fo_drive(&r, FO_BOUND_MS);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	once = a_once = 0;
+	for (unsigned t = 0; t < FO_TOKENS; t++) {
+		once += r.acked[t] == 1;
+		a_once += a.per_token[t] == 2;
+	}
+	fprintf(stderr,
+		"failover, second round: %u of %u acknowledged in %llu ms; the silent server got "
+		"%u more requests\n",
+		r.acked_total, FO_TOKENS, (unsigned long long)ms, silent_count(&b) - b_total);
+	CHECK_EQ_INT(once, FO_TOKENS);
+	CHECK_EQ_INT(a_once, FO_TOKENS);
+	CHECK(r.timed_out);
+	CHECK(silent_count(&b) - b_total <= FO_INFLIGHT);
+	CHECK_EQ_INT(r.wrong_reply + r.other_errors, 0);
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 2);
+	CHECK_EQ_U64(st.holds, 2);
 out:
 	transport_client_free(r.client);
 	transport_server_free(sa);
