@@ -78,21 +78,21 @@ typedef void (*transport_reply_fn)(void *cb_ctx, uint64_t token, int err, const 
  *
  * Servers that stop answering: nng hands each request to whichever connection is ready,
  * and a server that stops replying but keeps its connection (a stopped process, a store
- * that hangs) stays ready, so it would keep getting its share of the requests and the
+ * that hangs) stays ready, so it would keep getting its share of the requests and of the
  * resends. Hence, when a request times out after waiting at least timeout_ms / 2 for its
  * reply on a connection, every connection that was up when it was sent and has delivered
  * no reply since is closed (unless one closed this way since accounts for the request):
- * its other requests fail at once with -ECONNRESET (and the caller resends them, to the
- * others). When another connection did deliver a
- * reply meanwhile, each closed one's URL is also held off: not redialed for timeout_ms,
- * doubling with each hold that follows without a reply in between, up to
- * TRANSPORT_HOLD_MAX_MS (or timeout_ms if longer); a hold ends early when no connection
- * is left. Otherwise (a single server, or none answering) it is redialed at once, as
- * after a drop: nothing is lost, the requests are resent over the new connection. A
- * server that answers other requests while one of its requests times out (slow, not
- * stopped) is kept. A stopped process cannot complete nng's connection handshake, so it
- * stays out even when redialed, until it runs again. Each closed connection is logged
- * (at most one message every 10 s) and counted in transport_client_get_stats().
+ * its other requests fail at once with -ECONNRESET, and the caller resends them to the
+ * others. When another connection did deliver a reply meanwhile (never with inflight 1),
+ * each closed one's URL is also held off: not redialed for timeout_ms, doubling with each
+ * hold that follows without a reply in between, up to TRANSPORT_HOLD_MAX_MS (or
+ * timeout_ms if longer); a hold ends early when no connection is left. Otherwise (a single
+ * server, or none answering) it is redialed at once, as after a drop: nothing is lost,
+ * the requests are resent over the new connection. A server that answers other requests
+ * while one of its requests times out (slow, not stopped) is kept. A stopped process
+ * cannot complete nng's connection handshake, so it stays out even when redialed, until
+ * it runs again. Each closed connection is logged (at most one message every 10 s) and
+ * counted in transport_client_get_stats().
  *
  * Returns NULL with errno set and a message naming the bad input in err on failure. */
 struct transport_client *transport_client_new(char *const *urls, size_t n, unsigned inflight,
