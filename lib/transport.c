@@ -5,6 +5,11 @@
  * Client: each slot is one REQ context with its own aio, driven as a two-step machine
  * (send, then receive on the same context). A slot is taken by transport_client_send()
  * and given back after on_reply returns; free slots sit on a stack under c->lock.
+ * One REQ socket dials every URL, and nng hands each request to whichever connection is
+ * ready; a server that stops answering but keeps its connection stays "ready". So each
+ * connection's last reply is tracked (nng_msg_get_pipe), and a request that times out
+ * has the connections that stayed silent meanwhile closed, and their URLs held off when
+ * another one answered (client_judge; transport.h says what a caller sees).
  *
  * Server: each worker is one REP context with its own aio, cycling receive ->
  * on_request -> (caller) transport_request_reply -> send -> receive. The struct
@@ -27,6 +32,8 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+
+#include "log.h"
 
 /* ---- shared helpers ---- */
 
@@ -342,15 +349,30 @@ static int transport_check_urls(char *const *urls, size_t n, bool listen, char *
 	return 0;
 }
 
+/* One connected pipe. url: the index of the client URL whose dialer made it (-1 on a
+ * server, or when the dialer is no longer the URL's); added_ms and reply_ms (0: none yet)
+ * on CLOCK_MONOTONIC; closing: client_judge() is closing it. */
+struct transport_pipe {
+	uint32_t id;
+	int url;
+	bool closing;
+	uint64_t added_ms;
+	uint64_t reply_ms;
+};
+
+struct transport_client;
+
 /* Connected pipes, by id: nng reports REM_POST for a pipe whose ADD_POST it skipped (one
  * closed between ADD_PRE and ADD_POST), so a bare counter could drift; the set cannot.
- * Written by nng's pipe callbacks under lock; count is read without it. */
+ * Written by nng's pipe callbacks under lock (and, on a client, the reply and judgement
+ * paths, which also keep the URLs' state under it); count is read without it. */
 struct transport_pipes {
 	pthread_mutex_t lock;
-	uint32_t *ids;
+	struct transport_pipe *v;
 	size_t cap;
 	size_t len;
 	atomic_uint count;
+	struct transport_client *client; /* NULL on a server */
 };
 
 static int transport_pipes_init(struct transport_pipes *ps)
@@ -363,36 +385,56 @@ static int transport_pipes_init(struct transport_pipes *ps)
 static void transport_pipes_fini(struct transport_pipes *ps)
 {
 	pthread_mutex_destroy(&ps->lock);
-	free(ps->ids);
+	free(ps->v);
 }
+
+/* The pipe of id, or NULL. Under ps->lock. */
+static struct transport_pipe *transport_pipes_find(struct transport_pipes *ps, uint32_t id)
+{
+	for (size_t i = 0; i < ps->len; i++)
+		if (ps->v[i].id == id)
+			return &ps->v[i];
+	return NULL;
+}
+
+static int client_url_of_dialer(struct transport_client *c, int dialer_id);
+static void client_pipes_changed(struct transport_client *c);
 
 static void transport_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
 	struct transport_pipes *ps = arg;
 	uint32_t id = (uint32_t)nng_pipe_id(pipe);
-	bool untracked = false;
+	bool untracked = false, removed = false;
+	int dialer_id = -1;
 
+	if (ps->client && ev == NNG_PIPE_EV_ADD_POST)
+		dialer_id = nng_dialer_id(nng_pipe_dialer(pipe));
 	pthread_mutex_lock(&ps->lock);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		if (ps->len == ps->cap) {
 			size_t cap = ps->cap ? ps->cap * 2 : 8;
-			uint32_t *ids = realloc(ps->ids, cap * sizeof(*ids));
+			struct transport_pipe *v = realloc(ps->v, cap * sizeof(*v));
 
-			if (ids) {
-				ps->ids = ids;
+			if (v) {
+				ps->v = v;
 				ps->cap = cap;
 			}
 		}
-		if (ps->len < ps->cap)
-			ps->ids[ps->len++] = id;
-		else
+		if (ps->len < ps->cap) {
+			ps->v[ps->len++] = (struct transport_pipe){
+			    .id = id,
+			    .url = ps->client ? client_url_of_dialer(ps->client, dialer_id) : -1,
+			    .added_ms = transport_now_ms(),
+			};
+		} else {
 			untracked = true;
+		}
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		for (size_t i = 0; i < ps->len; i++) {
-			if (ps->ids[i] == id) {
-				ps->ids[i] = ps->ids[--ps->len];
-				break;
-			}
+		struct transport_pipe *p = transport_pipes_find(ps, id);
+
+		if (p) {
+			*p = ps->v[--ps->len];
+			removed = true;
 		}
 	}
 	atomic_store(&ps->count, (unsigned)ps->len);
@@ -401,6 +443,8 @@ static void transport_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	if (untracked && nng_pipe_close(pipe) != 0) {
 		/* Already closing: its REM_POST finds nothing to remove. */
 	}
+	if (removed && ps->client)
+		client_pipes_changed(ps->client);
 }
 
 /* Common socket setup: pipe tracking and the receive limit. */
@@ -426,8 +470,14 @@ static int transport_socket_setup(nng_socket sock, struct transport_pipes *ps, s
 
 /* ---- client ---- */
 
-/* One REQ context. token, deadline_ms and receiving are written by the thread that owns
- * the slot at that moment (transport_client_send(), then nng's callback, in sequence). */
+/* At most one message per this interval about connections closed for not answering. */
+#define CLIENT_LOG_EVERY_MS 10000
+/* Connections one judgement may close: one per URL, and for a moment the one replaced. */
+#define CLIENT_JUDGE_MAX (2 * TRANSPORT_MAX_URLS)
+
+/* One REQ context. token, deadline_ms, sent_ms and receiving are written by the thread
+ * that owns the slot at that moment (transport_client_send(), then nng's callback, in
+ * sequence). */
 struct client_slot {
 	struct transport_client *c;
 	unsigned index;
@@ -436,13 +486,30 @@ struct client_slot {
 	nng_aio *aio;
 	uint64_t token;
 	uint64_t deadline_ms;
+	uint64_t sent_ms; /* handed to a connection (our callback's time) */
 	bool receiving;
+};
+
+/* One URL the client dials. url, tls and timer are set up by transport_client_new_tls()
+ * and fixed after; the rest is under c->pipes.lock. While held, the URL has no dialer:
+ * timer (nng_sleep_aio) ends the hold by dialing again. */
+struct client_url {
+	struct transport_client *c;
+	char *url;
+	nng_tls_config *tls; /* our reference, for dialing again; NULL for tcp:// */
+	nng_aio *timer;
+	nng_dialer dialer;
+	int dialer_id; /* -1 while held (no dialer) */
+	bool held;
+	bool was_held;	       /* held since its last reply: its next reply is logged */
+	uint32_t next_hold_ms; /* of its next hold */
 };
 
 struct transport_client {
 	nng_socket sock;
 	bool sock_open;
 	uint32_t timeout_ms;
+	uint32_t hold_max_ms;
 	transport_reply_fn on_reply;
 	void *cb_ctx;
 	struct client_slot *slots;
@@ -454,7 +521,237 @@ struct transport_client {
 	bool closing;
 	atomic_uint busy;
 	struct transport_pipes pipes;
+	/* The URLs (nurls of them set up, so far), and under pipes.lock the counters and the
+	 * log limit of client_judge(). */
+	struct client_url *urls;
+	size_t nurls;
+	struct transport_client_stats stats;
+	struct log_limit judge_log;
+	struct {
+		uint64_t added_ms;
+		uint64_t closed_ms;
+	} judged[CLIENT_JUDGE_MAX]; /* the connections client_judge() closed last, a ring */
+	size_t judged_next;
+	/* Held through each client_judge(), closing included, and around each nng_ctx_send()
+	 * (see client_judge). */
+	pthread_mutex_t judge_lock;
 };
+
+/* Under c->pipes.lock (from the pipe callback): the URL whose dialer has this id, or -1. */
+static int client_url_of_dialer(struct transport_client *c, int dialer_id)
+{
+	for (size_t i = 0; i < c->nurls; i++)
+		if (dialer_id >= 0 && c->urls[i].dialer_id == dialer_id)
+			return (int)i;
+	return -1;
+}
+
+/* Dials u (again). 0, or -errno with a message naming the URL. */
+static int client_url_dial(struct client_url *u, char *err, size_t errlen)
+{
+	struct transport_client *c = u->c;
+	nng_dialer d;
+	int rv;
+
+	/* Non-blocking: a server that is not up yet is redialed in the background. The dialer
+	 * belongs to the socket (closed with it) and holds its own reference to the TLS
+	 * configuration. */
+	rv = nng_dialer_create(&d, c->sock, u->url);
+	if (rv == 0 && u->tls)
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, u->tls);
+	if (rv == 0) {
+		/* Before it starts, so that its first connection is known as this URL's. */
+		pthread_mutex_lock(&c->pipes.lock);
+		u->dialer = d;
+		u->dialer_id = nng_dialer_id(d);
+		u->held = false;
+		pthread_mutex_unlock(&c->pipes.lock);
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	}
+	if (rv) {
+		transport_errf(err, errlen, "cannot dial %s: %s", u->url, nng_strerror(rv));
+		return transport_errno(rv);
+	}
+	return 0;
+}
+
+/* nng thread: a hold of u ended (its time passed, or it was cut short because no
+ * connection is left; or the client is being freed). */
+static void client_url_timer_cb(void *arg)
+{
+	struct client_url *u = arg;
+	struct transport_client *c = u->c;
+	char err[256];
+	bool closing;
+
+	pthread_mutex_lock(&c->lock);
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (closing)
+		return;
+	if (client_url_dial(u, err, sizeof(err)) != 0) {
+		/* Out of memory, most likely: try again after as long. */
+		log_warn("transport: %s; trying again in %u ms", err, c->timeout_ms);
+		nng_sleep_aio((nng_duration)c->timeout_ms, u->timer);
+	}
+}
+
+/* After a connection went away (not under a lock): with none left, held URLs are dialed
+ * at once, since there is nothing better to send to. */
+static void client_pipes_changed(struct transport_client *c)
+{
+	bool held[TRANSPORT_MAX_URLS] = {false};
+	bool none;
+
+	pthread_mutex_lock(&c->pipes.lock);
+	none = c->pipes.len == 0;
+	for (size_t i = 0; none && i < c->nurls; i++)
+		held[i] = c->urls[i].held;
+	pthread_mutex_unlock(&c->pipes.lock);
+	for (size_t i = 0; none && i < c->nurls; i++)
+		if (held[i])
+			nng_aio_cancel(c->urls[i].timer);
+}
+
+/* nng thread: a reply came on pipe id: that connection answers. */
+static void client_note_reply(struct transport_client *c, uint32_t id)
+{
+	struct transport_pipes *ps = &c->pipes;
+	const char *again = NULL;
+	struct transport_pipe *p;
+
+	pthread_mutex_lock(&ps->lock);
+	p = transport_pipes_find(ps, id);
+	if (p) {
+		p->reply_ms = transport_now_ms();
+		if (p->url >= 0) {
+			struct client_url *u = &c->urls[p->url];
+
+			u->next_hold_ms = c->timeout_ms;
+			if (u->was_held)
+				again = u->url;
+			u->was_held = false;
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+	if (again)
+		log_info("transport: collector %s answers again", again);
+}
+
+/* nng thread: a request sent (transport_client_send) at since_ms and handed to a
+ * connection at sent_ms got no reply within the timeout. Which connection it went to, nng
+ * does not say; but it went to one that was up at since_ms or came up later, and one that
+ * replied to anything since then is alive (maybe slow: it stays). Every connection up at
+ * since_ms that delivered nothing since is closed: that takes a stopped server out of
+ * nng's choice, and its other requests fail at once (-ECONNRESET) instead of each waiting
+ * out its timeout. When another connection did reply, the silent ones' URLs are also held
+ * off (their dialers closed, redialed after next_hold_ms), since a server whose process
+ * runs but whose store hangs would take the redial at once. With no such connection they
+ * are redialed at once: holding off the only servers there are would gain nothing.
+ *
+ * since_ms, not sent_ms: our callback may run well after nng's hand-over, and a reply
+ * another connection delivered in between must count. Some requests judge nobody: one
+ * that waited more than half its timeout for a connection (the one it got had little
+ * time to answer), and one a connection closed by an earlier judgement accounts for (up
+ * at since_ms, closed after it). Requests stuck together on a stopped server time out
+ * together, and by the later ones' reckoning a healthy connection left idle meanwhile
+ * (every context was stuck on the stopped one) would look just as silent.
+ *
+ * Under judge_lock, closing included, which transport_client_send() also takes around
+ * nng_ctx_send(), and before the request's on_reply: no request is handed to nng while a
+ * connection is being closed, and those timing out together are resent once it is out of
+ * nng's choice. nng 1.5 leaks the message of a send it hands to a connection in the
+ * middle of closing (its issue #1713, fixed in 1.6); other sends could still meet one
+ * that nng itself closes (the peer's drop), as before. */
+static void client_judge(struct transport_client *c, uint64_t since_ms, uint64_t sent_ms)
+{
+	struct transport_pipes *ps = &c->pipes;
+	struct {
+		nng_pipe pipe;
+		int url;
+		uint32_t hold_ms;
+		nng_dialer dialer;
+	} act[CLIENT_JUDGE_MAX];
+	uint64_t now = transport_now_ms(), held_back = 0;
+	size_t nact = 0;
+	bool answered = false, log_it = false;
+	char more[64] = "";
+
+	if (now < sent_ms + c->timeout_ms / 2)
+		return;
+	pthread_mutex_lock(&c->judge_lock);
+	pthread_mutex_lock(&ps->lock);
+	for (size_t i = 0; i < CLIENT_JUDGE_MAX; i++) {
+		if (c->judged[i].closed_ms >= since_ms && c->judged[i].added_ms <= since_ms) {
+			pthread_mutex_unlock(&ps->lock);
+			pthread_mutex_unlock(&c->judge_lock);
+			return;
+		}
+	}
+	for (size_t i = 0; i < ps->len; i++)
+		answered |= !ps->v[i].closing && ps->v[i].reply_ms >= since_ms;
+	for (size_t i = 0; i < ps->len && nact < CLIENT_JUDGE_MAX; i++) {
+		struct transport_pipe *p = &ps->v[i];
+		struct client_url *u = p->url >= 0 ? &c->urls[p->url] : NULL;
+
+		if (p->closing || p->added_ms > since_ms || p->reply_ms >= since_ms)
+			continue;
+		p->closing = true;
+		c->stats.connections_closed++;
+		c->judged[c->judged_next].added_ms = p->added_ms;
+		c->judged[c->judged_next].closed_ms = now;
+		c->judged_next = (c->judged_next + 1) % CLIENT_JUDGE_MAX;
+		act[nact].pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+		act[nact].pipe.id = p->id;
+		act[nact].url = p->url;
+		act[nact].hold_ms = 0;
+		if (answered && u && !u->held) {
+			act[nact].hold_ms = u->next_hold_ms;
+			act[nact].dialer = u->dialer;
+			u->held = true;
+			u->was_held = true;
+			u->dialer_id = -1;
+			u->next_hold_ms = u->next_hold_ms > c->hold_max_ms / 2
+					      ? c->hold_max_ms
+					      : 2 * u->next_hold_ms;
+			c->stats.holds++;
+		}
+		nact++;
+	}
+	if (nact)
+		log_it = log_limit_pass(&c->judge_log, &held_back);
+	pthread_mutex_unlock(&ps->lock);
+
+	for (size_t i = 0; i < nact; i++) {
+		if (act[i].hold_ms) {
+			/* Closes its connection too; client_url_timer_cb dials again. */
+			if (nng_dialer_close(act[i].dialer) != 0) {
+				/* Already closed along with the socket. */
+			}
+			nng_sleep_aio((nng_duration)act[i].hold_ms, c->urls[act[i].url].timer);
+		} else if (nng_pipe_close(act[i].pipe) != 0) {
+			/* Gone already. */
+		}
+	}
+	pthread_mutex_unlock(&c->judge_lock);
+	if (!log_it)
+		return;
+	if (held_back)
+		snprintf(more, sizeof(more), " (%llu similar messages held back)",
+			 (unsigned long long)held_back);
+	for (size_t i = 0; i < nact; i++) {
+		const char *url = act[i].url >= 0 ? c->urls[act[i].url].url : "(unknown URL)";
+
+		if (act[i].hold_ms)
+			log_warn("transport: collector %s sent no reply for %llu ms while another "
+				 "one did: connection closed, not redialed for %u ms%s",
+				 url, (unsigned long long)(now - since_ms), act[i].hold_ms, more);
+		else
+			log_warn("transport: collector %s sent no reply for %llu ms: connection "
+				 "closed and redialed%s",
+				 url, (unsigned long long)(now - since_ms), more);
+	}
+}
 
 static void client_slot_release(struct client_slot *slot)
 {
@@ -499,16 +796,21 @@ static void client_slot_cb(void *arg)
 		    slot->deadline_ms > now ? (nng_duration)(slot->deadline_ms - now) : 1;
 
 		slot->receiving = true;
+		slot->sent_ms = now;
 		nng_aio_set_timeout(slot->aio, left);
 		nng_ctx_recv(slot->ctx, slot->aio);
 		return;
 	}
 	if (rv) {
+		if (rv == NNG_ETIMEDOUT)
+			client_judge(slot->c, slot->deadline_ms - slot->c->timeout_ms,
+				     slot->sent_ms);
 		client_slot_finish(slot, transport_errno(rv), NULL, 0);
 		return;
 	}
 	msg = nng_aio_get_msg(slot->aio);
 	nng_aio_set_msg(slot->aio, NULL);
+	client_note_reply(slot->c, (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg)));
 	client_slot_finish(slot, 0, nng_msg_body(msg), nng_msg_len(msg));
 	nng_msg_free(msg);
 }
@@ -524,6 +826,11 @@ static void client_destroy(struct transport_client *c)
 	for (unsigned i = 0; i < c->nslots; i++)
 		if (c->slots[i].aio)
 			nng_aio_stop(c->slots[i].aio);
+	/* Ends the holds (the requests, which start them, are stopped); a timer callback
+	 * running now sees closing, or dials on the socket that is still open. */
+	for (size_t i = 0; i < c->nurls; i++)
+		if (c->urls[i].timer)
+			nng_aio_stop(c->urls[i].timer);
 	/* Closes the contexts and connections; pipe callbacks are done when it returns. */
 	if (c->sock_open && nng_close(c->sock) != 0) {
 		/* Only fails for a socket that is already closed. */
@@ -531,6 +838,15 @@ static void client_destroy(struct transport_client *c)
 	for (unsigned i = 0; i < c->nslots; i++)
 		if (c->slots[i].aio)
 			nng_aio_free(c->slots[i].aio);
+	for (size_t i = 0; i < c->nurls; i++) {
+		if (c->urls[i].timer)
+			nng_aio_free(c->urls[i].timer);
+		if (c->urls[i].tls)
+			nng_tls_config_free(c->urls[i].tls);
+		free(c->urls[i].url);
+	}
+	free(c->urls);
+	pthread_mutex_destroy(&c->judge_lock);
 	transport_pipes_fini(&c->pipes);
 	pthread_mutex_destroy(&c->lock);
 	free(c->free_stack);
@@ -595,6 +911,8 @@ struct transport_client *transport_client_new_tls(char *const *urls, size_t n, u
 		goto fail_early;
 	}
 	c->timeout_ms = timeout_ms;
+	c->hold_max_ms = timeout_ms > TRANSPORT_HOLD_MAX_MS ? timeout_ms : TRANSPORT_HOLD_MAX_MS;
+	c->judge_log = (struct log_limit)LOG_LIMIT_INIT(CLIENT_LOG_EVERY_MS);
 	c->on_reply = on_reply;
 	c->cb_ctx = cb_ctx;
 	atomic_init(&c->busy, 0);
@@ -605,16 +923,23 @@ struct transport_client *transport_client_new_tls(char *const *urls, size_t n, u
 		goto fail_early;
 	}
 	rc = transport_pipes_init(&c->pipes);
+	if (rc == 0) {
+		rc = -pthread_mutex_init(&c->judge_lock, NULL);
+		if (rc)
+			transport_pipes_fini(&c->pipes);
+	}
 	if (rc) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);
 		transport_errf(err, errlen, "pthread_mutex_init: %s", strerror(-rc));
 		goto fail_early;
 	}
+	c->pipes.client = c;
 	/* From here on client_destroy() undoes whatever was built. */
 	c->slots = calloc(inflight, sizeof(*c->slots));
 	c->free_stack = calloc(inflight, sizeof(*c->free_stack));
-	if (!c->slots || !c->free_stack) {
+	c->urls = calloc(n, sizeof(*c->urls));
+	if (!c->slots || !c->free_stack || !c->urls) {
 		rc = -ENOMEM;
 		transport_errf(err, errlen, "out of memory");
 		goto fail;
@@ -666,30 +991,35 @@ struct transport_client *transport_client_new_tls(char *const *urls, size_t n, u
 		c->free_stack[c->nfree++] = inflight - 1 - i; /* slot 0 is used first */
 	}
 	for (size_t i = 0; i < n; i++) {
-		nng_tls_config *tcfg = NULL;
-		nng_dialer d;
+		struct client_url *u = &c->urls[i];
 
-		if (transport_is_tls(urls[i])) {
-			rc = transport_tls_config(tls, false, urls[i], &tcfg, err, errlen);
-			if (rc)
-				goto fail;
+		u->c = c;
+		u->dialer_id = -1;
+		u->next_hold_ms = timeout_ms;
+		c->nurls = i + 1; /* destroy frees what this URL has from now on */
+		u->url = strdup(urls[i]);
+		if (!u->url) {
+			rc = -ENOMEM;
+			transport_errf(err, errlen, "out of memory");
+			goto fail;
 		}
-		/* Non-blocking: a server that is not up yet is redialed in the background.
-		 * The dialer belongs to the socket (closed with it) and holds its own
-		 * reference to the TLS configuration. */
-		rv = nng_dialer_create(&d, c->sock, urls[i]);
-		if (rv == 0 && tcfg)
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tcfg);
-		if (rv == 0)
-			rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-		if (tcfg)
-			nng_tls_config_free(tcfg);
+		rv = nng_aio_alloc(&u->timer, client_url_timer_cb, u);
 		if (rv) {
 			rc = transport_errno(rv);
 			transport_errf(err, errlen, "cannot dial %s: %s", urls[i],
 				       nng_strerror(rv));
 			goto fail;
 		}
+		if (transport_is_tls(urls[i])) {
+			rc = transport_tls_config(tls, false, urls[i], &u->tls, err, errlen);
+			if (rc)
+				goto fail;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = client_url_dial(&c->urls[i], err, errlen);
+		if (rc)
+			goto fail;
 	}
 	return c;
 
@@ -733,9 +1063,12 @@ int transport_client_send(struct transport_client *c, uint64_t token, const uint
 	slot->receiving = false;
 	slot->deadline_ms = transport_now_ms() + c->timeout_ms;
 	nng_aio_set_msg(slot->aio, msg);
-	/* The send waits for a connection for up to the whole timeout. */
+	/* The send waits for a connection for up to the whole timeout. Not while a judgement
+	 * closes connections (client_judge). */
 	nng_aio_set_timeout(slot->aio, (nng_duration)c->timeout_ms);
+	pthread_mutex_lock(&c->judge_lock);
 	nng_ctx_send(slot->ctx, slot->aio);
+	pthread_mutex_unlock(&c->judge_lock);
 	return 0;
 }
 
@@ -747,6 +1080,13 @@ bool transport_client_connected(const struct transport_client *c)
 unsigned transport_client_busy(const struct transport_client *c)
 {
 	return atomic_load(&c->busy);
+}
+
+void transport_client_get_stats(struct transport_client *c, struct transport_client_stats *out)
+{
+	pthread_mutex_lock(&c->pipes.lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->pipes.lock);
 }
 
 void transport_client_free(struct transport_client *c)

@@ -26,6 +26,7 @@
 #define TRANSPORT_MAX_REPLY	   (1u << 20)	/* replies bigger than this drop the connection */
 #define TRANSPORT_RECONNECT_MIN_MS 100		/* dial retry backoff, doubled up to the max */
 #define TRANSPORT_RECONNECT_MAX_MS 2000
+#define TRANSPORT_HOLD_MAX_MS	   60000 /* longest hold of an unanswering server (below) */
 
 /* Mutual TLS for tls+tcp:// URLs: each side presents cert_file/key_file and requires a
  * peer certificate signed by a CA in ca_file (nng's TLS with auth mode REQUIRED on both
@@ -75,6 +76,24 @@ typedef void (*transport_reply_fn)(void *cb_ctx, uint64_t token, int err, const 
  * while no connection is up waits for one, up to timeout_ms. A server may still see a
  * request twice (a reply lost in flight); the collector dedups by sequence number.
  *
+ * Servers that stop answering: nng hands each request to whichever connection is ready,
+ * and a server that stops replying but keeps its connection (a stopped process, a store
+ * that hangs) stays ready, so it would keep getting its share of the requests and of the
+ * resends. Hence, when a request times out after waiting at least timeout_ms / 2 for its
+ * reply on a connection, every connection that was up when it was sent and has delivered
+ * no reply since is closed (unless one closed this way since accounts for the request):
+ * its other requests fail at once with -ECONNRESET, and the caller resends them to the
+ * others. When another connection did deliver a reply meanwhile (never with inflight 1),
+ * each closed one's URL is also held off: not redialed for timeout_ms, doubling with each
+ * hold that follows without a reply in between, up to TRANSPORT_HOLD_MAX_MS (or
+ * timeout_ms if longer); a hold ends early when no connection is left. Otherwise (a single
+ * server, or none answering) it is redialed at once, as after a drop: nothing is lost,
+ * the requests are resent over the new connection. A server that answers other requests
+ * while one of its requests times out (slow, not stopped) is kept. A stopped process
+ * cannot complete nng's connection handshake, so it stays out even when redialed, until
+ * it runs again. Each closed connection is logged (at most one message every 10 s) and
+ * counted in transport_client_get_stats().
+ *
  * Returns NULL with errno set and a message naming the bad input in err on failure. */
 struct transport_client *transport_client_new(char *const *urls, size_t n, unsigned inflight,
 					      uint32_t timeout_ms, transport_reply_fn on_reply,
@@ -100,6 +119,15 @@ bool transport_client_connected(const struct transport_client *c);
 
 /* Contexts in use (sent, callback not yet returned). Any thread. */
 unsigned transport_client_busy(const struct transport_client *c);
+
+/* Cumulative counters of the failover above. */
+struct transport_client_stats {
+	uint64_t connections_closed; /* closed for delivering no reply within the timeout */
+	uint64_t holds;		     /* of those, the ones whose URL was held off */
+};
+
+/* Copies the counters into *out. Any thread. */
+void transport_client_get_stats(struct transport_client *c, struct transport_client_stats *out);
 
 /* Cancels all requests and frees. Every request still in flight gets its on_reply with
  * -ECANCELED before this returns (called from an nng thread or from this thread, so the

@@ -76,15 +76,16 @@ static json_t *api_export_json(const struct export_stats *x, bool enabled)
 {
 	if (!enabled)
 		return json_null();
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected",
-			 x->connected, "batches_sent", (json_int_t)x->batches_sent, "records_sent",
-			 (json_int_t)x->records_sent, "batches_acked", (json_int_t)x->batches_acked,
-			 "records_acked", (json_int_t)x->records_acked, "batches_resent",
-			 (json_int_t)x->batches_resent, "batches_rejected",
-			 (json_int_t)x->batches_rejected, "batches_duplicate",
-			 (json_int_t)x->batches_duplicate, "batches_dropped",
-			 (json_int_t)x->batches_dropped, "spool_bytes", (json_int_t)x->spool_bytes,
-			 "spool_batches", (json_int_t)x->spool_batches);
+	return json_pack(
+	    "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connected",
+	    x->connected, "batches_sent", (json_int_t)x->batches_sent, "records_sent",
+	    (json_int_t)x->records_sent, "batches_acked", (json_int_t)x->batches_acked,
+	    "records_acked", (json_int_t)x->records_acked, "batches_resent",
+	    (json_int_t)x->batches_resent, "batches_rejected", (json_int_t)x->batches_rejected,
+	    "batches_duplicate", (json_int_t)x->batches_duplicate, "batches_dropped",
+	    (json_int_t)x->batches_dropped, "spool_bytes", (json_int_t)x->spool_bytes,
+	    "spool_batches", (json_int_t)x->spool_batches, "connections_closed",
+	    (json_int_t)x->connections_closed, "collector_holds", (json_int_t)x->collector_holds);
 }
 
 static void api_stats(struct node_ctx *ctx, const struct live_snapshot *s,
@@ -251,6 +252,14 @@ static void api_metrics_export(struct prom_writer *w, const struct export_stats 
 	prom_family(w, "ayaflow_collector_connected", "gauge",
 		    "1 while connected to a collector (0 also when none is configured).");
 	prom_sample_u64(w, "ayaflow_collector_connected", x->connected ? 1 : 0, NULL);
+	prom_family(w, "ayaflow_export_connections_closed_total", "counter",
+		    "Connections to a collector closed because it sent no acknowledgement within "
+		    "the export timeout.");
+	prom_sample_u64(w, "ayaflow_export_connections_closed_total", x->connections_closed, NULL);
+	prom_family(w, "ayaflow_export_collector_holds_total", "counter",
+		    "Of those, the times the collector was then left out for a while because "
+		    "another one answered.");
+	prom_sample_u64(w, "ayaflow_export_collector_holds_total", x->collector_holds, NULL);
 }
 
 /* Deep inspection; all zero while --deep-inspect is off. */

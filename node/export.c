@@ -526,8 +526,13 @@ void export_process(struct export *x)
 
 void export_get_stats(struct export *x, struct export_stats *out)
 {
+	struct transport_client_stats ts;
+
+	transport_client_get_stats(x->client, &ts);
 	*out = x->stats;
 	out->spool_bytes = spool_bytes(x->spool);
 	out->spool_batches = spool_count(x->spool);
+	out->connections_closed = ts.connections_closed;
+	out->collector_holds = ts.holds;
 	out->connected = transport_client_connected(x->client);
 }

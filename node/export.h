@@ -56,6 +56,11 @@ struct export_stats {
 	uint64_t lost_collector_rejected; /* packets: collector_rejected */
 	uint64_t spool_bytes;
 	uint64_t spool_batches;
+	/* Connections to a collector closed for sending no acknowledgement within the
+	 * timeout, and of those the ones whose collector was then held off while another
+	 * answered (transport.h: "Servers that stop answering"). */
+	uint64_t connections_closed;
+	uint64_t collector_holds;
 	bool connected;
 };
 

@@ -44,6 +44,7 @@ set(AYAFLOW_E2E_TESTS
 	collector_dns
 	cluster_history
 	collector_restart
+	collector_failover
 	spool_loss
 	ws_stream
 	cli

@@ -1,8 +1,10 @@
 /* test_transport.c - the nng adapter over real TCP sockets on 127.0.0.1: request/reply
  * with replies from another thread, -EBUSY, a client started before its server, timeouts,
  * a server restarted under a request in flight (nng resends it on reconnect), oversize
- * requests, reply after server free, client free with requests in flight, and URL errors.
- * Nothing asserts on timing: waits are "eventually, within WAIT_MS". */
+ * requests, reply after server free, client free with requests in flight, URL errors,
+ * and failover between two servers when one stops answering (or never handshakes).
+ * Nothing asserts on timing but the failover runs' bound (FO_BOUND_MS, far above what
+ * they take): waits are "eventually, within WAIT_MS". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -1014,6 +1016,518 @@ out_dir:
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* ---- failover between two servers ---- */
+
+#define FO_TOKENS   100
+#define FO_INFLIGHT 4
+#define FO_TIMEOUT  2000  /* ms: also the first hold of an abandoned server */
+#define FO_BOUND_MS 10000 /* the run must finish within this */
+#define FO_MAX_REQS 1024
+
+/* A server that takes every request and never answers (a collector whose store hangs;
+ * TRANSPORT_MAX_WORKERS contexts, so that every request that reaches it is seen). Its
+ * requests are replied to (-ECANCELED) only after the server is freed. */
+struct silent_srv {
+	pthread_mutex_t lock;
+	struct transport_request *reqs[FO_MAX_REQS];
+	unsigned n;
+	unsigned overflow;
+};
+
+static void silent_on_request(void *arg, struct transport_request *req, const uint8_t *buf,
+			      size_t len)
+{
+	struct silent_srv *sv = arg;
+
+	(void)buf;
+	(void)len;
+	pthread_mutex_lock(&sv->lock);
+	if (sv->n < FO_MAX_REQS)
+		sv->reqs[sv->n++] = req;
+	else
+		sv->overflow++;
+	pthread_mutex_unlock(&sv->lock);
+}
+
+static unsigned silent_count(struct silent_srv *sv)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&sv->lock);
+	n = sv->n;
+	pthread_mutex_unlock(&sv->lock);
+	return n;
+}
+
+/* After transport_server_free(): every held request is released (-ECANCELED). */
+static unsigned silent_release(struct silent_srv *sv)
+{
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < sv->n; i++)
+		ok += transport_request_reply(sv->reqs[i], NULL, 0) == -ECANCELED;
+	return ok;
+}
+
+/* The answering server: replies inline with "A:" + the request and counts each token. */
+struct count_srv {
+	pthread_mutex_t lock;
+	const char *prefix;
+	unsigned per_token[FO_TOKENS];
+	unsigned requests;
+	unsigned bad;
+	unsigned reply_errors;
+	bool hold_first;		 /* keep the first request until the test replies */
+	struct transport_request *first; /* that request */
+	uint64_t first_token;
+	unsigned delay_ms; /* before each inline reply */
+};
+
+static void count_on_request(void *arg, struct transport_request *req, const uint8_t *buf,
+			     size_t len)
+{
+	struct count_srv *sv = arg;
+	char txt[32], out[64];
+	unsigned long long token;
+	bool hold = false;
+	int n;
+
+	n = snprintf(txt, sizeof(txt), "%.*s", (int)(len < 31 ? len : 31), (const char *)buf);
+	pthread_mutex_lock(&sv->lock);
+	sv->requests++;
+	if (n > 0 && sscanf(txt, "request-%llu", &token) == 1 && token < FO_TOKENS)
+		sv->per_token[token]++;
+	else
+		sv->bad++;
+	if (sv->hold_first && !sv->first) {
+		sv->first = req;
+		sv->first_token = token;
+		hold = true;
+	}
+	pthread_mutex_unlock(&sv->lock);
+	if (hold)
+		return;
+	if (sv->delay_ms)
+		sleep_ms(sv->delay_ms);
+	n = snprintf(out, sizeof(out), "%s%s", sv->prefix, txt);
+	if (transport_request_reply(req, (const uint8_t *)out, (size_t)n) != 0) {
+		pthread_mutex_lock(&sv->lock);
+		sv->reply_errors++;
+		pthread_mutex_unlock(&sv->lock);
+	}
+}
+
+/* The client side of a failover run: sends FO_TOKENS requests through FO_INFLIGHT
+ * contexts and resends each failed one (as node/export.c resends from its spool). */
+struct fo_run {
+	pthread_mutex_t lock;
+	struct transport_client *client;
+	struct silent_srv *silent; /* NULL: none */
+	uint64_t queue[FO_TOKENS * 64];
+	size_t qhead, qlen;
+	unsigned acked[FO_TOKENS];
+	unsigned acked_total;
+	unsigned wrong_reply;
+	unsigned timeouts, resets, other_errors;
+	bool timed_out;		    /* a request timed out */
+	unsigned silent_at_timeout; /* the silent server's requests at the first timeout */
+	const char *prefix;	    /* every reply must carry it */
+};
+
+static void fo_push(struct fo_run *r, uint64_t token)
+{
+	if (r->qlen < sizeof(r->queue) / sizeof(r->queue[0]))
+		r->queue[(r->qhead + r->qlen++) % (sizeof(r->queue) / sizeof(r->queue[0]))] = token;
+}
+
+static void fo_on_reply(void *arg, uint64_t token, int err, const uint8_t *buf, size_t len)
+{
+	struct fo_run *r = arg;
+	char want[64], req[32];
+
+	pthread_mutex_lock(&r->lock);
+	if (err == 0) {
+		payload(token, req, sizeof(req));
+		snprintf(want, sizeof(want), "%s%s", r->prefix, req);
+		if (token >= FO_TOKENS || len != strlen(want) || memcmp(buf, want, len) != 0) {
+			r->wrong_reply++;
+		} else {
+			r->acked[token]++;
+			r->acked_total++;
+		}
+	} else {
+		if (err == -ETIMEDOUT) {
+			r->timeouts++;
+			if (!r->timed_out && r->silent)
+				r->silent_at_timeout = silent_count(r->silent);
+			r->timed_out = true;
+		} else if (err == -ECONNRESET) {
+			r->resets++;
+		} else {
+			r->other_errors++;
+		}
+		fo_push(r, token);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Sends every token, resending on error, until all are acknowledged or bound_ms passes.
+ * Returns the elapsed ms. */
+static uint64_t fo_drive(struct fo_run *r, unsigned bound_ms)
+{
+	struct timespec t0, t1;
+	uint64_t elapsed = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&r->lock);
+	for (uint64_t t = 0; t < FO_TOKENS; t++)
+		fo_push(r, t);
+	while (r->acked_total < FO_TOKENS && elapsed < bound_ms) {
+		uint64_t token;
+		char buf[32];
+		int rc;
+
+		if (r->qlen == 0) {
+			pthread_mutex_unlock(&r->lock);
+			sleep_ms(1);
+		} else {
+			token = r->queue[r->qhead];
+			r->qhead = (r->qhead + 1) % (sizeof(r->queue) / sizeof(r->queue[0]));
+			r->qlen--;
+			pthread_mutex_unlock(&r->lock);
+			payload(token, buf, sizeof(buf));
+			rc = transport_client_send(r->client, token, (const uint8_t *)buf,
+						   strlen(buf));
+			if (rc != 0) {
+				CHECK_EQ_INT(rc, -EBUSY);
+				pthread_mutex_lock(&r->lock);
+				fo_push(r, token);
+				pthread_mutex_unlock(&r->lock);
+				sleep_ms(1);
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		elapsed = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
+			  (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000000);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return elapsed;
+}
+
+static bool fo_client_idle(void *arg)
+{
+	return transport_client_busy(arg) == 0;
+}
+
+static bool fo_silent_has_peer(void *arg)
+{
+	return transport_server_peers(arg) == 1;
+}
+
+/* Two servers; B takes requests and never answers (its connection stays up). Every request
+ * is acknowledged exactly once, by A, within the bound, and after the first timeout B is
+ * given at most FO_INFLIGHT more requests: the client closed B's connection and held its
+ * URL off (one of each in the counters). Once the hold has passed, B is dialed again, and
+ * the same happens once more. */
+static void test_unanswering_server_abandoned_for_the_other(void)
+{
+	char url_a[64], url_b[64];
+	char *urls[] = {url_b, url_a};
+	char *url_a1[] = {url_a}, *url_b1[] = {url_b};
+	struct silent_srv b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct count_srv a = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "A:"};
+	struct fo_run r = {.lock = PTHREAD_MUTEX_INITIALIZER, .silent = &b, .prefix = "A:"};
+	struct transport_server *sa, *sb;
+	struct transport_client_stats st;
+	char err[256] = "";
+	unsigned once = 0, a_once = 0, b_total, after;
+	uint64_t ms;
+
+	make_url(url_a, sizeof(url_a), free_port());
+	make_url(url_b, sizeof(url_b), free_port());
+	sa = transport_server_new(url_a1, 1, 16, 4096, count_on_request, &a, err, sizeof(err));
+	sb = transport_server_new(url_b1, 1, TRANSPORT_MAX_WORKERS, 4096, silent_on_request, &b,
+				  err, sizeof(err));
+	r.client = transport_client_new(urls, 2, FO_INFLIGHT, FO_TIMEOUT, fo_on_reply, &r, err,
+					sizeof(err));
+	CHECK(sa != NULL && sb != NULL && r.client != NULL);
+	if (!sa || !sb || !r.client) {
+		fprintf(stderr, "failover setup: %s\n", err);
+		goto out;
+	}
+	/* Both connected before the first request, so that B gets its share. */
+	CHECK(eventually(server_has_peer, sa));
+	CHECK(eventually(server_has_peer, sb));
+
+	ms = fo_drive(&r, FO_BOUND_MS);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	b_total = silent_count(&b);
+	after = r.timed_out ? b_total - r.silent_at_timeout : 0;
+	for (unsigned t = 0; t < FO_TOKENS; t++) {
+		once += r.acked[t] == 1;
+		a_once += a.per_token[t] == 1;
+	}
+	fprintf(stderr,
+		"failover: %u of %u acknowledged in %llu ms (bound %u ms); silent server got %u "
+		"requests, %u after the first timeout; %u timeouts, %u resets\n",
+		r.acked_total, FO_TOKENS, (unsigned long long)ms, FO_BOUND_MS, b_total, after,
+		r.timeouts, r.resets);
+	CHECK_EQ_INT(r.acked_total, FO_TOKENS);
+	CHECK_EQ_INT(once, FO_TOKENS);	 /* none lost, none acknowledged twice */
+	CHECK_EQ_INT(a_once, FO_TOKENS); /* A saw each request exactly once */
+	CHECK_EQ_INT(a.requests, FO_TOKENS);
+	CHECK_EQ_INT(a.bad + a.reply_errors, 0);
+	CHECK_EQ_INT(r.wrong_reply + r.other_errors, 0);
+	CHECK(r.timed_out); /* B did get requests, and they timed out */
+	CHECK(after <= FO_INFLIGHT);
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 1);
+	CHECK_EQ_U64(st.holds, 1);
+	/* The hold ends: B is connected again. A second round: B, still silent, gets at most
+	 * FO_INFLIGHT requests (they are stuck until the first times out), then is closed and
+	 * held off again; A answers everything once more. */
+	CHECK(eventually(fo_silent_has_peer, sb));
+	CHECK(transport_client_connected(r.client));
+	pthread_mutex_lock(&r.lock);
+	memset(r.acked, 0, sizeof(r.acked));
+	r.acked_total = 0;
+	r.timed_out = false;
+	b_total = silent_count(&b);
+	pthread_mutex_unlock(&r.lock);
+	ms = fo_drive(&r, FO_BOUND_MS);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	once = a_once = 0;
+	for (unsigned t = 0; t < FO_TOKENS; t++) {
+		once += r.acked[t] == 1;
+		a_once += a.per_token[t] == 2;
+	}
+	fprintf(stderr,
+		"failover, second round: %u of %u acknowledged in %llu ms; the silent server got "
+		"%u more requests\n",
+		r.acked_total, FO_TOKENS, (unsigned long long)ms, silent_count(&b) - b_total);
+	CHECK_EQ_INT(once, FO_TOKENS);
+	CHECK_EQ_INT(a_once, FO_TOKENS);
+	CHECK(r.timed_out);
+	CHECK(silent_count(&b) - b_total <= FO_INFLIGHT);
+	CHECK_EQ_INT(r.wrong_reply + r.other_errors, 0);
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 2);
+	CHECK_EQ_U64(st.holds, 2);
+out:
+	transport_client_free(r.client);
+	transport_server_free(sa);
+	transport_server_free(sb);
+	CHECK_EQ_INT(silent_release(&b), b.n);
+	CHECK_EQ_INT(b.overflow, 0);
+}
+
+/* Two servers that both answer, but A holds its first request past the timeout: that one
+ * request times out and is resent, and A, which answered others meanwhile, keeps its
+ * connection (nothing closed, nothing held). Its late reply is dropped. */
+static void test_one_slow_reply_keeps_the_server(void)
+{
+	char url_a[64], url_b[64];
+	char *urls[] = {url_a, url_b};
+	char *url_a1[] = {url_a}, *url_b1[] = {url_b};
+	struct count_srv a = {
+	    .lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:", .hold_first = true};
+	struct count_srv b = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:"};
+	struct fo_run r = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:"};
+	struct transport_server *sa, *sb;
+	struct transport_client_stats st;
+	char err[256] = "";
+	unsigned once = 0, seen = 0;
+	uint64_t ms;
+
+	make_url(url_a, sizeof(url_a), free_port());
+	make_url(url_b, sizeof(url_b), free_port());
+	sa = transport_server_new(url_a1, 1, 16, 4096, count_on_request, &a, err, sizeof(err));
+	sb = transport_server_new(url_b1, 1, 16, 4096, count_on_request, &b, err, sizeof(err));
+	r.client = transport_client_new(urls, 2, FO_INFLIGHT, FO_TIMEOUT / 2, fo_on_reply, &r, err,
+					sizeof(err));
+	CHECK(sa != NULL && sb != NULL && r.client != NULL);
+	if (!sa || !sb || !r.client) {
+		fprintf(stderr, "slow reply setup: %s\n", err);
+		goto out;
+	}
+	CHECK(eventually(server_has_peer, sa));
+	CHECK(eventually(server_has_peer, sb));
+	ms = fo_drive(&r, FO_BOUND_MS);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	for (unsigned t = 0; t < FO_TOKENS; t++) {
+		once += r.acked[t] == 1;
+		seen += a.per_token[t] + b.per_token[t];
+	}
+	fprintf(stderr,
+		"one slow reply: %u of %u acknowledged in %llu ms; %u timeouts, %u resets\n",
+		r.acked_total, FO_TOKENS, (unsigned long long)ms, r.timeouts, r.resets);
+	CHECK_EQ_INT(once, FO_TOKENS);
+	CHECK_EQ_INT(r.timeouts, 1); /* the held request, once */
+	CHECK_EQ_INT(r.resets + r.other_errors + r.wrong_reply, 0);
+	CHECK_EQ_INT(seen, FO_TOKENS + 1); /* the held one was sent twice */
+	CHECK(a.first != NULL);
+	CHECK(a.requests > 1); /* A kept getting requests after the held one */
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 0);
+	CHECK_EQ_U64(st.holds, 0);
+	CHECK_EQ_INT(transport_server_peers(sa), 1);
+	/* The late reply goes out and is dropped by the client. */
+	if (a.first) {
+		char out[64];
+		int n = snprintf(out, sizeof(out), "ok:request-%03llu",
+				 (unsigned long long)a.first_token);
+
+		CHECK_EQ_INT(transport_request_reply(a.first, (const uint8_t *)out, (size_t)n), 0);
+		a.first = NULL;
+	}
+	sleep_ms(200);
+	pthread_mutex_lock(&r.lock);
+	CHECK_EQ_INT(r.acked_total, FO_TOKENS);
+	CHECK_EQ_INT(r.wrong_reply, 0);
+	pthread_mutex_unlock(&r.lock);
+out:
+	transport_client_free(r.client);
+	transport_server_free(sa);
+	transport_server_free(sb);
+	if (a.first)
+		CHECK_EQ_INT(transport_request_reply(a.first, NULL, 0), -ECANCELED);
+}
+
+static bool fo_connected(void *arg)
+{
+	return transport_client_connected(arg);
+}
+
+/* One server, which holds its first request: that request times out, the connection is
+ * closed and redialed at once (no other server to prefer: no hold), and the resend is
+ * answered on the new connection. Nothing is lost; the server saw the request twice. */
+static void test_single_unanswering_server_redialed(void)
+{
+	char url[64];
+	char *urls[] = {url};
+	struct count_srv s1 = {
+	    .lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:", .hold_first = true};
+	struct fo_run r = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:"};
+	struct transport_server *s;
+	struct transport_client_stats st;
+	char err[256] = "", buf[32];
+
+	make_url(url, sizeof(url), free_port());
+	s = transport_server_new(urls, 1, 4, 4096, count_on_request, &s1, err, sizeof(err));
+	r.client = transport_client_new(urls, 1, 2, 300, fo_on_reply, &r, err, sizeof(err));
+	CHECK(s != NULL && r.client != NULL);
+	if (!s || !r.client) {
+		fprintf(stderr, "single server setup: %s\n", err);
+		goto out;
+	}
+	CHECK(eventually(fo_connected, r.client));
+	payload(5, buf, sizeof(buf));
+	CHECK_EQ_INT(transport_client_send(r.client, 5, (const uint8_t *)buf, strlen(buf)), 0);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	CHECK_EQ_INT(r.timeouts, 1);
+	CHECK_EQ_INT(r.acked_total, 0);
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 1);
+	CHECK_EQ_U64(st.holds, 0);
+	/* Redialed: the resend waits for the new connection and is answered. */
+	CHECK_EQ_INT(transport_client_send(r.client, 5, (const uint8_t *)buf, strlen(buf)), 0);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	CHECK_EQ_INT(r.acked[5], 1);
+	CHECK_EQ_INT(r.timeouts + r.resets + r.other_errors + r.wrong_reply, 1);
+	pthread_mutex_unlock(&r.lock);
+	pthread_mutex_lock(&s1.lock);
+	CHECK_EQ_INT(s1.per_token[5], 2);
+	CHECK_EQ_INT(s1.requests, 2);
+	pthread_mutex_unlock(&s1.lock);
+	CHECK(transport_client_connected(r.client));
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 1);
+out:
+	transport_client_free(r.client);
+	transport_server_free(s);
+	if (s1.first)
+		CHECK_EQ_INT(transport_request_reply(s1.first, NULL, 0), -ECANCELED);
+}
+
+/* B is a TCP listener that never accepts, like a stopped process: the kernel completes
+ * the TCP handshake, but nng's own (each side sends an 8-byte SP header) never does, so
+ * nng never makes B a connection and every request goes to A: none times out. The
+ * connection the client opened waits in B's backlog with the client's header in it. */
+static void test_listener_that_never_handshakes_is_not_used(void)
+{
+	struct sockaddr_in sa_in = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(sa_in);
+	char url_a[64], url_b[64];
+	char *urls[] = {url_b, url_a};
+	char *url_a1[] = {url_a};
+	struct count_srv a = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:"};
+	struct fo_run r = {.lock = PTHREAD_MUTEX_INITIALIZER, .prefix = "ok:"};
+	struct transport_server *sa = NULL;
+	struct transport_client_stats st;
+	unsigned char hdr[8] = {0};
+	static const unsigned char want_hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+	char err[256] = "";
+	int lfd, cfd = -1;
+	unsigned once = 0;
+	uint64_t ms;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	if (lfd < 0)
+		return;
+	sa_in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ_INT(bind(lfd, (struct sockaddr *)&sa_in, sizeof(sa_in)), 0);
+	CHECK_EQ_INT(getsockname(lfd, (struct sockaddr *)&sa_in, &alen), 0);
+	CHECK_EQ_INT(listen(lfd, 16), 0);
+	make_url(url_b, sizeof(url_b), ntohs(sa_in.sin_port));
+	make_url(url_a, sizeof(url_a), free_port());
+	sa = transport_server_new(url_a1, 1, 16, 4096, count_on_request, &a, err, sizeof(err));
+	r.client = transport_client_new(urls, 2, FO_INFLIGHT, FO_TIMEOUT / 2, fo_on_reply, &r, err,
+					sizeof(err));
+	CHECK(sa != NULL && r.client != NULL);
+	if (!sa || !r.client) {
+		fprintf(stderr, "handshake setup: %s\n", err);
+		goto out;
+	}
+	CHECK(eventually(server_has_peer, sa));
+	sleep_ms(200); /* the client has dialed B too by now */
+	ms = fo_drive(&r, FO_BOUND_MS);
+	CHECK(eventually(fo_client_idle, r.client));
+	pthread_mutex_lock(&r.lock);
+	for (unsigned t = 0; t < FO_TOKENS; t++)
+		once += r.acked[t] == 1 && a.per_token[t] == 1;
+	fprintf(stderr, "no handshake: %u of %u acknowledged by A in %llu ms; %u timeouts\n",
+		r.acked_total, FO_TOKENS, (unsigned long long)ms, r.timeouts);
+	CHECK_EQ_INT(once, FO_TOKENS);
+	CHECK_EQ_INT(r.timeouts + r.resets + r.other_errors + r.wrong_reply, 0);
+	pthread_mutex_unlock(&r.lock);
+	transport_client_get_stats(r.client, &st);
+	CHECK_EQ_U64(st.connections_closed, 0);
+	/* The client did connect to B at the TCP level and sent its half of the handshake. */
+	cfd = accept(lfd, NULL, NULL);
+	CHECK(cfd >= 0);
+	if (cfd >= 0) {
+		CHECK_EQ_INT(recv(cfd, hdr, sizeof(hdr), MSG_WAITALL), 8);
+		CHECK(memcmp(hdr, want_hdr, sizeof(hdr)) == 0);
+	}
+out:
+	transport_client_free(r.client);
+	transport_server_free(sa);
+	if (cfd >= 0)
+		close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	test_bad_urls_refused();
@@ -1027,5 +1541,9 @@ int main(void)
 	test_free_with_requests_in_flight();
 	test_free_while_unconnected();
 	test_tls();
+	test_unanswering_server_abandoned_for_the_other();
+	test_one_slow_reply_keeps_the_server();
+	test_single_unanswering_server_redialed();
+	test_listener_that_never_handshakes_is_not_used();
 	return check_exit();
 }
