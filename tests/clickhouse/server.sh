@@ -16,6 +16,13 @@
 #                         in $(...) or a pipeline: the server is tied to the calling shell
 #   ch_server_stop        stop it by pid (TERM, then KILL after 20 s) and remove DIR;
 #                         idempotent, safe in a trap. One server per shell at a time
+#   ch_server_kill [SIG]  stop it by pid as ch_server_stop does (SIG TERM, the default: a
+#                         clean shutdown; KILL: at once, a crash) but keep DIR, its data
+#                         and its ports, for ch_server_restart; CH_PID is then empty.
+#                         For a hung server instead, kill -STOP "$CH_PID" (and -CONT)
+#   ch_server_restart     start the server again in CH_DIR on the same ports (its
+#                         config.xml), with the data it had, and wait for /ping; exports
+#                         CH_PID. Fails if a port was taken meanwhile (clients keep CH_URL)
 #   ch_query SQL [CURL_ARG...]   POST SQL to CH_URL, print the result; non-zero on a
 #                         status other than 200 (the body then goes to stderr)
 #   ch_insert SQL [CURL_ARG...] <DATA   the same with SQL in the URL and DATA as the body
@@ -364,6 +371,47 @@ ch_server_stop()
 	fi
 	CH_DIR=
 	return 0
+}
+
+ch_server_kill()
+{
+	local sig=${1:-TERM}
+	[ -n "${CH_PID:-}" ] || return 0
+	case $sig in
+	TERM) ch__stop_pid ;;
+	KILL)
+		kill -KILL "$CH_PID" 2>/dev/null || true
+		wait "$CH_PID" 2>/dev/null || true
+		CH_PID=
+		;;
+	*)
+		ch__log "ch_server_kill: signal TERM or KILL, not $sig"
+		return 1
+		;;
+	esac
+	export CH_PID
+}
+
+ch_server_restart()
+{
+	local bin rc=0
+	if [ -z "${CH_DIR:-}" ] || [ ! -e "$CH_DIR/config.xml" ]; then
+		ch__log "ch_server_restart: no server directory (ch_server_start first)"
+		return 1
+	fi
+	if [ -n "${CH_PID:-}" ]; then
+		ch__log "ch_server_restart: server $CH_PID still runs (ch_server_kill first)"
+		return 1
+	fi
+	bin=$(ch__server_bin) || return 1
+	# The ports are those of config.xml: CH_HTTP_PORT and CH_TCP_PORT are unchanged.
+	ch__start_once "$CH_DIR" "$bin" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -ne 2 ] || ch__log "ch_server_restart: port $CH_HTTP_PORT or $CH_TCP_PORT taken meanwhile"
+		ch__stop_pid
+		return 1
+	fi
+	export CH_PID
 }
 
 # ch__request CURL_ARG...: one request; prints the body on 200, else the status and the

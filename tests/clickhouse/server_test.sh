@@ -11,6 +11,8 @@
 #   - ch_query fails, with the server's "Code: N" on stderr, on an error status;
 #   - the command mode (server.sh run -- CMD) runs a second server beside the first, passes
 #     CMD's exit status through and cleans up also when it is killed by a signal;
+#   - ch_server_kill (TERM or KILL) stops the server but keeps its directory, ports and data,
+#     and ch_server_restart serves them again on the same URL;
 #   - ch_server_start fails cleanly when the server cannot start; ch_server_stop leaves no
 #     process and no directory, also of a server left stopped (SIGSTOP), and may be called
 #     twice.
@@ -263,6 +265,25 @@ gone "$RUN2_CMD" || fail "server.sh run left CMD $RUN2_CMD running after SIGTERM
 
 # The first server served all along.
 expect_eq "first server still answering" 4 "$(ch_query "$COUNT_SQL")"
+
+# --- kill and restart on the same directory --------------------------------------------------
+# A clean shutdown (TERM) and a crash (KILL): each time the directory, the ports and the
+# data stay, and the restarted server answers on the same URL with the rows it had.
+for sig in TERM KILL; do
+	old_pid=$CH_PID
+	ch_server_kill "$sig"
+	expect_eq "CH_PID after ch_server_kill $sig" "" "$CH_PID"
+	gone "$old_pid" || fail "ch_server_kill $sig left the server $old_pid running"
+	[ -e "$SERVER_DIR/config.xml" ] || fail "ch_server_kill $sig removed $SERVER_DIR"
+	! ch_query "SELECT 1" 2>/dev/null || fail "a query succeeded after ch_server_kill $sig"
+	ch_server_restart
+	[ -n "$CH_PID" ] && [ "$CH_PID" != "$old_pid" ] || fail "ch_server_restart set no new CH_PID"
+	expect_eq "listening sockets after ch_server_restart ($sig)" \
+		"$(printf '127.0.0.1:%s\n' "$CH_HTTP_PORT" "$CH_TCP_PORT" | sort)" "$(listeners_of "$CH_PID")"
+	expect_eq "rows after ch_server_kill $sig and ch_server_restart" 4 "$(ch_query "$COUNT_SQL")"
+done
+! ch_server_restart 2>/dev/null || fail "ch_server_restart of a running server succeeded"
+SERVER_PID=$CH_PID
 
 # --- stop ------------------------------------------------------------------------------------
 # Stopped as a hung-store test may leave it (SIGSTOP): it still goes at once, not after the
