@@ -82,3 +82,21 @@ set_property(TEST e2e.load APPEND PROPERTY ENVIRONMENT "INGEST_LOAD=$<TARGET_FIL
 set_property(TEST e2e.flow_flood APPEND PROPERTY ENVIRONMENT "FLOODGEN=$<TARGET_FILE:floodgen>")
 # Two rounds of a 30 s link cut and the catch-up after it.
 set_property(TEST e2e.link_cut PROPERTY TIMEOUT 420)
+
+# The scenarios with a real ClickHouse as the collectors' store: each starts its own
+# server (tests/clickhouse/server.sh) in its work directory and stops it in its trap.
+#   clickhouse_same_answers  the same batches to a SQLite and a ClickHouse collector: the
+#                            same answers to every query
+set(AYAFLOW_E2E_CLICKHOUSE_TESTS
+	clickhouse_same_answers)
+
+foreach(name ${AYAFLOW_E2E_CLICKHOUSE_TESTS})
+	add_test(NAME e2e.${name}
+		COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${name}.sh)
+	set_tests_properties(e2e.${name} PROPERTIES
+		ENVIRONMENT "AYAFLOW_NODE=$<TARGET_FILE:ayaflow-node>;AYAFLOW_COLLECTOR=$<TARGET_FILE:ayaflow-collector>;BATCHSEND=$<TARGET_FILE:batchsend>;TRAFFICGEN=$<TARGET_FILE:trafficgen>"
+		SKIP_RETURN_CODE 77
+		TIMEOUT 300
+		RUN_SERIAL TRUE
+		LABELS "e2e;clickhouse")
+endforeach()
