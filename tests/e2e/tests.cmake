@@ -85,9 +85,12 @@ set_property(TEST e2e.link_cut PROPERTY TIMEOUT 420)
 
 # The scenarios with a real ClickHouse as the collectors' store: each starts its own
 # server (tests/clickhouse/server.sh) in its work directory and stops it in its trap.
+#   clickhouse_cluster       two nodes, two collectors sharing one ClickHouse, one of
+#                            them killed mid-stream and restarted
 #   clickhouse_same_answers  the same batches to a SQLite and a ClickHouse collector: the
 #                            same answers to every query
 set(AYAFLOW_E2E_CLICKHOUSE_TESTS
+	clickhouse_cluster
 	clickhouse_same_answers)
 
 foreach(name ${AYAFLOW_E2E_CLICKHOUSE_TESTS})

@@ -157,6 +157,23 @@ check_node()
 	done
 }
 
+# wl_rows HISTFILE QUERY: the history rows matching QUERY (node, protocol, src_ip,
+# src_port, dst_ip, dst_port as in /api/history's parameters), from HISTFILE (the rows of
+# the node) or, without it, from the collector.
+wl_rows()
+{
+	local file=$1 query=$2
+	if [ -z "$file" ]; then
+		history_all "$query"
+		return
+	fi
+	jq -c --arg q "$query" '($q | split("&") | map(split("=") | {(.[0]): .[1]}) | add) as $f |
+		[.[] | select(.node == $f.node and .protocol == $f.protocol and .src_ip == $f.src_ip and
+			.dst_ip == $f.dst_ip and
+			($f.src_port == null or (.src_port | tostring) == $f.src_port) and
+			($f.dst_port == null or (.dst_port | tostring) == $f.dst_port))]' "$file"
+}
+
 # workload_size W: the number of connections of workload W.
 workload_size()
 {
@@ -164,17 +181,18 @@ workload_size()
 	echo $((${#tcp[@]} + ${#udp[@]} + ${#icmp[@]}))
 }
 
-# check_workload N NAME W: node N's (named NAME) history sums of each connection of
-# workload W = what its clients sent.
+# check_workload N NAME W [HISTFILE]: node N's (named NAME) history sums of each connection
+# of workload W = what its clients sent. The rows of each connection come from a filtered
+# /api/history query, or with HISTFILE (a JSON array of all the node's rows) from it.
 check_workload()
 {
-	local n=$1 name=$2 wl=$3 rows
+	local n=$1 name=$2 wl=$3 file=${4:-} rows
 	local -n tcp="TCP_$wl" udp="UDP_$wl" icmp="ICMP_$wl"
 	local c u p cns sns sip2 sport2 cport up down rns rip dport2 count size ival pns tip cip
 	for u in "${udp[@]}"; do
 		read -r sns rns rip dport2 sport2 count size ival <<<"$u"
 		cip=${NSIP[$sns]}
-		rows=$(history_all "node=$name&protocol=udp&src_ip=$cip&src_port=$sport2&dst_ip=$rip&dst_port=$dport2")
+		rows=$(wl_rows "$file" "node=$name&protocol=udp&src_ip=$cip&src_port=$sport2&dst_ip=$rip&dst_port=$dport2")
 		assert_eq "node $n: udp :$sport2 history packets_sent" "$count" "$(hsum "$rows" packets_sent)"
 		assert_eq "node $n: udp :$sport2 history packets_received" 0 "$(hsum "$rows" packets_received)"
 		assert_eq "node $n: udp :$sport2 history bytes_sent" "$((count * (size + 28)))" "$(hsum "$rows" bytes_sent)"
@@ -183,7 +201,7 @@ check_workload()
 	for p in "${icmp[@]}"; do
 		read -r pns tip count <<<"$p"
 		cip=${NSIP[$pns]}
-		rows=$(history_all "node=$name&protocol=icmp&src_ip=$cip&dst_ip=$tip")
+		rows=$(wl_rows "$file" "node=$name&protocol=icmp&src_ip=$cip&dst_ip=$tip")
 		assert_eq "node $n: icmp $cip->$tip history packets_sent" "$count" "$(hsum "$rows" packets_sent)"
 		assert_eq "node $n: icmp $cip->$tip history packets_received" "$count" "$(hsum "$rows" packets_received)"
 		assert_eq "node $n: icmp $cip->$tip history bytes_sent" "$((count * 84))" "$(hsum "$rows" bytes_sent)"
@@ -192,7 +210,7 @@ check_workload()
 	for c in "${tcp[@]}"; do
 		read -r cns sns sip2 sport2 cport up down <<<"$c"
 		cip=${NSIP[$cns]}
-		rows=$(history_all "node=$name&protocol=tcp&src_ip=$cip&src_port=$cport&dst_ip=$sip2&dst_port=$sport2")
+		rows=$(wl_rows "$file" "node=$name&protocol=tcp&src_ip=$cip&src_port=$cport&dst_ip=$sip2&dst_port=$sport2")
 		[ "$(jq length <<<"$rows")" -gt 0 ] || fail "node $n: tcp :$cport not in the history"
 		# No TCP options but the SYN's MSS (ns_tune): payload + 40 per packet + 4.
 		assert_eq "node $n: tcp :$cport history bytes_sent" \
@@ -203,7 +221,7 @@ check_workload()
 }
 
 # check_live_node N NAME CLIVE: every connection of node N (named NAME; its /api/live saved
-# by check_node) is in the collector's /api/live answer CLIVE exactly once, under its
+# by check_node or check_history_sums) is in the collector's /api/live answer CLIVE exactly once, under its
 # node, with the node's counters, and the collector's node filter finds them all.
 check_live_node()
 {
@@ -223,4 +241,42 @@ check_live_node()
 	# The node filter of the collector's /api/live.
 	assert_eq "collector /api/live?node=$name: connections" "$nconn" \
 		"$(capi "/api/live?limit=1000&node=$name" | jq --arg n "$name" '[.connections[] | select(.node == $n)] | length')"
+}
+
+# check_history_sums N NS NAME STATS: the quick form of check_node, in one history read:
+# the collector's history of node N (in NS, named NAME; STATS its settled /api/stats),
+# summed per connection, equals the node's live counters of each connection (the same
+# connections, none more, none less) and adds up to its total_packets and total_bytes;
+# no (connection, window) is there twice. Saves the history as
+# $E2E_DIR/nodeN-history-<port of COLLECTOR_URL>.json and the node's /api/live as
+# $E2E_DIR/nodeN-live.json (for check_live_node).
+check_history_sums()
+{
+	local n=$1 ns=$2 name=$3 stats=$4 hist live res file
+	file="$E2E_DIR/node$n-history-${COLLECTOR_URL##*:}.json"
+	hist=$(history_all "node=$name")
+	echo "$hist" >"$file"
+	live=$(api "$ns" "/api/live?limit=1000")
+	echo "$live" | jq . >"$E2E_DIR/node$n-live.json"
+	assert_eq "$COLLECTOR_URL node $n: sum of history packet_count = node total_packets" \
+		"$(jq .total_packets <<<"$stats")" "$(hsum "$hist" packet_count)"
+	assert_eq "$COLLECTOR_URL node $n: sum of history length = node total_bytes" \
+		"$(jq .total_bytes <<<"$stats")" "$(hsum "$hist" length)"
+	assert_eq "$COLLECTOR_URL node $n: no (connection, window) twice in the history" 0 \
+		"$(jq '[group_by([.protocol, .src_ip, .src_port, .dst_ip, .dst_port, .window_end])[] | select(length > 1)] | length' <<<"$hist")"
+	res=$(jq -nrc --slurpfile h "$file" --argjson l "$live" '
+		def key: [.protocol, .src_ip, .src_port, .dst_ip, .dst_port] | tostring;
+		($h[0] | group_by(key) | map({key: (.[0] | key), value: {
+			packets_sent: (map(.packets_sent) | add),
+			packets_received: (map(.packets_received) | add),
+			bytes_sent: (map(.bytes_sent) | add),
+			bytes_received: (map(.bytes_received) | add)}}) | from_entries) as $hist |
+		($l.connections | map({key: key, value: (.stats |
+			{packets_sent, packets_received, bytes_sent, bytes_received})}) | from_entries) as $node |
+		if $hist == $node then "equal \($node | length)"
+		else {history: $hist, node: $node} end')
+	case $res in
+	"equal "*) log "ok: $COLLECTOR_URL node $n: history sums = node live counters for each of ${res#equal } connections" ;;
+	*) fail "$COLLECTOR_URL node $n: history sums per connection differ from the node's counters: $res" ;;
+	esac
 }
