@@ -89,9 +89,12 @@ set_property(TEST e2e.link_cut PROPERTY TIMEOUT 420)
 #                            them killed mid-stream and restarted
 #   clickhouse_same_answers  the same batches to a SQLite and a ClickHouse collector: the
 #                            same answers to every query
+#   clickhouse_outage        the ClickHouse hangs (SIGSTOP), then stops and restarts, while
+#                            a node streams: degraded, 503, spooled, then stored once
 set(AYAFLOW_E2E_CLICKHOUSE_TESTS
 	clickhouse_cluster
-	clickhouse_same_answers)
+	clickhouse_same_answers
+	clickhouse_outage)
 
 foreach(name ${AYAFLOW_E2E_CLICKHOUSE_TESTS})
 	add_test(NAME e2e.${name}
