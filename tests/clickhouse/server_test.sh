@@ -277,7 +277,9 @@ for sig in TERM KILL; do
 	[ -e "$SERVER_DIR/config.xml" ] || fail "ch_server_kill $sig removed $SERVER_DIR"
 	! ch_query "SELECT 1" 2>/dev/null || fail "a query succeeded after ch_server_kill $sig"
 	ch_server_restart
-	[ -n "$CH_PID" ] && [ "$CH_PID" != "$old_pid" ] || fail "ch_server_restart set no new CH_PID"
+	if [ -z "$CH_PID" ] || [ "$CH_PID" = "$old_pid" ]; then
+		fail "ch_server_restart set no new CH_PID"
+	fi
 	expect_eq "listening sockets after ch_server_restart ($sig)" \
 		"$(printf '127.0.0.1:%s\n' "$CH_HTTP_PORT" "$CH_TCP_PORT" | sort)" "$(listeners_of "$CH_PID")"
 	expect_eq "rows after ch_server_kill $sig and ch_server_restart" 4 "$(ch_query "$COUNT_SQL")"

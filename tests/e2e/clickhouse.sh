@@ -28,6 +28,7 @@ ch_e2e_server()
 	ch_server_start "$E2E_DIR/clickhouse" || fail "clickhouse-server did not start"
 	log "clickhouse-server $CH_PID on $CH_URL (up in $CH_START_MS ms)"
 	ch_query "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db failed"
+	# shellcheck disable=SC2034 # read by the scenarios
 	CH_STORE="clickhouse://127.0.0.1:$CH_HTTP_PORT/$db"
 }
 
@@ -51,6 +52,7 @@ root_link()
 	ip -n "$ns" addr add "$net.2/30" dev "x$n"
 	ip link set "$dev" up
 	ip -n "$ns" link set "x$n" up
+	# shellcheck disable=SC2034 # read by the scenarios
 	ROOT_IP="$net.1"
 	wait_for "root link $dev up" "ip -j link show $dev | jq -e '.[0].operstate == \"UP\"'"
 	wait_for "root link x$n up" "ip -n $ns -j link show x$n | jq -e '.[0].operstate == \"UP\"'"
@@ -91,6 +93,7 @@ col_stop()
 	kill -"$sig" "$pid"
 	{ wait "$pid"; } 2>/dev/null || rc=$?
 	untrack_pid "$pid"
+	# shellcheck disable=SC2034 # read by the scenarios
 	COL_RC=$rc
 }
 

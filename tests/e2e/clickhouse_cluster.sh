@@ -298,6 +298,7 @@ kill -CONT "$NODE1_PID" "$NODE2_PID"
 
 # --- one batch through both collectors: stored once -----------------------------------------------
 T=$(($(date +%s) * 1000))
+# shellcheck disable=SC2054 # the commas are batchsend's record syntax
 DUP=(--node "e2e-dup-$E2E_ID" --boot dup-boot --agent 0.0.1 --seq 1 --start $((T - 2000)) --end $((T - 1000))
 	--totals 3,300,1 --record "src=10.83.9.1,dst=10.83.9.2,sport=1,dport=2,proto=17,ps=3,pr=0,bs=300,br=0,first=$((T - 2000)),last=$((T - 1000)),if=eth0")
 assert_eq "batch to C1" 'ok=1 duplicate=0 seq=1 reason=none message=""' "$("$BATCHSEND" "${DUP[@]}" "tcp://$ROOT_IP1:$ING1")"

@@ -103,6 +103,7 @@ T_OUT=$SECONDS
 kill -STOP "$CH_PID"
 log "ClickHouse $CH_PID stopped (SIGSTOP): hung for ${OUTAGE} s"
 outage_checks hang "/api/history?limit=5"
+# shellcheck disable=SC2154 # set by start_workload
 kill -0 "${WL_CLIENTS_hang[0]}" 2>/dev/null || fail "the stream ended during the outage (machine too slow?)"
 sleep $((OUTAGE - (SECONDS - T_OUT) > 0 ? OUTAGE - (SECONDS - T_OUT) : 0))
 kill -CONT "$CH_PID"
@@ -117,6 +118,7 @@ T_OUT=$SECONDS
 ch_server_kill TERM || fail "ch_server_kill failed"
 log "ClickHouse stopped (SIGTERM) in $((SECONDS - T_OUT)) s: down for ${OUTAGE} s"
 outage_checks stop "/api/history?limit=5" /api/nodes /api/domains /api/dns
+# shellcheck disable=SC2154 # set by start_workload
 kill -0 "${WL_CLIENTS_stop[0]}" 2>/dev/null || fail "the stream ended during the outage (machine too slow?)"
 sleep $((OUTAGE - (SECONDS - T_OUT) > 0 ? OUTAGE - (SECONDS - T_OUT) : 0))
 ch_server_restart || fail "ClickHouse did not start again on port $CH_HTTP_PORT"

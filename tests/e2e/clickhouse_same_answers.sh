@@ -308,6 +308,7 @@ QUERIES=(
 # /api/nodes' "connected" left out (the live view's), and the range that /api/domains
 # echoes left out where it defaulted to now. Prints "same ROWS" (ROWS: items, domains or
 # nodes in the answer) or "differ".
+# shellcheck disable=SC2016 # jq's variables, not the shell's
 COMPARE='def norm($q):
 		if ($q | startswith("/api/nodes")) then del(.nodes[].connected)
 		elif ($q == "/api/domains" or ($q | startswith("/api/domains?node="))) then del(.start_time, .end_time)
