@@ -349,8 +349,17 @@ static bool ingest_maintain(struct ingest *ing)
 	if (bytes >= 0)
 		ing->stats.db_bytes = bytes;
 	pthread_mutex_unlock(&ing->slock);
-	more = ingest_follow(ing, &err);
-	ingest_upkeep_result(ing, bytes < 0 ? (int)bytes : err);
+	/* A store that did not answer the size query in time is not asked again at once:
+	 * the writer would wait a second timeout before saying it fails. */
+	if (bytes == -EAGAIN) {
+		more = false;
+		err = (int)bytes;
+	} else {
+		more = ingest_follow(ing, &err);
+		if (bytes < 0)
+			err = (int)bytes;
+	}
+	ingest_upkeep_result(ing, err);
 	return more || deleted == INGEST_RETENTION_ROWS;
 }
 

@@ -27,7 +27,12 @@
 	" bytes_received UInt64, first_seen UInt64, last_seen UInt64, interface String,"           \
 	" domain String, src_hostname String, dst_hostname String,"                                \
 	" time DateTime ALIAS toDateTime(intDiv(ts, 1000))"
-#define CH_BY_DAY(col)	" PARTITION BY intDiv(" col ", 86400000)"
+#define CH_BY_DAY(col) " PARTITION BY intDiv(" col ", 86400000)"
+/* The end of the record tables' sort keys: a record's identity, so that the copies of a
+ * record written twice (an INSERT the server ran after the collector had given up on
+ * it, and the batch's rewrite: clickhouse_write.c) become one when ClickHouse merges
+ * their parts (ReplacingMergeTree). Filters use the key's head only. */
+#define CH_RECORD_KEY	", boot_id, seq, idx"
 #define CH_ARGMAX(type) "AggregateFunction(argMax, " type ", Tuple(UInt64, UInt64))"
 #define CH_NEWEST	"(window_end, seq)"
 
@@ -37,10 +42,11 @@
 /* clang-format off */
 static const char *const ch_migration_1[] = {
 	"CREATE TABLE IF NOT EXISTS {db}.flows (" CH_FLOW_COLUMN_DEFS ")"
-	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts)",
+	" ENGINE = ReplacingMergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts" CH_RECORD_KEY ")",
 	"CREATE TABLE IF NOT EXISTS {db}.flows_addr ("
 		"addr FixedString(16), side UInt8, " CH_FLOW_COLUMN_DEFS ")"
-	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (addr, ts)",
+	" ENGINE = ReplacingMergeTree()" CH_BY_DAY("ts")
+	" ORDER BY (addr, ts, node" CH_RECORD_KEY ")",
 	/* side: 1 the address is src, 2 dst, 3 both (a record to itself is there once) */
 	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_addr_mv TO {db}.flows_addr AS"
 	" SELECT addr, if(src_ip = dst_ip, 3, if(addr = src_ip, 1, 2)) AS side, "
@@ -48,7 +54,8 @@ static const char *const ch_migration_1[] = {
 	" FROM {db}.flows ARRAY JOIN if(src_ip = dst_ip, [src_ip], [src_ip, dst_ip]) AS addr",
 	"CREATE TABLE IF NOT EXISTS {db}.flows_domain ("
 		"domain_rev String, " CH_FLOW_COLUMN_DEFS ")"
-	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (domain_rev, ts)",
+	" ENGINE = ReplacingMergeTree()" CH_BY_DAY("ts")
+	" ORDER BY (domain_rev, ts, node" CH_RECORD_KEY ")",
 	/* domain_rev: "." + domain, reversed, ASCII lower case ("a.Example.com" ->
 	 * "moc.elpmaxe.a."): a domain and its subdomains are one key range */
 	"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flows_domain_mv TO {db}.flows_domain AS"
@@ -63,7 +70,7 @@ static const char *const ch_migration_1[] = {
 		" answer_type Array(UInt16), answer_ttl Array(UInt32),"
 		" answer_addr Array(FixedString(16)), answer_target Array(String),"
 		" time DateTime ALIAS toDateTime(intDiv(ts, 1000)))"
-	" ENGINE = MergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts)",
+	" ENGINE = ReplacingMergeTree()" CH_BY_DAY("ts") " ORDER BY (node, ts" CH_RECORD_KEY ")",
 	/* lost: the loss ledger indexed by reason (enum wire_loss, values only added) */
 	"CREATE TABLE IF NOT EXISTS {db}.batches ("
 		"node String, boot_id String, seq UInt64, window_start UInt64, window_end UInt64,"

@@ -151,9 +151,11 @@ static int ch_find_rows(struct ch_store *s, const char *table, const struct wire
 	/* One key range of (node, ts) per batch, so that the key finds the few granules
 	 * of each, however far apart the batches' times are (a node's resent batches
 	 * beside another's new ones): a batch's flows share its window start; its DNS
-	 * records lie between their earliest and latest times. */
+	 * records lie between their earliest and latest times. Records are counted by
+	 * their index: copies not yet merged away (clickhouse_schema.c) count once. */
 	ch_sql_start(&q, &s->sql, &s->sqlcap);
-	ch_sql_add(&q, "SELECT node, boot_id, seq, count() FROM %s.%s WHERE (", s->db, table);
+	ch_sql_add(&q, "SELECT node, boot_id, seq, toUInt64(uniqExact(idx)) FROM %s.%s WHERE (",
+		   s->db, table);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t lo = b[i]->window_start_ms, hi = lo;
 

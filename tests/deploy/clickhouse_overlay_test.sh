@@ -6,7 +6,8 @@
 #     collector.yaml (only the store's host and port, the listen address, the API port
 #     and the password file's path replaced, as the Secret's mount would provide it);
 #   - between them they create the schema: the tables the README names, plain MergeTree
-#     (AggregatingMergeTree for nodes) and materialized views, at this version;
+#     (ReplacingMergeTree for the records, AggregatingMergeTree for nodes) and materialized
+#     views, at this version;
 #   - /api/health answers 200 on both within the probes' 2 s timeout, "degraded" while
 #     ClickHouse is hung (SIGSTOP), "ok" once it answers again: a store outage fails no
 #     readiness or liveness probe.
@@ -99,12 +100,12 @@ log "both collectors up on one database"
 # or Distributed one), and the schema version this collector writes.
 tables=$(ch_query "SELECT name, engine FROM system.tables WHERE database = 'ayaflow'
 	ORDER BY name FORMAT TSV" | tr '\t' ' ')
-for t in "ayaflow_schema MergeTree" "batches MergeTree" "dns MergeTree" "flows MergeTree" \
-	"flows_addr MergeTree" "flows_domain MergeTree" "nodes AggregatingMergeTree"; do
+for t in "ayaflow_schema MergeTree" "batches MergeTree" "dns ReplacingMergeTree" "flows ReplacingMergeTree" \
+	"flows_addr ReplacingMergeTree" "flows_domain ReplacingMergeTree" "nodes AggregatingMergeTree"; do
 	grep -qx "$t" <<<"$tables" || fail "no table $t in: $tables"
 done
 expect_eq "engines" "" "$(cut -d' ' -f2 <<<"$tables" |
-	grep -vx 'MergeTree\|AggregatingMergeTree\|MaterializedView' || true)"
+	grep -vx 'MergeTree\|ReplacingMergeTree\|AggregatingMergeTree\|MaterializedView' || true)"
 version=$(sed -n 's/^#define STORE_CLICKHOUSE_SCHEMA_VERSION \([0-9]*\)$/\1/p' \
 	"$SRC/collector/store/clickhouse.h")
 expect_eq "schema version" "$version" \

@@ -266,16 +266,22 @@ static void test_public_schema(void)
 	    answer,
 	    "['ayaflow_schema','batch_log','batch_log_mv','batches','dns','flows','flows_addr',"
 	    "'flows_addr_mv','flows_domain','flows_domain_mv','nodes','nodes_mv']\n");
-	CHECK(sql("SELECT groupArray(concat(name, ':', sorting_key, ':', partition_key)) FROM"
-		  " (SELECT name, sorting_key, partition_key FROM system.tables WHERE database ="
-		  " 'ayaflow_test_schema' AND engine = 'MergeTree' ORDER BY name)"));
+	CHECK(
+	    sql("SELECT groupArray(concat(name, ':', engine, ':', sorting_key, ':', partition_key))"
+		" FROM (SELECT name, engine, sorting_key, partition_key FROM system.tables WHERE"
+		" database = 'ayaflow_test_schema' AND engine LIKE '%MergeTree' ORDER BY name)"));
 	CHECK_EQ_STR(
 	    answer,
-	    "['ayaflow_schema:version:','batch_log:stored_ms:intDiv(stored_ms, 86400000)',"
-	    "'batches:node, boot_id, seq:intDiv(stored_ms, "
-	    "86400000)','dns:node, ts:intDiv(ts, 86400000)','flows:node, ts:intDiv(ts, "
-	    "86400000)','flows_addr:addr, ts:intDiv(ts, 86400000)','flows_domain:domain_rev, "
-	    "ts:intDiv(ts, 86400000)']\n");
+	    "['ayaflow_schema:MergeTree:version:',"
+	    "'batch_log:MergeTree:stored_ms:intDiv(stored_ms, 86400000)',"
+	    "'batches:MergeTree:node, boot_id, seq:intDiv(stored_ms, 86400000)',"
+	    "'dns:ReplacingMergeTree:node, ts, boot_id, seq, idx:intDiv(ts, 86400000)',"
+	    "'flows:ReplacingMergeTree:node, ts, boot_id, seq, idx:intDiv(ts, 86400000)',"
+	    "'flows_addr:ReplacingMergeTree:addr, ts, node, boot_id, seq, idx:intDiv(ts, "
+	    "86400000)',"
+	    "'flows_domain:ReplacingMergeTree:domain_rev, ts, node, boot_id, seq, idx:intDiv(ts, "
+	    "86400000)',"
+	    "'nodes:AggregatingMergeTree:node:']\n");
 	store_close(s);
 	db_drop("ayaflow_test_schema");
 }
@@ -468,6 +474,72 @@ static void test_half_written_batch(void)
 	db_drop("ayaflow_test_half");
 }
 
+/* The flows of batch N of node-a as a late INSERT would write them (3 records). */
+#define LATE_COPY                                                                                  \
+	"INSERT INTO ayaflow_test_late.flows (ts, window_end, node, boot_id, seq, idx, id,"        \
+	" ip_version, src_ip, dst_ip, interface) SELECT 2000000, 2005000, 'node-a', 'boot-1',"     \
+	" %d, number, number + 100, 4,"                                                            \
+	" toFixedString(unhex('00000000000000000000ffff0a000001'), 16),"                           \
+	" toFixedString(unhex('00000000000000000000ffff0a000002'), 16), 'eth0'"                    \
+	" FROM system.numbers LIMIT 3"
+
+/* An INSERT the server ran after the collector had given up on it (timeout) lands
+ * beside the batch's rewrite: both copies count until ClickHouse merges their parts,
+ * then one (ReplacingMergeTree on the record's identity). A batch whose rows are there
+ * twice without the mark is complete, not "partly stored". */
+static void test_late_insert_merges_away(void)
+{
+	struct store_config cfg;
+	struct store_reader *r = NULL;
+	struct store_filter f = {0};
+	struct store_history h;
+	struct wire_batch x;
+	char stmt[600];
+	char err[512];
+	struct store *s;
+	bool dup = true;
+
+	db_fresh("ayaflow_test_late");
+	s = open_store("ayaflow_test_late");
+	if (!s)
+		return;
+	batch_init(&x, "node-a", "boot-1", 1, 2000000, 3);
+	CHECK_EQ_INT(append1(s, &x, &dup), 0);
+	snprintf(stmt, sizeof(stmt), LATE_COPY, 1);
+	CHECK(sql(stmt)); /* the late copy of batch 1 */
+	config_for(&cfg, "ayaflow_test_late");
+	r = store_reader_open(&cfg, err, sizeof(err));
+	if (CHECK(r != NULL) && CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.total, 6); /* both copies, until the merge */
+		store_history_fini(&h);
+	}
+	CHECK(sql("OPTIMIZE TABLE ayaflow_test_late.flows FINAL"));
+	CHECK(sql("OPTIMIZE TABLE ayaflow_test_late.flows_addr FINAL"));
+	if (r && CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.total, 3);
+		store_history_fini(&h);
+	}
+	f.has_ip = true;
+	memcpy(f.ip, x.records[0].dst_addr, 16);
+	if (r && CHECK_EQ_INT(store_query_history(r, &f, &h), 0)) {
+		CHECK_EQ_U64(h.total, 3);
+		store_history_fini(&h);
+	}
+	/* batch 2's rows twice and no mark: complete, marked, not written a third time */
+	snprintf(stmt, sizeof(stmt), LATE_COPY, 2);
+	CHECK(sql(stmt));
+	CHECK(sql(stmt));
+	x.seq = 2;
+	CHECK_EQ_INT(append1(s, &x, &dup), 0);
+	CHECK(!dup);
+	CHECK_EQ_U64(db_count("ayaflow_test_late", "flows"), 9);
+	CHECK_EQ_U64(db_count("ayaflow_test_late", "batches"), 2);
+	free(x.records);
+	store_reader_close(r);
+	store_close(s);
+	db_drop("ayaflow_test_late");
+}
+
 /* ---- retention: whole days ---- */
 
 static void test_retention_days(void)
@@ -604,6 +676,7 @@ int main(void)
 	test_two_writers();
 	test_follow();
 	test_half_written_batch();
+	test_late_insert_merges_away();
 	test_retention_days();
 	test_hung_server();
 	curl_global_cleanup();
