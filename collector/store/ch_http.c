@@ -233,8 +233,9 @@ int ch_conn_query(struct ch_conn *c, const char *sql, const void *data, size_t l
 	rc = curl_easy_perform(c->curl);
 	if (ch_stale(c, rc)) {
 		/* The server closed the kept-alive connection as we reused it (its
-		 * keep_alive_timeout is a few seconds): once more on a new one. Safe for an
-		 * INSERT too: a batch written twice is found by the writer's dedup. */
+		 * keep_alive_timeout is a few seconds): once more on a new one. The server
+		 * closed before reading the request, so an INSERT is not run twice; were it
+		 * ever, its copies merge away (clickhouse_schema.c, CH_RECORD_KEY). */
 		c->anslen = 0;
 		detail[0] = '\0';
 		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
