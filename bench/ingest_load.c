@@ -6,9 +6,15 @@
  * To keep the generator's own CPU off the two cores the collector needs, every node's
  * batch is encoded once; each send only patches the sequence number in place (it is
  * encoded with a fixed 5-byte varint: sequence numbers start at 2^28). Every batch is
- * therefore a new (node, boot id, seq) and is stored, not deduplicated.
+ * therefore a new (node, boot id, seq) and is stored, not deduplicated; its records are
+ * the same in every batch of a node, so a store's bytes per record after this load are
+ * lower than real traffic's (bench/fill_db's records are drawn anew for each record).
  *
- *   ingest_load URL [OPTIONS]
+ *   ingest_load URL [URL...] [OPTIONS]
+ *	URL              a collector's nng URL; with several, each node dials all of them and
+ *	                 nng sends each request to whichever is ready (as a node configured
+ *	                 with several collectors), unless --split
+ *	--split          node i dials only URL i % (number of URLs): the nodes split evenly
  *	--nodes N        simulated nodes, each its own connection (default 4)
  *	--records R      flow records per batch (default 5000, at most 10000)
  *	--inflight K     batches in flight per node (default 2)
@@ -38,6 +44,7 @@
 #define IL_SEQ_BYTES	5
 #define IL_MAX_LAT	(1u << 21)
 #define IL_MAX_INFLIGHT 64
+#define IL_MAX_URLS	8
 
 struct il_node {
 	struct transport_client *c;
@@ -209,8 +216,10 @@ fail:
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *tag = "sim";
-	unsigned nodes = 4, inflight = 2, domain_pct = 30, i;
+	char *urls[IL_MAX_URLS];
+	const char *tag = "sim";
+	unsigned nodes = 4, inflight = 2, domain_pct = 30, i, nurls = 0;
+	bool split = false;
 	double duration = 10, rate = 0;
 	struct il_node *ns;
 	char err[256];
@@ -221,7 +230,13 @@ int main(int argc, char **argv)
 		const char *o = argv[a];
 
 		if (o[0] != '-') {
-			url = o;
+			if (nurls == IL_MAX_URLS)
+				goto usage;
+			urls[nurls++] = (char *)o;
+			continue;
+		}
+		if (!strcmp(o, "--split")) {
+			split = true;
 			continue;
 		}
 		if (a + 1 >= argc)
@@ -243,7 +258,7 @@ int main(int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (!url || !nodes || !il.records || il.records > WIRE_MAX_RECORDS || !inflight ||
+	if (!nurls || !nodes || !il.records || il.records > WIRE_MAX_RECORDS || !inflight ||
 	    inflight > IL_MAX_INFLIGHT)
 		goto usage;
 
@@ -253,15 +268,14 @@ int main(int argc, char **argv)
 	if (!ns || !il.lat)
 		return 1;
 	for (i = 0; i < nodes; i++) {
-		char *urls[1] = {(char *)url};
-
 		pthread_mutex_init(&ns[i].lock, NULL);
 		if (il_build(&ns[i], i, tag, domain_pct)) {
 			fprintf(stderr, "ingest_load: cannot encode the batch of node %u\n", i);
 			return 1;
 		}
-		ns[i].c = transport_client_new(urls, 1, inflight + 1, 30000, il_on_reply, &ns[i],
-					       err, sizeof(err));
+		ns[i].c = transport_client_new(split ? &urls[i % nurls] : urls, split ? 1 : nurls,
+					       inflight + 1, 30000, il_on_reply, &ns[i], err,
+					       sizeof(err));
 		if (!ns[i].c) {
 			fprintf(stderr, "ingest_load: %s\n", err);
 			return 1;
@@ -282,7 +296,8 @@ int main(int argc, char **argv)
 	double connect_s = il_now() - t0;
 
 	if (connected == 0) {
-		fprintf(stderr, "ingest_load: no connection to %s\n", url);
+		fprintf(stderr, "ingest_load: no connection to %s%s\n", urls[0],
+			nurls > 1 ? " or the others" : "");
 		return 1;
 	}
 	atomic_store(&il.running, 1);
@@ -374,7 +389,7 @@ int main(int argc, char **argv)
 	free(il.lat);
 	return 0;
 usage:
-	fprintf(stderr, "usage: ingest_load URL [--nodes N] [--records R] [--inflight K] "
-			"[--duration S] [--rate N] [--domain-pct P] [--tag NAME]\n");
+	fprintf(stderr, "usage: ingest_load URL [URL...] [--split] [--nodes N] [--records R] "
+			"[--inflight K] [--duration S] [--rate N] [--domain-pct P] [--tag NAME]\n");
 	return 2;
 }
