@@ -244,3 +244,4 @@ result "errors (every query above)" "${errs%,}" "all 0"
 [ "${R[clickhouse,settle]:-}" = "" ] ||
 	echo "  ClickHouse: merges after the fill ended after ${R[clickhouse,settle]} s;" \
 		"OPTIMIZE TABLE ... FINAL took ${R[clickhouse,optimize]:-?} s"
+echo "  load average at the end (the machine is shared): $(cut -d' ' -f1-3 /proc/loadavg)"
