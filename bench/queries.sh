@@ -52,6 +52,15 @@ declare -A R STORE HTTP
 
 ratio() { awk -v b="$1" -v r="$2" 'BEGIN { printf "%.1f", r ? b / r : 0 }'; }
 
+# ch_tables_bpr: bytes on disk per flow record of flows / flows_addr / flows_domain.
+ch_tables_bpr()
+{
+	ch_query "SELECT concat(toString(round(sumIf(bytes_on_disk, table = 'flows') / r, 1)), ' / ',
+		toString(round(sumIf(bytes_on_disk, table = 'flows_addr') / r, 1)), ' / ',
+		toString(round(sumIf(bytes_on_disk, table = 'flows_domain') / r, 1)))
+		FROM system.parts WHERE database = '$CHDB' AND active AND ((SELECT count() FROM $CHDB.flows) AS r) > 0"
+}
+
 # --- fill (or reuse) each store ---
 for st in "${ST[@]}"; do
 	case $st in
@@ -93,6 +102,7 @@ for st in "${ST[@]}"; do
 		R[clickhouse,rows]=$(ch_query "SELECT count() FROM $CHDB.flows")
 		R[clickhouse,bpr]=$(ratio "$(bench_ch_bytes $CHDB)" "${R[clickhouse,rows]}")
 		R[clickhouse,parts]="$(bench_ch_parts $CHDB flows) / $(bench_ch_parts $CHDB flows_addr) / $(bench_ch_parts $CHDB flows_domain)"
+		R[clickhouse,tables]=$(ch_tables_bpr)
 		;;
 	esac
 done
@@ -168,6 +178,7 @@ for st in "${ST[@]}"; do
 	log "clickhouse: OPTIMIZE TABLE ... FINAL took ${R[clickhouse,optimize]} s"
 	R[clickhouse,bprm]=$(ratio "$(bench_ch_bytes $CHDB)" "${R[clickhouse,rows]}")
 	R[clickhouse,partsm]="$(bench_ch_parts $CHDB flows) / $(bench_ch_parts $CHDB flows_addr) / $(bench_ch_parts $CHDB flows_domain)"
+	R[clickhouse,tablesm]=$(ch_tables_bpr)
 	history merged
 done
 
@@ -214,6 +225,7 @@ row()
 for k in rows fill bpr; do R[clickhousemerged,$k]=${R[clickhouse,$k]:-}; done
 R[clickhousemerged,bpr]=${R[clickhouse,bprm]:-}
 R[clickhousemerged,parts]=${R[clickhouse,partsm]:-}
+R[clickhousemerged,tables]=${R[clickhouse,tablesm]:-}
 
 echo "queries ($N requests each after $WARMUP; p50 / p95 / p99 ms; stores alternated query by query)"
 printf '  %-42s' ""
@@ -222,6 +234,7 @@ printf '   target\n'
 row "flow records stored" rows "10 M"
 row "fill (fill_db)" fill "-"
 row "store bytes per record" bpr "ClickHouse <= 30"
+row "  of it flows / flows_addr / flows_domain" tables "-"
 row "parts: flows / flows_addr / flows_domain" parts "-"
 row "history newest 1000" newest "p95 <= 10 (SQLite) / 20"
 row "  ClickHouse: queries / ms / rows / MB" newest-ch "per request"
