@@ -72,18 +72,18 @@ metric_f() { awk -v m="$1" '$1 == m { s += $2 } END { print s + 0 }' <<<"$2"; }
 
 
 # start_collectors VARIANT TAG: the collectors of a variant (ports in HTTPS, their PIDs in
-# CPIDS, their ingest URLs in URLS), on a fresh store (STORE_DESC names it).
+# CPIDS, their ingest URLs in URLS), on a fresh store (STORE).
 start_collectors()
 {
 	local v=$1 tag=$2 n=1 k http
 	HTTPS=() CPIDS=() URLS=()
 	case $v in
-	sqlite) STORE="$DBDIR/$tag.db" STORE_DESC="$DBDIR/$tag.db" ;;
+	sqlite) STORE="$DBDIR/$tag.db" ;;
 	ch1 | ch2)
 		[ "$v" = ch1 ] || n=2
 		CHDB="${tag}_$v"
 		ch_query "CREATE DATABASE $CHDB" >/dev/null || die "CREATE DATABASE $CHDB failed"
-		STORE="clickhouse://127.0.0.1:$CH_HTTP_PORT/$CHDB" STORE_DESC=$STORE
+		STORE="clickhouse://127.0.0.1:$CH_HTTP_PORT/$CHDB"
 		;;
 	esac
 	for ((k = 0; k < n; k++)); do
