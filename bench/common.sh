@@ -7,6 +7,9 @@
 # here, never in tests. A benchmark exits non-zero only when it cannot run; a missed
 # target is reported in its figures.
 #
+# ClickHouse: bench_ch_start starts a private server with tests/clickhouse/server.sh; a
+# benchmark that uses one runs inside a namespace of its own (bench_netns).
+#
 # Programs: AYAFLOW_NODE, AYAFLOW_COLLECTOR, PKTGEN, BPFSTATS, TCXATTACH, INGEST_LOAD, FILL_DB,
 # QUERY_LOAD, EMPTY_BPF_OBJ (CTest sets them); otherwise they are taken from BENCH_BUILD
 # (default: <repo>/build, a Release build: cmake -DCMAKE_BUILD_TYPE=Release).
@@ -180,12 +183,14 @@ node_start()
 	die "ayaflow-node did not answer /api/health"
 }
 
-# collector_start NS HTTP_PORT INGEST_PORT DB LOG: sets COLLECTOR_PID.
+# collector_start NS HTTP_PORT INGEST_PORT STORE LOG: sets COLLECTOR_PID. STORE is a SQLite
+# file (--db-path) or a store URL (--store: sqlite://FILE, clickhouse://host:port/db).
 collector_start()
 {
-	local ns=$1 port=$2 iport=$3 db=$4 name=$5 i
+	local ns=$1 port=$2 iport=$3 store=$4 name=$5 i opt=--db-path
+	case $store in *://*) opt=--store ;; esac
 	ip netns exec "$ns" bash -c 'ulimit -n 65536; exec "$@"' _ "$AYAFLOW_COLLECTOR" -p "$port" \
-		--listen "tcp://127.0.0.1:$iport" --db-path "$db" -q >"$BENCH_DIR/$name.log" 2>&1 &
+		--listen "tcp://127.0.0.1:$iport" "$opt" "$store" -q >"$BENCH_DIR/$name.log" 2>&1 &
 	COLLECTOR_PID=$!
 	track_pid "$COLLECTOR_PID"
 	for i in $(seq 1 300); do
@@ -196,6 +201,131 @@ collector_start()
 		sleep 0.1
 	done
 	die "ayaflow-collector did not answer /api/health"
+}
+
+# bench_netns TAG "$@" (right after bench_init): the rest of the script runs inside a
+# namespace of its own, so that everything it starts - collectors, a clickhouse-server
+# (tests/clickhouse/server.sh binds 127.0.0.1 and checks its port in /proc/net/tcp, both
+# of the caller's namespace), load generators - and its own curl share one private
+# loopback. The first call makes the namespace (NS), runs this script again inside it with
+# the same arguments, and exits with its status (the trap removes the namespace); inside,
+# the call only sets NS. nsx "$NS" works the same in both.
+bench_netns()
+{
+	local tag=$1 rc=0 pid
+	shift
+	if [ -n "${BENCH_NETNS_INNER:-}" ]; then
+		NS=$BENCH_NETNS_INNER
+		return 0
+	fi
+	ns_new "$tag"
+	ip netns exec "$NS" env BENCH_NETNS_INNER="$NS" bash "${BASH_SOURCE[1]}" "$@" &
+	pid=$!
+	# Stopped by the cleanup with time for its own cleanup (a ClickHouse server may take
+	# seconds to stop), not with the tracked processes' 5 s.
+	on_cleanup "bench_stop_inner $pid"
+	wait "$pid" || rc=$?
+	exit "$rc"
+}
+
+bench_stop_inner()
+{
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# --- ClickHouse (tests/clickhouse/server.sh) ---
+
+# bench_has_clickhouse: true when clickhouse-server is installed (scripts/setup.sh does).
+bench_has_clickhouse()
+{
+	[ -n "${CLICKHOUSE_SERVER:-}" ] || command -v clickhouse-server >/dev/null 2>&1 ||
+		[ -x /usr/sbin/clickhouse-server ]
+}
+
+# bench_ch_start [DIR]: a private clickhouse-server (tests/clickhouse/server.sh) in DIR
+# (default: a new directory under /var/tmp, the disk the SQLite files use), stopped and
+# removed by the cleanup. A DIR that already holds a server's data is reused and kept, as
+# is any DIR with BENCH_CH_KEEP=1. Its query log is on (system.query_log, flushed every
+# second): the benchmarks read ClickHouse's own time per query from it. Sets server.sh's
+# CH_URL, CH_HTTP_PORT, CH_PID; ch_query SQL runs a statement.
+bench_ch_start()
+{
+	local dir=${1:-}
+	# shellcheck source=../tests/clickhouse/server.sh
+	source "$BENCH_ROOT/tests/clickhouse/server.sh"
+	if [ -z "$dir" ]; then
+		dir=$(mktemp -d /var/tmp/ayf-bench-ch.XXXXXX)
+	elif [ -d "$dir/data" ]; then
+		export CH_KEEP=1
+	fi
+	[ "${BENCH_CH_KEEP:-0}" = 0 ] || export CH_KEEP=1
+	mkdir -p "$dir/config.d" "$dir/users.d"
+	# The server merges config.d/*.xml and users.d/*.xml beside config.xml and users.xml
+	# into them (18.16 and later); server.sh writes only the two main files.
+	cat >"$dir/config.d/bench-query-log.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+    <query_log>
+        <database>system</database>
+        <table>query_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+    </query_log>
+</yandex>
+EOF
+	cat >"$dir/users.d/bench-log-queries.xml" <<EOF
+<?xml version="1.0"?>
+<yandex><profiles><default><log_queries>1</log_queries></default></profiles></yandex>
+EOF
+	on_cleanup ch_server_stop
+	ch_server_start "$dir" || die "clickhouse-server did not start (see above)"
+	log "clickhouse-server $(ch_query 'SELECT version()') on port $CH_HTTP_PORT (pid $CH_PID, started in ${CH_START_MS} ms), $dir"
+}
+
+# bench_ch_bytes DB: sum(bytes_on_disk) of the active parts of DB's tables.
+bench_ch_bytes()
+{
+	ch_query "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '$1' AND active"
+}
+
+# bench_ch_parts DB TABLE: the active parts of one table.
+bench_ch_parts()
+{
+	ch_query "SELECT count() FROM system.parts WHERE database = '$1' AND table = '$2' AND active"
+}
+
+# bench_ch_optimize DB: OPTIMIZE TABLE ... FINAL on each MergeTree table of DB (each
+# partition's parts merged into one), one after another.
+bench_ch_optimize()
+{
+	local t
+	for t in $(ch_query "SELECT name FROM system.tables WHERE database = '$1' AND engine LIKE '%MergeTree'"); do
+		ch_query "OPTIMIZE TABLE $1.$t FINAL" >/dev/null || die "OPTIMIZE TABLE $1.$t FINAL failed"
+	done
+}
+
+# bench_ch_settle [SECONDS]: waits (up to SECONDS, default 300) until no merge has run for
+# 3 s, so that a measurement does not share the cores with the background merges that
+# follow a fill. Prints the seconds waited.
+bench_ch_settle()
+{
+	local max=${1:-300} t0=$SECONDS quiet=0
+	while [ $((SECONDS - t0)) -lt "$max" ]; do
+		if [ "$(ch_query "SELECT count() FROM system.merges")" = 0 ]; then
+			quiet=$((quiet + 1))
+			[ "$quiet" -lt 3 ] || break
+		else
+			quiet=0
+		fi
+		sleep 1
+	done
+	echo $((SECONDS - t0))
 }
 
 # median: the median of the numbers on stdin (one per line).

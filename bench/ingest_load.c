@@ -4,11 +4,20 @@
  * acknowledged.
  *
  * To keep the generator's own CPU off the two cores the collector needs, every node's
- * batch is encoded once; each send only patches the sequence number in place (it is
- * encoded with a fixed 5-byte varint: sequence numbers start at 2^28). Every batch is
- * therefore a new (node, boot id, seq) and is stored, not deduplicated.
+ * batch is encoded once; each send only patches the sequence number and the window in
+ * place (fixed-length varints: sequence numbers start at 2^28, 5 bytes; Unix ms times are
+ * 6 bytes from 1971 to 2109). Every batch is therefore a new (node, boot id, seq) and is
+ * stored, not deduplicated, and covers the 5 s before it was sent, as a real node's
+ * windows follow each other (a store that looks a batch up by node and time reads what
+ * a real node's batch would cost). Its records are the same in every batch of a node, so
+ * a store's bytes per record after this load are lower than real traffic's
+ * (bench/fill_db's records are drawn anew for each record).
  *
- *   ingest_load URL [OPTIONS]
+ *   ingest_load URL [URL...] [OPTIONS]
+ *	URL              a collector's nng URL; with several, each node dials all of them and
+ *	                 nng sends each request to whichever is ready (as a node configured
+ *	                 with several collectors), unless --split
+ *	--split          node i dials only URL i % (number of URLs): the nodes split evenly
  *	--nodes N        simulated nodes, each its own connection (default 4)
  *	--records R      flow records per batch (default 5000, at most 10000)
  *	--inflight K     batches in flight per node (default 2)
@@ -36,14 +45,19 @@
 
 #define IL_SEQ_BASE	(1ull << 28)
 #define IL_SEQ_BYTES	5
+#define IL_MS_BYTES	6 /* a varint of [2^35, 2^42): Unix ms from 1971 to 2109 */
+#define IL_WINDOW_MS	5000
 #define IL_MAX_LAT	(1u << 21)
 #define IL_MAX_INFLIGHT 64
+#define IL_MAX_URLS	8
 
 struct il_node {
 	struct transport_client *c;
-	uint8_t *buf; /* the encoded batch; seq patched at seq_off */
+	uint8_t *buf; /* the encoded batch; seq, window start and end patched at their offsets */
 	size_t len;
 	size_t seq_off;
+	size_t start_off;
+	size_t end_off;
 	uint64_t next_seq;
 	atomic_uint inflight;
 	double sent_at[IL_MAX_INFLIGHT]; /* by seq % IL_MAX_INFLIGHT */
@@ -85,13 +99,14 @@ static void il_v4(uint8_t out[16], uint32_t ip)
 	out[15] = (uint8_t)ip;
 }
 
-static void il_patch_seq(uint8_t *p, uint64_t seq)
+/* Writes v as a varint of exactly nbytes bytes (v must need that many). */
+static void il_patch_varint(uint8_t *p, uint64_t v, int nbytes)
 {
 	int i;
 
-	for (i = 0; i < IL_SEQ_BYTES; i++) {
-		p[i] = (uint8_t)(seq & 0x7f) | (i < IL_SEQ_BYTES - 1 ? 0x80 : 0);
-		seq >>= 7;
+	for (i = 0; i < nbytes; i++) {
+		p[i] = (uint8_t)(v & 0x7f) | (i < nbytes - 1 ? 0x80 : 0);
+		v >>= 7;
 	}
 }
 
@@ -133,12 +148,38 @@ static int il_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Builds node i's batch and finds where its seq varint sits. */
+/* Encodes b (one field changed from the encoding base/len) and sets *off to where that
+ * field's nbytes-byte varint sits: the one run of bytes that differ. */
+static int il_locate(const struct wire_batch *b, const uint8_t *base, size_t len, int nbytes,
+		     size_t *off)
+{
+	size_t l2, k, first = (size_t)-1, last = 0;
+	uint8_t *b2 = NULL;
+	int rc = -1;
+
+	if (wire_encode_batch(b, &b2, &l2) || l2 != len)
+		goto out;
+	for (k = 0; k < len; k++)
+		if (base[k] != b2[k]) {
+			if (first == (size_t)-1)
+				first = k;
+			last = k;
+		}
+	if (first != (size_t)-1 && last - first + 1 == (size_t)nbytes) {
+		*off = first;
+		rc = 0;
+	}
+out:
+	free(b2);
+	return rc;
+}
+
+/* Builds node i's batch and finds where its seq and window varints sit. */
 static int il_build(struct il_node *n, unsigned i, const char *tag, unsigned domain_pct)
 {
 	struct wire_batch b;
-	uint8_t *b1 = NULL, *b2 = NULL;
-	size_t l1, l2, k, first = (size_t)-1, last = 0;
+	uint8_t *b1 = NULL;
+	size_t l1;
 	uint64_t now = il_unix_ms();
 	unsigned r;
 
@@ -177,40 +218,40 @@ static int il_build(struct il_node *n, unsigned i, const char *tag, unsigned dom
 		if (h % 100 < domain_pct)
 			snprintf(w->domain, sizeof(w->domain), "svc-%u.example.com", h % 500);
 	}
+	/* Where each patched field sits: the base encoding against one with only that
+	 * field changed (in its first and last varint byte, so the bytes that differ are
+	 * exactly the field's). */
 	b.seq = IL_SEQ_BASE;
 	if (wire_encode_batch(&b, &b1, &l1))
 		goto fail;
 	b.seq = (1ull << 35) - 1;
-	if (wire_encode_batch(&b, &b2, &l2))
+	if (il_locate(&b, b1, l1, IL_SEQ_BYTES, &n->seq_off))
 		goto fail;
-	if (l1 != l2)
+	b.seq = IL_SEQ_BASE;
+	b.window_start_ms ^= 1 | 1ull << 36;
+	if (il_locate(&b, b1, l1, IL_MS_BYTES, &n->start_off))
 		goto fail;
-	for (k = 0; k < l1; k++)
-		if (b1[k] != b2[k]) {
-			if (first == (size_t)-1)
-				first = k;
-			last = k;
-		}
-	if (first == (size_t)-1 || last - first + 1 != IL_SEQ_BYTES)
+	b.window_start_ms ^= 1 | 1ull << 36;
+	b.window_end_ms ^= 1 | 1ull << 36;
+	if (il_locate(&b, b1, l1, IL_MS_BYTES, &n->end_off))
 		goto fail;
 	n->buf = b1;
 	n->len = l1;
-	n->seq_off = first;
 	n->next_seq = IL_SEQ_BASE;
-	free(b2);
 	wire_batch_fini(&b);
 	return 0;
 fail:
 	free(b1);
-	free(b2);
 	wire_batch_fini(&b);
 	return -1;
 }
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *tag = "sim";
-	unsigned nodes = 4, inflight = 2, domain_pct = 30, i;
+	char *urls[IL_MAX_URLS];
+	const char *tag = "sim";
+	unsigned nodes = 4, inflight = 2, domain_pct = 30, i, nurls = 0;
+	bool split = false;
 	double duration = 10, rate = 0;
 	struct il_node *ns;
 	char err[256];
@@ -221,7 +262,13 @@ int main(int argc, char **argv)
 		const char *o = argv[a];
 
 		if (o[0] != '-') {
-			url = o;
+			if (nurls == IL_MAX_URLS)
+				goto usage;
+			urls[nurls++] = (char *)o;
+			continue;
+		}
+		if (!strcmp(o, "--split")) {
+			split = true;
 			continue;
 		}
 		if (a + 1 >= argc)
@@ -243,7 +290,7 @@ int main(int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (!url || !nodes || !il.records || il.records > WIRE_MAX_RECORDS || !inflight ||
+	if (!nurls || !nodes || !il.records || il.records > WIRE_MAX_RECORDS || !inflight ||
 	    inflight > IL_MAX_INFLIGHT)
 		goto usage;
 
@@ -253,15 +300,14 @@ int main(int argc, char **argv)
 	if (!ns || !il.lat)
 		return 1;
 	for (i = 0; i < nodes; i++) {
-		char *urls[1] = {(char *)url};
-
 		pthread_mutex_init(&ns[i].lock, NULL);
 		if (il_build(&ns[i], i, tag, domain_pct)) {
 			fprintf(stderr, "ingest_load: cannot encode the batch of node %u\n", i);
 			return 1;
 		}
-		ns[i].c = transport_client_new(urls, 1, inflight + 1, 30000, il_on_reply, &ns[i],
-					       err, sizeof(err));
+		ns[i].c = transport_client_new(split ? &urls[i % nurls] : urls, split ? 1 : nurls,
+					       inflight + 1, 30000, il_on_reply, &ns[i], err,
+					       sizeof(err));
 		if (!ns[i].c) {
 			fprintf(stderr, "ingest_load: %s\n", err);
 			return 1;
@@ -282,7 +328,8 @@ int main(int argc, char **argv)
 	double connect_s = il_now() - t0;
 
 	if (connected == 0) {
-		fprintf(stderr, "ingest_load: no connection to %s\n", url);
+		fprintf(stderr, "ingest_load: no connection to %s%s\n", urls[0],
+			nurls > 1 ? " or the others" : "");
 		return 1;
 	}
 	atomic_store(&il.running, 1);
@@ -310,7 +357,11 @@ int main(int argc, char **argv)
 			pthread_mutex_lock(&n->lock);
 			uint64_t seq = n->next_seq++;
 
-			il_patch_seq(n->buf + n->seq_off, seq);
+			il_patch_varint(n->buf + n->seq_off, seq, IL_SEQ_BYTES);
+			uint64_t now_ms = il_unix_ms();
+
+			il_patch_varint(n->buf + n->start_off, now_ms - IL_WINDOW_MS, IL_MS_BYTES);
+			il_patch_varint(n->buf + n->end_off, now_ms, IL_MS_BYTES);
 			n->sent_at[seq % IL_MAX_INFLIGHT] = il_now();
 			pthread_mutex_unlock(&n->lock);
 			atomic_fetch_add(&n->inflight, 1);
@@ -374,7 +425,7 @@ int main(int argc, char **argv)
 	free(il.lat);
 	return 0;
 usage:
-	fprintf(stderr, "usage: ingest_load URL [--nodes N] [--records R] [--inflight K] "
-			"[--duration S] [--rate N] [--domain-pct P] [--tag NAME]\n");
+	fprintf(stderr, "usage: ingest_load URL [URL...] [--split] [--nodes N] [--records R] "
+			"[--inflight K] [--duration S] [--rate N] [--domain-pct P] [--tag NAME]\n");
 	return 2;
 }
