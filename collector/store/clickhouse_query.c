@@ -3,16 +3,13 @@
  *
  * A query reads the table sorted by its most selective filter (flows_addr for an
  * address, flows_domain for a domain, else flows by node and time). 18.16 cannot read a
- * table in reverse key order, so "newest first" sorts what the conditions select: a
- * query without a start time is first tried over the last minute, hour, day and week
- * before the end (or now), and widened only when that did not fill the page. The rows
- * of a narrower window are exactly the newest of the wider one, so the page is the same;
- * the total is counted separately, bounded (store.h, STORE_COUNT_CAP). */
+ * table in reverse key order, so "newest first" sorts what the conditions select, after
+ * finding the page's oldest time from the ts column alone (ch_newest). The total is counted
+ * separately, bounded (store.h, STORE_COUNT_CAP). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clickhouse_internal.h"
 #include "grow.h"
@@ -51,14 +48,6 @@ static int ch_rmalformed(struct ch_reader *r, const char *what)
 	snprintf(r->errmsg, sizeof(r->errmsg), "%s: malformed answer (or a stored value too long)",
 		 what);
 	return -EIO;
-}
-
-static uint64_t ch_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Enough to tell whether there is a page after this one, and at least STORE_COUNT_CAP
@@ -210,62 +199,81 @@ static int ch_count(struct ch_reader *r, const char *table, const char *where, u
 	return 0;
 }
 
-/* The lookback windows of a newest-first read, widest last (0: unbounded). */
-static const uint64_t ch_windows_ms[] = {60000, 3600000, 86400000, 7 * 86400000ull, 0};
+/* The window start of the (offset + limit)-th newest row under where, into *cutoff;
+ * false when there are fewer rows. Reads the ts column alone. */
+static int ch_cutoff(struct ch_reader *r, const char *table, const char *where, uint64_t rank,
+		     bool *found, uint64_t *cutoff, const char *what)
+{
+	const uint8_t *ans;
+	struct ch_sql q;
+	struct ch_in in;
+	size_t len;
+	int err;
+
+	ch_sql_start(&q, &r->sql, &r->sqlcap);
+	ch_sql_add(&q,
+		   "SELECT ts FROM %s.%s WHERE 1%s ORDER BY ts DESC LIMIT %llu, 1"
+		   " FORMAT RowBinary",
+		   r->db, table, where, (unsigned long long)(rank - 1));
+	if (q.failed)
+		return ch_rfail(r, -ENOMEM, what);
+	err = ch_conn_query(r->conn, r->sql, NULL, 0, &ans, &len);
+	if (err)
+		return ch_rfail(r, err, what);
+	*found = len > 0;
+	if (!len)
+		return 0;
+	ch_in_init(&in, ans, len);
+	*cutoff = ch_get_u64(&in);
+	return in.failed || in.left ? ch_rmalformed(r, what) : 0;
+}
 
 /* Runs "SELECT <cols> FROM table WHERE 1<where> ORDER BY ts DESC, id DESC LIMIT offset,
- * limit" through the lookback windows; row() reads each row into the next element of
- * *rows (size bytes each). */
+ * limit"; row() reads each row into the next element of *rows (size bytes each).
+ * 18.16 would read and sort every column of every row under where (it cannot read a
+ * table backwards, and a busy address or node has millions of rows), so the page's
+ * oldest window start is found first from the ts column alone, and only the rows from
+ * it on are read whole: the same page, a fraction of the bytes. */
 static int ch_newest(struct ch_reader *r, const char *cols, const char *table, const char *where,
-		     bool has_start, uint64_t start, bool has_end, uint64_t end, uint64_t limit,
-		     uint64_t offset, size_t size, void (*row)(struct ch_in *, void *), void **rows,
-		     size_t *n, const char *what)
+		     uint64_t limit, uint64_t offset, size_t size,
+		     void (*row)(struct ch_in *, void *), void **rows, size_t *n, const char *what)
 {
-	uint64_t ref = ch_now_ms();
-	size_t cap = 0;
+	uint64_t cutoff = 0;
+	bool bounded = false;
+	const uint8_t *ans;
+	struct ch_sql q;
+	struct ch_in in;
+	size_t len, cap = 0, got = 0;
+	int err;
 
-	if (has_end && end < ref)
-		ref = end;
-	for (size_t w = 0; w < sizeof(ch_windows_ms) / sizeof(ch_windows_ms[0]); w++) {
-		uint64_t lb = ch_windows_ms[w];
-		struct ch_sql q;
-		const uint8_t *ans;
-		struct ch_in in;
-		size_t len, got = 0;
-		bool bounded;
-		int err;
-
-		if (lb && ref <= lb)
-			continue; /* the window reaches back past 1970: try the next */
-		/* A start at or after the window's is tighter: read with it alone, once. */
-		bounded = lb && !(has_start && start >= ref - lb);
-		ch_sql_start(&q, &r->sql, &r->sqlcap);
-		ch_sql_add(&q, "SELECT %s FROM %s.%s WHERE 1%s", cols, r->db, table, where);
-		if (bounded)
-			ch_sql_add(&q, " AND ts >= %llu", (unsigned long long)(ref - lb));
-		ch_sql_add(&q, " ORDER BY ts DESC, id DESC LIMIT %llu, %llu FORMAT RowBinary",
-			   (unsigned long long)offset, (unsigned long long)limit);
-		if (q.failed)
-			return ch_rfail(r, -ENOMEM, what);
-		err = ch_conn_query(r->conn, r->sql, NULL, 0, &ans, &len);
+	if (offset + limit >= offset) {
+		err = ch_cutoff(r, table, where, offset + limit, &bounded, &cutoff, what);
 		if (err)
-			return ch_rfail(r, err, what);
-		ch_in_init(&in, ans, len);
-		*n = 0;
-		while (in.left && !in.failed && got < limit) {
-			if (grow_reserve(rows, &cap, got + 1, size, 64) < 0) {
-				snprintf(r->errmsg, sizeof(r->errmsg), "%s: out of memory", what);
-				return -ENOMEM;
-			}
-			row(&in, (char *)*rows + got * size);
-			got++;
-		}
-		if (in.failed || in.left)
-			return ch_rmalformed(r, what);
-		*n = got;
-		if (!bounded || got == limit)
-			return 0;
+			return err;
 	}
+	ch_sql_start(&q, &r->sql, &r->sqlcap);
+	ch_sql_add(&q, "SELECT %s FROM %s.%s WHERE 1%s", cols, r->db, table, where);
+	if (bounded)
+		ch_sql_add(&q, " AND ts >= %llu", (unsigned long long)cutoff);
+	ch_sql_add(&q, " ORDER BY ts DESC, id DESC LIMIT %llu, %llu FORMAT RowBinary",
+		   (unsigned long long)offset, (unsigned long long)limit);
+	if (q.failed)
+		return ch_rfail(r, -ENOMEM, what);
+	err = ch_conn_query(r->conn, r->sql, NULL, 0, &ans, &len);
+	if (err)
+		return ch_rfail(r, err, what);
+	ch_in_init(&in, ans, len);
+	while (in.left && !in.failed && got < limit) {
+		if (grow_reserve(rows, &cap, got + 1, size, 64) < 0) {
+			snprintf(r->errmsg, sizeof(r->errmsg), "%s: out of memory", what);
+			return -ENOMEM;
+		}
+		row(&in, (char *)*rows + got * size);
+		got++;
+	}
+	if (in.failed || in.left)
+		return ch_rmalformed(r, what);
+	*n = got;
 	return 0;
 }
 
@@ -299,9 +307,8 @@ int ch_query_history(struct store_reader *base, const struct store_filter *f,
 		free(where);
 		return ch_rfail(r, err, "history query");
 	}
-	err = ch_newest(r, CH_FLOW_SELECT, table, where, f->has_start, f->start_ms, f->has_end,
-			f->end_ms, limit, f->offset, sizeof(struct store_flow), ch_row_flow, &rows,
-			&h.n, "history query");
+	err = ch_newest(r, CH_FLOW_SELECT, table, where, limit, f->offset,
+			sizeof(struct store_flow), ch_row_flow, &rows, &h.n, "history query");
 	if (!err)
 		err = ch_count(r, table, where, bound, &h.total, &h.total_capped);
 	free(where);
@@ -404,9 +411,8 @@ int ch_query_dns(struct store_reader *base, const struct store_dns_filter *f,
 		free(where);
 		return ch_rfail(r, -ENOMEM, "DNS query");
 	}
-	err = ch_newest(r, CH_DNS_SELECT, "dns", where, f->has_start, f->start_ms, f->has_end,
-			f->end_ms, limit, f->offset, sizeof(struct store_dns_row), ch_row_dns,
-			&rows, &res.n, "DNS query");
+	err = ch_newest(r, CH_DNS_SELECT, "dns", where, limit, f->offset,
+			sizeof(struct store_dns_row), ch_row_dns, &rows, &res.n, "DNS query");
 	if (!err)
 		err = ch_count(r, "dns", where, ch_count_bound(limit, f->offset), &res.total,
 			       &res.total_capped);
