@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clickhouse_internal.h"
 #include "grow.h"
@@ -199,33 +200,50 @@ static int ch_count(struct ch_reader *r, const char *table, const char *where, u
 	return 0;
 }
 
-/* The window start of the (offset + limit)-th newest row under where, into *cutoff;
- * false when there are fewer rows. Reads the ts column alone. */
-static int ch_cutoff(struct ch_reader *r, const char *table, const char *where, uint64_t rank,
-		     bool *found, uint64_t *cutoff, const char *what)
-{
-	const uint8_t *ans;
-	struct ch_sql q;
-	struct ch_in in;
-	size_t len;
-	int err;
+/* The look-back windows of the cutoff search, widest last (0: unbounded). */
+static const uint64_t ch_cutoff_windows_ms[] = {3600000, 86400000, 0};
 
-	ch_sql_start(&q, &r->sql, &r->sqlcap);
-	ch_sql_add(&q,
-		   "SELECT ts FROM %s.%s WHERE 1%s ORDER BY ts DESC LIMIT %llu, 1"
-		   " FORMAT RowBinary",
-		   r->db, table, where, (unsigned long long)(rank - 1));
-	if (q.failed)
-		return ch_rfail(r, -ENOMEM, what);
-	err = ch_conn_query(r->conn, r->sql, NULL, 0, &ans, &len);
-	if (err)
-		return ch_rfail(r, err, what);
-	*found = len > 0;
-	if (!len)
+/* The window start of the (offset + limit)-th newest row under where, into *cutoff;
+ * false when there are fewer rows. Reads the ts column alone, first of the last hour
+ * before ref, then of the last day, then of all: the rank-th newest row of a window
+ * that has that many is the rank-th newest of all, and the key (or the partitions)
+ * keep a window's read small. */
+static int ch_cutoff(struct ch_reader *r, const char *table, const char *where, uint64_t ref,
+		     uint64_t rank, bool *found, uint64_t *cutoff, const char *what)
+{
+	for (size_t w = 0; w < sizeof(ch_cutoff_windows_ms) / sizeof(ch_cutoff_windows_ms[0]);
+	     w++) {
+		uint64_t lb = ch_cutoff_windows_ms[w];
+		const uint8_t *ans;
+		struct ch_sql q;
+		struct ch_in in;
+		size_t len;
+		int err;
+
+		if (lb && ref <= lb)
+			continue;
+		ch_sql_start(&q, &r->sql, &r->sqlcap);
+		ch_sql_add(&q, "SELECT ts FROM %s.%s WHERE 1%s", r->db, table, where);
+		if (lb)
+			ch_sql_add(&q, " AND ts >= %llu", (unsigned long long)(ref - lb));
+		ch_sql_add(&q, " ORDER BY ts DESC LIMIT %llu, 1 FORMAT RowBinary",
+			   (unsigned long long)(rank - 1));
+		if (q.failed)
+			return ch_rfail(r, -ENOMEM, what);
+		err = ch_conn_query(r->conn, r->sql, NULL, 0, &ans, &len);
+		if (err)
+			return ch_rfail(r, err, what);
+		if (!len)
+			continue;
+		ch_in_init(&in, ans, len);
+		*cutoff = ch_get_u64(&in);
+		if (in.failed || in.left)
+			return ch_rmalformed(r, what);
+		*found = true;
 		return 0;
-	ch_in_init(&in, ans, len);
-	*cutoff = ch_get_u64(&in);
-	return in.failed || in.left ? ch_rmalformed(r, what) : 0;
+	}
+	*found = false;
+	return 0;
 }
 
 /* Runs "SELECT <cols> FROM table WHERE 1<where> ORDER BY ts DESC, id DESC LIMIT offset,
@@ -235,7 +253,7 @@ static int ch_cutoff(struct ch_reader *r, const char *table, const char *where, 
  * oldest window start is found first from the ts column alone, and only the rows from
  * it on are read whole: the same page, a fraction of the bytes. */
 static int ch_newest(struct ch_reader *r, const char *cols, const char *table, const char *where,
-		     uint64_t limit, uint64_t offset, size_t size,
+		     bool has_end, uint64_t end, uint64_t limit, uint64_t offset, size_t size,
 		     void (*row)(struct ch_in *, void *), void **rows, size_t *n, const char *what)
 {
 	uint64_t cutoff = 0;
@@ -247,7 +265,14 @@ static int ch_newest(struct ch_reader *r, const char *cols, const char *table, c
 	int err;
 
 	if (offset + limit >= offset) {
-		err = ch_cutoff(r, table, where, offset + limit, &bounded, &cutoff, what);
+		struct timespec now;
+		uint64_t ref;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ref = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+		if (has_end && end < ref)
+			ref = end;
+		err = ch_cutoff(r, table, where, ref, offset + limit, &bounded, &cutoff, what);
 		if (err)
 			return err;
 	}
@@ -307,7 +332,7 @@ int ch_query_history(struct store_reader *base, const struct store_filter *f,
 		free(where);
 		return ch_rfail(r, err, "history query");
 	}
-	err = ch_newest(r, CH_FLOW_SELECT, table, where, limit, f->offset,
+	err = ch_newest(r, CH_FLOW_SELECT, table, where, f->has_end, f->end_ms, limit, f->offset,
 			sizeof(struct store_flow), ch_row_flow, &rows, &h.n, "history query");
 	if (!err)
 		err = ch_count(r, table, where, bound, &h.total, &h.total_capped);
@@ -411,7 +436,7 @@ int ch_query_dns(struct store_reader *base, const struct store_dns_filter *f,
 		free(where);
 		return ch_rfail(r, -ENOMEM, "DNS query");
 	}
-	err = ch_newest(r, CH_DNS_SELECT, "dns", where, limit, f->offset,
+	err = ch_newest(r, CH_DNS_SELECT, "dns", where, f->has_end, f->end_ms, limit, f->offset,
 			sizeof(struct store_dns_row), ch_row_dns, &rows, &res.n, "DNS query");
 	if (!err)
 		err = ch_count(r, "dns", where, ch_count_bound(limit, f->offset), &res.total,
