@@ -1241,7 +1241,8 @@ static void test_unanswering_server_abandoned_for_the_other(void)
 	struct transport_server *sa, *sb;
 	struct transport_client_stats st;
 	char err[256] = "";
-	unsigned once = 0, a_once = 0, b_total, after;
+	unsigned once = 0, a_seen = 0, b_total, after;
+	unsigned before[FO_TOKENS];
 	uint64_t ms;
 
 	make_url(url_a, sizeof(url_a), free_port());
@@ -1267,7 +1268,7 @@ static void test_unanswering_server_abandoned_for_the_other(void)
 	after = r.timed_out ? b_total - r.silent_at_timeout : 0;
 	for (unsigned t = 0; t < FO_TOKENS; t++) {
 		once += r.acked[t] == 1;
-		a_once += a.per_token[t] == 1;
+		a_seen += a.per_token[t] >= 1;
 	}
 	fprintf(stderr,
 		"failover: %u of %u acknowledged in %llu ms (bound %u ms); silent server got %u "
@@ -1275,9 +1276,11 @@ static void test_unanswering_server_abandoned_for_the_other(void)
 		r.acked_total, FO_TOKENS, (unsigned long long)ms, FO_BOUND_MS, b_total, after,
 		r.timeouts, r.resets);
 	CHECK_EQ_INT(r.acked_total, FO_TOKENS);
-	CHECK_EQ_INT(once, FO_TOKENS);	 /* none lost, none acknowledged twice */
-	CHECK_EQ_INT(a_once, FO_TOKENS); /* A saw each request exactly once */
-	CHECK_EQ_INT(a.requests, FO_TOKENS);
+	CHECK_EQ_INT(once, FO_TOKENS); /* none lost, none acknowledged twice */
+	/* A saw each request; twice only where the client gave up on it (a reply slower than
+	 * the timeout on a loaded machine) and resent it: at-least-once, as specified. */
+	CHECK_EQ_INT(a_seen, FO_TOKENS);
+	CHECK(a.requests >= FO_TOKENS && a.requests <= FO_TOKENS + r.timeouts + r.resets);
 	CHECK_EQ_INT(a.bad + a.reply_errors, 0);
 	CHECK_EQ_INT(r.wrong_reply + r.other_errors, 0);
 	CHECK(r.timed_out); /* B did get requests, and they timed out */
@@ -1296,21 +1299,22 @@ static void test_unanswering_server_abandoned_for_the_other(void)
 	r.acked_total = 0;
 	r.timed_out = false;
 	b_total = silent_count(&b);
+	memcpy(before, a.per_token, sizeof(before));
 	pthread_mutex_unlock(&r.lock);
 	ms = fo_drive(&r, FO_BOUND_MS);
 	CHECK(eventually(fo_client_idle, r.client));
 	pthread_mutex_lock(&r.lock);
-	once = a_once = 0;
+	once = a_seen = 0;
 	for (unsigned t = 0; t < FO_TOKENS; t++) {
 		once += r.acked[t] == 1;
-		a_once += a.per_token[t] == 2;
+		a_seen += a.per_token[t] > before[t];
 	}
 	fprintf(stderr,
 		"failover, second round: %u of %u acknowledged in %llu ms; the silent server got "
 		"%u more requests\n",
 		r.acked_total, FO_TOKENS, (unsigned long long)ms, silent_count(&b) - b_total);
 	CHECK_EQ_INT(once, FO_TOKENS);
-	CHECK_EQ_INT(a_once, FO_TOKENS);
+	CHECK_EQ_INT(a_seen, FO_TOKENS);
 	CHECK(r.timed_out);
 	CHECK(silent_count(&b) - b_total <= FO_INFLIGHT);
 	CHECK_EQ_INT(r.wrong_reply + r.other_errors, 0);

@@ -25,6 +25,9 @@ ayaflow_unit_test(test_ws)
 ayaflow_unit_test(test_dns ${CMAKE_SOURCE_DIR}/node/dns.c)
 ayaflow_unit_test(test_tls ${CMAKE_SOURCE_DIR}/node/tls.c)
 target_compile_definitions(test_transport PRIVATE AYAFLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+# nng 1.5's leak of a send racing a connection's close (tests/unit/lsan_nng.supp).
+set_tests_properties(unit.test_transport PROPERTIES ENVIRONMENT
+	"LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/unit/lsan_nng.supp")
 ayaflow_unit_test(test_http_auth)
 ayaflow_unit_test(test_log)
 ayaflow_unit_test(test_flowkeys ${CMAKE_SOURCE_DIR}/collector/store/flowkeys.c
